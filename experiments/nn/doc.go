@@ -1,0 +1,17 @@
+// Package nn holds the neural-network layers stylelab needs, written only with GoMLX graph ops whose
+// gradients work on both the pure-Go backend (simplego) and XLA.
+//
+// Why this package exists: on GoMLX v0.26.0 the pure-Go backend cannot differentiate graph.Convolve
+// (its input gradient needs the op Reverse), MaxPool (SelectAndScatterMax), MeanPool or Slice (both need
+// Pad), and Rsqrt has no gradient on any backend. Every layer here is therefore built from Gather,
+// Concatenate, Reshape, BroadcastToDims, DotGeneral, reductions and element-wise arithmetic, whose stock
+// gradients work everywhere.
+//
+// Layout: images and feature maps are NHWC [B,H,W,C] with B ≥ 1; convolution kernels are HWIO
+// [KH,KW,Cin,Cout]. Every layer is dtype-generic (float32 in production, float64 in the gradient tests).
+//
+// Importing this package replaces GoMLX's gradient of DotGeneral (see dotgeneral_vjp.go) with one that
+// needs no outer-product intermediate: for an im2col convolution the stock gradient materialises a tensor
+// of size M·K·N (hundreds of MB for one VGG layer); the replacement uses two DotGenerals of the usual
+// size. The replacement computes the same values.
+package nn

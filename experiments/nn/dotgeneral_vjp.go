@@ -1,0 +1,204 @@
+package nn
+
+import (
+	"fmt"
+	"log"
+	"reflect"
+	"slices"
+	"sync"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// stockDotGeneralVJP is GoMLX's own DotGeneral gradient, kept for the fallback and for tests.
+var stockDotGeneralVJP graph.VJP
+
+var registerOnce sync.Once
+
+// registered reports whether DotGeneralVJP is the active gradient of DotGeneral.
+var registered bool
+
+func init() {
+	// Package initialisation runs single-threaded before main, so writing the global map here cannot
+	// race with a gradient being built in another goroutine. RegisterDotGeneralVJP is idempotent.
+	RegisterDotGeneralVJP()
+}
+
+// RegisterDotGeneralVJP installs DotGeneralVJP as the gradient of every DotGeneral node (including those
+// that Einsum and MatMul build) in graph.VJPRegistration. It runs at most once per process (sync.Once),
+// and the package's init already calls it, so callers never need to; it is exported only so that the
+// intent is explicit where a program relies on it.
+func RegisterDotGeneralVJP() {
+	registerOnce.Do(func() {
+		stockDotGeneralVJP = graph.VJPRegistration[graph.NodeTypeDotGeneral]
+		graph.VJPRegistration[graph.NodeTypeDotGeneral] = DotGeneralVJP
+		registered = true
+	})
+}
+
+// DotGeneralVJPRegistered reports whether the replacement DotGeneral gradient is installed.
+func DotGeneralVJPRegistered() bool { return registered }
+
+// dotAxes are the axes of one DotGeneral node, read from GoMLX's private node inputs.
+type dotAxes struct {
+	lhsContracting, lhsBatch, rhsContracting, rhsBatch []int
+}
+
+var fallbackWarning sync.Once
+
+// readDotAxes reads the contracting and batch axes of a DotGeneral node.
+//
+// GoMLX v0.26.0 keeps them in the unexported struct nodeInputsDotGeneral and offers no public accessor,
+// so they are read through reflection (reading unexported fields is allowed; nothing is written). If a
+// future GoMLX renames the fields, this returns an error and DotGeneralVJP falls back to the stock gradient.
+func readDotAxes(node *graph.Node) (axes dotAxes, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("reading DotGeneral axes: %v", r)
+		}
+	}()
+	v := reflect.ValueOf(node).Elem().FieldByName("inputs")
+	if !v.IsValid() || v.Kind() != reflect.Interface || v.IsNil() {
+		return axes, fmt.Errorf("graph.Node has no field \"inputs\"")
+	}
+	in := v.Elem()
+	if in.Kind() == reflect.Pointer {
+		in = in.Elem()
+	}
+	if in.Kind() != reflect.Struct {
+		return axes, fmt.Errorf("DotGeneral node inputs are %s, not a struct", in.Kind())
+	}
+	field := func(name string) ([]int, error) {
+		f := in.FieldByName(name)
+		if !f.IsValid() || f.Kind() != reflect.Slice {
+			return nil, fmt.Errorf("DotGeneral node inputs lack the []int field %q", name)
+		}
+		out := make([]int, f.Len())
+		for i := range out {
+			out[i] = int(f.Index(i).Int())
+		}
+		return out, nil
+	}
+	if axes.lhsContracting, err = field("lhsContractingAxes"); err != nil {
+		return
+	}
+	if axes.lhsBatch, err = field("lhsBatchAxes"); err != nil {
+		return
+	}
+	if axes.rhsContracting, err = field("rhsContractingAxes"); err != nil {
+		return
+	}
+	axes.rhsBatch, err = field("rhsBatchAxes")
+	return
+}
+
+// crossAxes lists the axes of a rank-`rank` operand that are neither contracting nor batch, ascending.
+func crossAxes(rank int, contracting, batch []int) []int {
+	var out []int
+	for a := range rank {
+		if !slices.Contains(contracting, a) && !slices.Contains(batch, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// rankIn returns the position of a in the ascending order of set.
+func rankIn(set []int, a int) int {
+	n := 0
+	for _, s := range set {
+		if s < a {
+			n++
+		}
+	}
+	return n
+}
+
+// DotGeneralVJP is the vector-Jacobian product of z = DotGeneral(x, y) with output gradient v, computed
+// with two DotGenerals and a transpose each:
+//
+//	∂L/∂x = Transpose(DotGeneral(v, y)), contracting v's y-cross axes with y's cross axes, batching the batch axes;
+//	∂L/∂y = Transpose(DotGeneral(v, x)), contracting v's x-cross axes with x's cross axes, batching the batch axes.
+//
+// For a matrix product z = x·y this is the textbook ∂L/∂x = v·yᵀ, ∂L/∂y = xᵀ·v. The stock GoMLX VJP
+// computes the same values by broadcasting v against the other operand into a tensor of size
+// (batch × x-cross × y-cross × contracted) and reducing it, which for an im2col convolution is
+// hundreds of MB and most of the step time.
+//
+// It has the signature of graph.VJP so that it can sit in graph.VJPRegistration. If the node's axes cannot
+// be read (a GoMLX version whose internals differ), it logs once and uses the stock gradient.
+func DotGeneralVJP(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape) []*graph.Node {
+	axes, err := readDotAxes(node)
+	if err != nil {
+		if stockDotGeneralVJP == nil {
+			panic(fmt.Sprintf("nn.DotGeneralVJP: %v, and the stock gradient was not saved", err))
+		}
+		fallbackWarning.Do(func() {
+			log.Printf("stylelab/nn: custom DotGeneral gradient unavailable (%v); using GoMLX's stock gradient, "+
+				"which needs much more memory", err)
+		})
+		return stockDotGeneralVJP(node, vjpOutputs, outputShape)
+	}
+	inputs := node.Inputs()
+	lhs, rhs := inputs[0], inputs[1]
+	v := vjpOutputs[0]
+
+	nb := len(axes.lhsBatch)
+	lhsCross := crossAxes(lhs.Rank(), axes.lhsContracting, axes.lhsBatch)
+	rhsCross := crossAxes(rhs.Rank(), axes.rhsContracting, axes.rhsBatch)
+	nlc, nrc := len(lhsCross), len(rhsCross)
+	// Axes of v: [batch (nb) | lhs cross (nlc) | rhs cross (nrc)].
+	vBatch := iota(0, nb)
+	vLhsCross := iota(nb, nlc)
+	vRhsCross := iota(nb+nlc, nrc)
+
+	// Gradient w.r.t. lhs: DotGeneral(v, rhs) contracting the rhs-cross axes. The result has axes
+	// [batch | lhs cross | rhs's remaining axes = rhs contracting axes in ascending order].
+	gl := graph.DotGeneral(v, vRhsCross, vBatch, rhs, rhsCross, axes.rhsBatch)
+	permL := make([]int, lhs.Rank())
+	for i, a := range axes.lhsBatch {
+		permL[a] = i
+	}
+	for j, a := range lhsCross {
+		permL[a] = nb + j
+	}
+	for k, a := range axes.lhsContracting {
+		permL[a] = nb + nlc + rankIn(axes.rhsContracting, axes.rhsContracting[k])
+	}
+	gl = transposeIfNeeded(gl, permL)
+
+	// Gradient w.r.t. rhs: DotGeneral(v, lhs) contracting the lhs-cross axes. The result has axes
+	// [batch | rhs cross | lhs's remaining axes = lhs contracting axes in ascending order].
+	gr := graph.DotGeneral(v, vLhsCross, vBatch, lhs, lhsCross, axes.lhsBatch)
+	permR := make([]int, rhs.Rank())
+	for i, a := range axes.rhsBatch {
+		permR[a] = i
+	}
+	for j, a := range rhsCross {
+		permR[a] = nb + j
+	}
+	for k, a := range axes.rhsContracting {
+		permR[a] = nb + nrc + rankIn(axes.lhsContracting, axes.lhsContracting[k])
+	}
+	gr = transposeIfNeeded(gr, permR)
+	return []*graph.Node{gl, gr}
+}
+
+// transposeIfNeeded returns y with y.axis[i] = x.axis[perm[i]], skipping the identity permutation.
+func transposeIfNeeded(x *graph.Node, perm []int) *graph.Node {
+	for i, p := range perm {
+		if i != p {
+			return graph.TransposeAllAxes(x, perm...)
+		}
+	}
+	return x
+}
+
+func iota(start, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = start + i
+	}
+	return out
+}
