@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# Installs what the tests need on a Debian machine that has Go: Debian packages and Go tools.
-# Idempotent: it skips what is already there.
+# Installs what the tests and notebooks need on a Debian machine that has Go: Debian's Jupyter packages, the
+# packages the tests use (python3-jupyter-kernel-test, chromium, chromium-driver, docker-compose), GoNB and
+# goimports pinned in tools/go.mod, and the "Go (stylelab)" kernelspec.
+# Idempotent: it skips what is already there and says what it did.
+# The work is done by `stylelab kernel install --test-packages` (kernel/setup), the one source of truth;
+# this script only builds the CLI first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+if ! command -v go >/dev/null; then
+	echo "install-deps: the go command is not on PATH: install Go 1.26 and add its bin folder to PATH" >&2
+	exit 1
+fi
+go build -o bin/stylelab ./cmd/stylelab
+exec ./bin/stylelab kernel install --test-packages "$@"
