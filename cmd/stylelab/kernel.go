@@ -18,12 +18,13 @@ func init() {
 
 const kernelUsage = `usage: stylelab kernel install  [--repo DIR] [--db PATH] [--no-apt] [--test-packages]
        stylelab kernel doctor   [--repo DIR]
-       stylelab kernel notebook [--repo DIR] [--ip 127.0.0.1] [--port 8888]
+       stylelab kernel notebook [--repo DIR] [--ip 127.0.0.1] [--port 8888] [-- JUPYTER ARGS...]
 
 install   installs what is missing (Debian's Jupyter packages, GoNB and goimports pinned in tools/go.mod)
           and registers the kernelspec "` + setup.DisplayName + `"; says what it did; safe to repeat
 doctor    checks each piece and names the fix for what is missing (exit 1 if anything is)
-notebook  starts Jupyter on the notebooks/ folder with that kernel`
+notebook  starts Jupyter on the notebooks/ folder with that kernel; arguments after -- go to jupyter notebook
+          (e.g. -- --allow-root in a container)`
 
 func runKernel(args []string) error {
 	if len(args) == 0 {
@@ -72,7 +73,7 @@ func runKernel(args []string) error {
 		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
-		c, err := kernelConfig(fs, *repo)
+		c, err := setup.Detect(*repo)
 		if err != nil {
 			return err
 		}
@@ -86,6 +87,7 @@ func runKernel(args []string) error {
 		argv := []string{jup, "notebook", "--no-browser", "--ip=" + *ip, "--port=" + strconv.Itoa(*port),
 			"--notebook-dir=" + filepath.Join(c.Root, "notebooks"),
 			"--MappingKernelManager.default_kernel_name=" + setup.KernelName}
+		argv = append(argv, fs.Args()...)
 		fmt.Fprintf(os.Stderr, "starting: %v\n", argv)
 		return syscall.Exec(jup, argv, os.Environ())
 	default:
