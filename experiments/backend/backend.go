@@ -184,7 +184,7 @@ func choose(getenv func(string) string, home string, haveXLA bool) Info {
 			}
 			return Info{Name: "go", Config: cfg, Reason: reason}
 		case "xla", "stablehlo", "hlo", "shlo":
-			info := Info{Name: "xla"}
+			info := Info{Name: "xla", Config: env, Reason: fmt.Sprintf("%s=%q asks for XLA", EnvBackend, env)}
 			if !haveXLA {
 				info.Err = fmt.Sprintf("%s=%q asks for XLA, but this binary was built without it (CGO_ENABLED=0 or -tags noxla); rebuild with cgo, or set %s=go", EnvBackend, env, EnvBackend)
 				return info
@@ -201,18 +201,18 @@ func choose(getenv func(string) string, home string, haveXLA bool) Info {
 			}
 			p := findPlugin(dirs, plugin)
 			if p == "" {
-				what := "any PJRT plugin (pjrt_c_api_<name>_plugin.so)"
+				what := "no PJRT plugin (pjrt_c_api_<name>_plugin.so)"
 				if plugin != "" {
-					what = "pjrt_c_api_" + plugin + "_plugin.so"
+					what = "no pjrt_c_api_" + plugin + "_plugin.so"
 				}
-				info.Err = fmt.Sprintf("%s=%q asks for XLA but %s was not found in %s; set %s=xla:/abs/path/to/plugin.so, add its folder to %s, or set %s=go",
+				info.Err = fmt.Sprintf("%s=%q asks for XLA but %s was found in %s; set %s=xla:/abs/path/to/plugin.so, add its folder to %s, or set %s=go",
 					EnvBackend, env, what, strings.Join(dirs, ", "), EnvBackend, EnvPluginPath, EnvBackend)
 				return info
 			}
 			return Info{Name: "xla", Config: xlaConfig(p), PluginPath: p,
 				Reason: fmt.Sprintf("%s=%q and PJRT plugin %s found", EnvBackend, env, p)}
 		default:
-			return Info{Name: name, Err: fmt.Sprintf("%s=%q: unknown backend %q; use go, go:<options>, xla or xla:/abs/path/to/pjrt_c_api_<name>_plugin.so", EnvBackend, env, name)}
+			return Info{Name: name, Config: env, Reason: fmt.Sprintf("%s=%q", EnvBackend, env), Err: fmt.Sprintf("%s=%q: unknown backend %q; use go, go:<options>, xla or xla:/abs/path/to/pjrt_c_api_<name>_plugin.so", EnvBackend, env, name)}
 		}
 	}
 	if !haveXLA {
@@ -251,7 +251,12 @@ func create(info Info) (backends.Backend, error) {
 	switch info.Name {
 	case "go":
 		_, opts, _ := strings.Cut(info.Config, ":")
+		// simplego.New prints "SimpleGo backend: parallelism set to N" with fmt.Printf; send that to stderr so
+		// that commands printing JSON on stdout stay parseable.
+		stdout := os.Stdout
+		os.Stdout = os.Stderr
 		b, err := simplego.New(opts)
+		os.Stdout = stdout
 		if err != nil {
 			return nil, fmt.Errorf("creating the pure-Go backend with %q: %w", info.Config, err)
 		}

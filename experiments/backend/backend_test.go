@@ -79,7 +79,7 @@ func TestEnvForcesGo(t *testing.T) {
 func TestExplicitXLARequestsThatCannotBeMet(t *testing.T) {
 	for _, tc := range []struct{ env, want string }{
 		{"xla:/nonexistent/pjrt_c_api_cuda_plugin.so", "not found"},
-		{"xla", "was not found"},
+		{"xla", "no PJRT plugin"},
 		{"tpu", "unknown backend"},
 	} {
 		info := choose(env(map[string]string{EnvBackend: tc.env}), t.TempDir(), true)
