@@ -120,7 +120,9 @@ func writePage(w io.Writer, title string, inline bool, cs []*gocharts.Line) erro
 
 // Page writes a full HTML page holding the charts, loading ECharts from AssetsPath (the dashboard's
 // /assets/), never from a CDN.
-func Page(w io.Writer, title string, cs ...*gocharts.Line) error { return writePage(w, title, false, cs) }
+func Page(w io.Writer, title string, cs ...*gocharts.Line) error {
+	return writePage(w, title, false, cs)
+}
 
 // StandalonePage writes a full HTML page holding the charts with ECharts inlined: one file that renders
 // offline without a server.
