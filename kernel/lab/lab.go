@@ -367,3 +367,32 @@ func short(id string) string {
 	}
 	return id
 }
+
+// Latest returns, for each name in names, the most recent FINISHED run of experiment with that name that also
+// matches filter (the tracker's filter syntax; "" for none), in the order of names. A name without such a run is
+// an error that says to run the cell that makes it.
+func Latest(s *tracker.Store, experiment, filter string, names []string) ([]tracker.RunInfo, error) {
+	f := fmt.Sprintf("experiment = '%s' and status = 'FINISHED'", experiment)
+	if filter != "" {
+		f += " and (" + filter + ")"
+	}
+	all, err := s.Search(f, "start_time DESC", 10000)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tracker.RunInfo, 0, len(names))
+	for _, n := range names {
+		found := false
+		for _, r := range all {
+			if r.Name == n {
+				out = append(out, r)
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("no finished run %q in experiment %q matching %q in %s: run the cell that makes it first", n, experiment, filter, s.Path())
+		}
+	}
+	return out, nil
+}
