@@ -1,0 +1,430 @@
+package tracker
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/stylelab/stylelab/tracker/filter"
+)
+
+// RunInfo is what the store knows about a run.
+type RunInfo struct {
+	ID, Experiment, Name, Status string // Status: RUNNING FINISHED FAILED KILLED
+	Start, End, Heartbeat        time.Time
+	Params, Tags                 map[string]string
+	Latest                       map[string]float64 // latest value (at the highest step) of each metric
+	Error                        string             // why a FAILED or KILLED run stopped
+	Deleted                      bool
+}
+
+// Duration is End − Start for an ended run, and the time since Start for a RUNNING one.
+func (ri *RunInfo) Duration() time.Duration {
+	if ri.End.IsZero() {
+		return time.Since(ri.Start)
+	}
+	return ri.End.Sub(ri.Start)
+}
+
+// Point is one logged metric value; NaN and ±Inf are kept as such.
+type Point struct {
+	Step  int64
+	Value float64
+	Time  time.Time // wall time when it was logged (millisecond precision)
+}
+
+// runsFrom is the FROM clause every run query uses. It reports a RUNNING run whose heartbeat is stale as
+// KILLED (end = last heartbeat) even before ReapStale has rewritten it, so that read-only readers show
+// dead runs as dead. Its three placeholders all take the current time in ms. Aliases r and e are what
+// package filter's SQL refers to.
+const runsFrom = ` FROM (SELECT rid, id, experiment_id, name,
+	CASE WHEN status = 'RUNNING' AND heartbeat_ms + stale_after_ms < ? THEN 'KILLED' ELSE status END AS status,
+	start_ms,
+	CASE WHEN status = 'RUNNING' AND heartbeat_ms + stale_after_ms < ? THEN heartbeat_ms ELSE end_ms END AS end_ms,
+	heartbeat_ms,
+	CASE WHEN status = 'RUNNING' AND heartbeat_ms + stale_after_ms < ? THEN '` + killedReason + `' ELSE error END AS error,
+	deleted_ms
+	FROM runs) AS r JOIN experiments AS e ON e.id = r.experiment_id`
+
+const runColumns = `SELECT r.rid, r.id, e.name, r.name, r.status, r.start_ms, r.end_ms, r.heartbeat_ms, r.error, r.deleted_ms`
+
+// DeletedMode selects soft-deleted runs in a Query.
+type DeletedMode int
+
+const (
+	ExcludeDeleted DeletedMode = iota // the default: live runs only
+	IncludeDeleted                    // live and deleted runs
+	OnlyDeleted                       // deleted runs only
+)
+
+// Query is a full run search.
+type Query struct {
+	Filter  string // package filter syntax, e.g. "params.loss = 'gram' and metrics.style_loss < 0.1"
+	OrderBy string // e.g. "metrics.style_loss ASC, start_time DESC"; ties and the default: newest first
+	Limit   int    // at most this many runs; 0 = all
+	Deleted DeletedMode
+}
+
+// Search lists live runs matching filter, ordered by orderBy (newest first by default), at most limit
+// (0 = all). Errors in filter or orderBy are *filter.Error. See SearchRuns.
+func (s *Store) Search(filterExpr, orderBy string, limit int) ([]RunInfo, error) {
+	return s.SearchRuns(Query{Filter: filterExpr, OrderBy: orderBy, Limit: limit})
+}
+
+// SearchRuns lists runs with their params, tags and latest metric values. It first marks runs with a
+// stale heartbeat KILLED (on a writable store).
+func (s *Store) SearchRuns(q Query) ([]RunInfo, error) {
+	where, err := filter.Where(q.Filter)
+	if err != nil {
+		return nil, err
+	}
+	order, err := filter.OrderBy(q.OrderBy)
+	if err != nil {
+		return nil, err
+	}
+	_, _ = s.ReapStale() // best effort: runsFrom reports stale runs as KILLED regardless
+	now := nowMs()
+	var b strings.Builder
+	args := []any{now, now, now}
+	b.WriteString(runColumns + runsFrom)
+	switch q.Deleted {
+	case ExcludeDeleted:
+		b.WriteString(" WHERE r.deleted_ms IS NULL")
+	case OnlyDeleted:
+		b.WriteString(" WHERE r.deleted_ms IS NOT NULL")
+	default:
+		b.WriteString(" WHERE 1")
+	}
+	if where.Text != "" {
+		b.WriteString(" AND (" + where.Text + ")")
+		args = append(args, where.Args...)
+	}
+	b.WriteString(" ORDER BY ")
+	if order.Text != "" {
+		b.WriteString(order.Text + ", ")
+		args = append(args, order.Args...)
+	}
+	b.WriteString("r.start_ms DESC, r.id LIMIT ?")
+	limit := q.Limit
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	args = append(args, limit)
+	return s.queryRuns(b.String(), args)
+}
+
+func msTime(ms sql.NullInt64) time.Time {
+	if !ms.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms.Int64)
+}
+
+// queryRuns runs a runColumns query and attaches params, tags and latest metrics.
+func (s *Store) queryRuns(query string, args []any) ([]RunInfo, error) {
+	rows, err := s.db.Query(query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing runs: %w", describe(err, s.path))
+	}
+	var out []RunInfo
+	var rids []int64
+	for rows.Next() {
+		var ri RunInfo
+		var rid, start int64
+		var end, hb, deleted sql.NullInt64
+		if err := rows.Scan(&rid, &ri.ID, &ri.Experiment, &ri.Name, &ri.Status, &start, &end, &hb, &ri.Error, &deleted); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ri.Start, ri.End, ri.Heartbeat = time.UnixMilli(start), msTime(end), msTime(hb)
+		ri.Deleted = deleted.Valid
+		ri.Params, ri.Tags, ri.Latest = map[string]string{}, map[string]string{}, map[string]float64{}
+		out = append(out, ri)
+		rids = append(rids, rid)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	index := make(map[int64]int, len(rids))
+	for i, rid := range rids {
+		index[rid] = i
+	}
+	// Attach the children in chunks of run keys (the IN list is built from placeholders only).
+	const chunk = 500
+	for lo := 0; lo < len(rids); lo += chunk {
+		part := rids[lo:min(lo+chunk, len(rids))]
+		in := strings.TrimSuffix(strings.Repeat("?, ", len(part)), ", ")
+		pargs := make([]any, len(part))
+		for i, rid := range part {
+			pargs[i] = rid
+		}
+		err := s.eachRow(`SELECT run, key, value FROM params WHERE run IN (`+in+`)`, pargs, func(rows *sql.Rows) error {
+			var run int64
+			var k, v string
+			err := rows.Scan(&run, &k, &v)
+			out[index[run]].Params[k] = v
+			return err
+		})
+		if err == nil {
+			err = s.eachRow(`SELECT run, key, value FROM tags WHERE run IN (`+in+`)`, pargs, func(rows *sql.Rows) error {
+				var run int64
+				var k, v string
+				err := rows.Scan(&run, &k, &v)
+				out[index[run]].Tags[k] = v
+				return err
+			})
+		}
+		if err == nil {
+			err = s.eachRow(`SELECT run, key, value, nonfinite FROM latest_metrics WHERE run IN (`+in+`)`, pargs, func(rows *sql.Rows) error {
+				var run int64
+				var k string
+				var v sql.NullFloat64
+				var flag int
+				err := rows.Scan(&run, &k, &v, &flag)
+				out[index[run]].Latest[k] = decodeValue(v, flag)
+				return err
+			})
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// eachRow runs a query and calls fn on each row.
+func (s *Store) eachRow(query string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := s.db.Query(query, args...)
+	if err != nil {
+		return describe(err, s.path)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// normalizeID lower-cases a run id or prefix and checks that it only holds UUID characters.
+func normalizeID(idOrPrefix string) (string, error) {
+	id := strings.ToLower(strings.TrimSpace(idOrPrefix))
+	if id == "" {
+		return "", fmt.Errorf("empty run id: pass a run id or a prefix of one (see 'stylelab runs ls')")
+	}
+	if len(id) > 36 || strings.IndexFunc(id, func(r rune) bool {
+		return !(r == '-' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'f'))
+	}) >= 0 {
+		return "", fmt.Errorf("%q is not a run id (hex digits and dashes): see 'stylelab runs ls' (%w)", idOrPrefix, ErrNotFound)
+	}
+	return id, nil
+}
+
+// GetRun returns one run, live or deleted, by full id or by a prefix matching exactly one run
+// (ErrNotFound, ErrAmbiguous otherwise).
+func (s *Store) GetRun(idOrPrefix string) (*RunInfo, error) {
+	id, err := normalizeID(idOrPrefix)
+	if err != nil {
+		return nil, err
+	}
+	now := nowMs()
+	// The prefix holds only [0-9a-f-], so it has no LIKE wildcard in it.
+	runs, err := s.queryRuns(runColumns+runsFrom+` WHERE r.id LIKE ? ORDER BY r.id LIMIT 6`, []any{now, now, now, id + "%"})
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(runs) == 0:
+		return nil, fmt.Errorf("no run %q in %s (%w): list runs with 'stylelab runs ls'", idOrPrefix, s.path, ErrNotFound)
+	case len(runs) > 1 && runs[0].ID != id:
+		ids := make([]string, len(runs))
+		for i, r := range runs {
+			ids[i] = r.ID
+		}
+		more := ""
+		if len(runs) == 6 {
+			more = ", ..."
+		}
+		return nil, fmt.Errorf("run id prefix %q matches several runs (%s%s) (%w): give more characters", idOrPrefix, strings.Join(ids, ", "), more, ErrAmbiguous)
+	}
+	return &runs[0], nil
+}
+
+// resolve maps a run id or unique prefix to the run's internal key and full id.
+func (s *Store) resolve(idOrPrefix string) (int64, string, error) {
+	id, err := normalizeID(idOrPrefix)
+	if err != nil {
+		return 0, "", err
+	}
+	var rid int64
+	if len(id) == 36 {
+		err := s.db.QueryRow(`SELECT rid FROM runs WHERE id = ?`, id).Scan(&rid)
+		if err == nil {
+			return rid, id, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, "", describe(err, s.path)
+		}
+	}
+	ri, err := s.GetRun(id)
+	if err != nil {
+		return 0, "", err
+	}
+	err = s.db.QueryRow(`SELECT rid FROM runs WHERE id = ?`, ri.ID).Scan(&rid)
+	if err != nil {
+		return 0, "", describe(err, s.path)
+	}
+	return rid, ri.ID, nil
+}
+
+// MetricKeys lists the names of the run's metrics, sorted.
+func (s *Store) MetricKeys(runID string) ([]string, error) {
+	rid, _, err := s.resolve(runID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Query(`SELECT key FROM latest_metrics WHERE run = ? ORDER BY key`, rid)
+	if err != nil {
+		return nil, describe(err, s.path)
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, rows.Err()
+}
+
+// History returns every committed point of the run's metric key, by increasing step (empty when the run
+// has no such metric). Points still buffered in a writer are not visible.
+func (s *Store) History(runID, key string) ([]Point, error) {
+	rid, _, err := s.resolve(runID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Query(`SELECT step, value, nonfinite, wall_ms FROM metrics WHERE run = ? AND key = ? ORDER BY step`, rid, key)
+	if err != nil {
+		return nil, describe(err, s.path)
+	}
+	defer rows.Close()
+	var pts []Point
+	for rows.Next() {
+		var p Point
+		var v sql.NullFloat64
+		var flag int
+		var wall int64
+		if err := rows.Scan(&p.Step, &v, &flag, &wall); err != nil {
+			return nil, err
+		}
+		p.Value, p.Time = decodeValue(v, flag), time.UnixMilli(wall)
+		pts = append(pts, p)
+	}
+	return pts, rows.Err()
+}
+
+// EachPoint calls fn for every committed metric point of the run, ordered by key then step, without
+// loading them all (export). An error from fn stops the walk and is returned.
+func (s *Store) EachPoint(runID string, fn func(key string, p Point) error) error {
+	rid, _, err := s.resolve(runID)
+	if err != nil {
+		return err
+	}
+	rows, err := s.db.Query(`SELECT key, step, value, nonfinite, wall_ms FROM metrics WHERE run = ? ORDER BY key, step`, rid)
+	if err != nil {
+		return describe(err, s.path)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		var p Point
+		var v sql.NullFloat64
+		var flag int
+		var wall int64
+		if err := rows.Scan(&key, &p.Step, &v, &flag, &wall); err != nil {
+			return err
+		}
+		p.Value, p.Time = decodeValue(v, flag), time.UnixMilli(wall)
+		if err := fn(key, p); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// MetricSummary describes one metric of a run.
+type MetricSummary struct {
+	Key                 string
+	Count               int64   // points
+	NonFinite           int64   // of which NaN or ±Inf
+	FirstStep, LastStep int64   //
+	Min, Max            float64 // over the finite values; NaN when there are none
+	Last                float64 // value at LastStep
+}
+
+// MetricSummaries summarises every metric of the run, by key.
+func (s *Store) MetricSummaries(runID string) ([]MetricSummary, error) {
+	rid, _, err := s.resolve(runID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Query(`SELECT m.key, COUNT(*), SUM(m.nonfinite != 0), MIN(m.step), MAX(m.step), MIN(m.value), MAX(m.value),
+			l.value, l.nonfinite
+		FROM metrics m JOIN latest_metrics l ON l.run = m.run AND l.key = m.key
+		WHERE m.run = ? GROUP BY m.key ORDER BY m.key`, rid)
+	if err != nil {
+		return nil, describe(err, s.path)
+	}
+	defer rows.Close()
+	var out []MetricSummary
+	for rows.Next() {
+		var ms MetricSummary
+		var lo, hi, last sql.NullFloat64
+		var flag int
+		if err := rows.Scan(&ms.Key, &ms.Count, &ms.NonFinite, &ms.FirstStep, &ms.LastStep, &lo, &hi, &last, &flag); err != nil {
+			return nil, err
+		}
+		ms.Min, ms.Max, ms.Last = math.NaN(), math.NaN(), decodeValue(last, flag)
+		if lo.Valid {
+			ms.Min, ms.Max = lo.Float64, hi.Float64
+		}
+		out = append(out, ms)
+	}
+	return out, rows.Err()
+}
+
+// ExperimentInfo describes an experiment.
+type ExperimentInfo struct {
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+	Runs    int       `json:"runs"` // live (not deleted) runs
+}
+
+// Experiments lists the experiments by name.
+func (s *Store) Experiments() ([]ExperimentInfo, error) {
+	rows, err := s.db.Query(`SELECT e.name, e.created_ms, COUNT(r.rid) FROM experiments e
+		LEFT JOIN runs r ON r.experiment_id = e.id AND r.deleted_ms IS NULL GROUP BY e.id ORDER BY e.name`)
+	if err != nil {
+		return nil, describe(err, s.path)
+	}
+	defer rows.Close()
+	var out []ExperimentInfo
+	for rows.Next() {
+		var e ExperimentInfo
+		var ms int64
+		if err := rows.Scan(&e.Name, &ms, &e.Runs); err != nil {
+			return nil, err
+		}
+		e.Created = time.UnixMilli(ms)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
