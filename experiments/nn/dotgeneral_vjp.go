@@ -149,9 +149,9 @@ func DotGeneralVJP(node *graph.Node, vjpOutputs []*graph.Node, outputShape shape
 	rhsCross := crossAxes(rhs.Rank(), axes.rhsContracting, axes.rhsBatch)
 	nlc, nrc := len(lhsCross), len(rhsCross)
 	// Axes of v: [batch (nb) | lhs cross (nlc) | rhs cross (nrc)].
-	vBatch := iota(0, nb)
-	vLhsCross := iota(nb, nlc)
-	vRhsCross := iota(nb+nlc, nrc)
+	vBatch := axisRange(0, nb)
+	vLhsCross := axisRange(nb, nlc)
+	vRhsCross := axisRange(nb+nlc, nrc)
 
 	// Gradient w.r.t. lhs: DotGeneral(v, rhs) contracting the rhs-cross axes. The result has axes
 	// [batch | lhs cross | rhs's remaining axes = rhs contracting axes in ascending order].
@@ -195,7 +195,7 @@ func transposeIfNeeded(x *graph.Node, perm []int) *graph.Node {
 	return x
 }
 
-func iota(start, n int) []int {
+func axisRange(start, n int) []int {
 	out := make([]int, n)
 	for i := range out {
 		out[i] = start + i

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 // refConv2D is a direct plain-Go cross-correlation: x NHWC, k HWIO, zero padding pad, stride s.
@@ -305,5 +307,51 @@ func TestConvOutputSize(t *testing.T) {
 		if got := ConvOutputSize(tc.in, tc.k, tc.s, tc.p); got != tc.want {
 			t.Errorf("ConvOutputSize(%d,%d,%d,%d) = %d, want %d", tc.in, tc.k, tc.s, tc.p, got, tc.want)
 		}
+	}
+}
+
+// TestConcurrentGraphBuilding builds and runs convolution gradients from several goroutines at once, so
+// that `go test -race` checks the index cache and the DotGeneral VJP registration for races.
+func TestConcurrentGraphBuilding(t *testing.T) {
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			h := 4 + g%2 // two shapes, each shared by four goroutines
+			x, k := randArr(rng, 1, h, h, 2), randArr(rng, 3, 3, 2, 2)
+			exec, err := graph.NewExec(testBackend(), func(x, k *graph.Node) (*graph.Node, *graph.Node) {
+				y := ReflectPad(Conv2D(x, k, 1, 1), 1)
+				return y, graph.Gradient(graph.ReduceAllSum(graph.Mul(y, y)), x)[0]
+			})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer exec.Finalize()
+			out, err := exec.Exec(tensors.FromFlatDataAndDimensions(x.data, x.dims...), tensors.FromFlatDataAndDimensions(k.data, k.dims...))
+			if err != nil {
+				errs <- err
+				return
+			}
+			got := tensors.MustCopyFlatData[float64](out[0])
+			want := refConv2D(x, k, 1, 1)
+			// Padded pixel (1,1) is convolution output (0,0); padded (0,0) reflects to output (1,1).
+			for _, p := range [][2]int{{1, 1}, {0, 0}} {
+				src := reflectIndex(p[0]-1, h)
+				gv := got[((p[0])*(h+2)+p[1])*2]
+				wv := want.data[want.at4(0, src, reflectIndex(p[1]-1, h), 0)]
+				if math.Abs(gv-wv) > 1e-12 {
+					errs <- fmt.Errorf("goroutine %d: padded conv at %v = %g, want %g", g, p, gv, wv)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
