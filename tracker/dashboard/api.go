@@ -1,0 +1,422 @@
+package dashboard
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stylelab/stylelab/tracker"
+	"github.com/stylelab/stylelab/tracker/charts"
+	"github.com/stylelab/stylelab/tracker/filter"
+)
+
+// lookupStatus maps a store error to an HTTP status: 404 for an unknown run or artifact, 400 for an
+// ambiguous id prefix, 500 otherwise.
+func lookupStatus(err error) int {
+	switch {
+	case errors.Is(err, tracker.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, tracker.ErrAmbiguous):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+// searchStatus maps a Search error to 400 when the filter or order-by is malformed, 500 otherwise.
+func searchStatus(err error) int {
+	var fe *filter.Error
+	if errors.As(err, &fe) {
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+// ---- artifacts ----
+
+// isSHA256 reports whether s is 64 lowercase hex digits.
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// artifact serves one file of the artifact store by its SHA-256. The path comes only from the store
+// (ArtifactPath), is checked to be a regular file inside the store's folder after resolving symlinks, and
+// the response type comes from the bytes: images and plain text inline, anything else as a download, with
+// a sandboxing CSP so that even a mislabelled HTML file cannot run script in the dashboard's origin.
+func (s *Server) artifact(w http.ResponseWriter, r *http.Request) {
+	sha := r.PathValue("sha")
+	if !isSHA256(sha) {
+		httpError(w, r, http.StatusBadRequest, "artifacts are addressed by their SHA-256: 64 lowercase hex digits (got %q)", sha)
+		return
+	}
+	path, err := s.st.ArtifactPath(sha)
+	if err != nil {
+		code := lookupStatus(err)
+		if code == http.StatusInternalServerError {
+			code = http.StatusNotFound
+		}
+		httpError(w, r, code, "no artifact %s: %v", sha, err)
+		return
+	}
+	if !s.insideStore(path) {
+		httpError(w, r, http.StatusForbidden, "artifact %s resolves outside the artifact store", sha)
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		httpError(w, r, http.StatusNotFound, "artifact %s is recorded but its file cannot be read: %v", sha, err)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		httpError(w, r, http.StatusNotFound, "artifact %s is not a regular file", sha)
+		return
+	}
+	head := make([]byte, 512)
+	n, _ := f.Read(head)
+	mt := http.DetectContentType(head[:n])
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox")
+	switch {
+	case isImage(mt):
+		h.Set("Content-Type", mt)
+	case strings.HasPrefix(mt, "text/plain"):
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+	default:
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Disposition", `attachment; filename="`+sha[:16]+`"`)
+	}
+	h.Set("Cache-Control", "private, max-age=31536000, immutable") // content-addressed
+	h.Set("ETag", `"`+sha+`"`)
+	http.ServeContent(w, r, "", fi.ModTime(), f)
+}
+
+// insideStore reports whether path, with symlinks resolved, lies inside the store's folder (Store.Dir when
+// the store has one, which *tracker.Store does).
+func (s *Server) insideStore(path string) bool {
+	d, ok := s.st.(interface{ Dir() string })
+	if !ok {
+		return true
+	}
+	root, err := filepath.EvalSymlinks(d.Dir())
+	if err != nil {
+		return false
+	}
+	p, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return false
+	}
+	rel, err := filepath.Rel(root, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// ---- JSON API ----
+
+// number is a float64 that encodes NaN and ±Inf as null (JSON has no such numbers).
+type number float64
+
+func (v number) MarshalJSON() ([]byte, error) {
+	f := float64(v)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
+}
+
+// APIRun is a run in the JSON API. Times are RFC 3339 (omitted when unknown); latest values that are NaN or
+// ±Inf are null.
+type APIRun struct {
+	ID         string            `json:"id"`
+	Experiment string            `json:"experiment"`
+	Name       string            `json:"name"`
+	Status     string            `json:"status"`
+	Start      *time.Time        `json:"start,omitempty"`
+	End        *time.Time        `json:"end,omitempty"`
+	Heartbeat  *time.Time        `json:"heartbeat,omitempty"`
+	Params     map[string]string `json:"params"`
+	Tags       map[string]string `json:"tags"`
+	Latest     map[string]number `json:"latest"`
+	Error      string            `json:"error,omitempty"`
+	Deleted    bool              `json:"deleted,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func apiRun(ri *tracker.RunInfo) APIRun {
+	a := APIRun{ID: ri.ID, Experiment: ri.Experiment, Name: ri.Name, Status: ri.Status,
+		Start: timePtr(ri.Start), End: timePtr(ri.End), Heartbeat: timePtr(ri.Heartbeat),
+		Params: ri.Params, Tags: ri.Tags, Latest: map[string]number{}, Error: ri.Error, Deleted: ri.Deleted}
+	if a.Params == nil {
+		a.Params = map[string]string{}
+	}
+	if a.Tags == nil {
+		a.Tags = map[string]string{}
+	}
+	for k, v := range ri.Latest {
+		a.Latest[k] = number(v)
+	}
+	return a
+}
+
+// APIHistory is one metric of one run, column-wise: Steps[i], Values[i] (null when NaN or ±Inf) and
+// Times[i] (Unix milliseconds). Count is the number of points stored, before any downsampling.
+type APIHistory struct {
+	Run    string   `json:"run"`
+	Key    string   `json:"key"`
+	Count  int      `json:"count"`
+	Steps  []int64  `json:"steps"`
+	Values []number `json:"values"`
+	Times  []int64  `json:"times,omitempty"`
+}
+
+func apiHistory(run, key string, count int, pts []tracker.Point, times bool) APIHistory {
+	h := APIHistory{Run: run, Key: key, Count: count, Steps: make([]int64, len(pts)), Values: make([]number, len(pts))}
+	if times {
+		h.Times = make([]int64, len(pts))
+	}
+	for i, p := range pts {
+		h.Steps[i], h.Values[i] = p.Step, number(p.Value)
+		if times {
+			h.Times[i] = p.Time.UnixMilli()
+		}
+	}
+	return h
+}
+
+func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", " ")
+	if err := enc.Encode(v); err != nil {
+		writeJSONError(w, r, http.StatusInternalServerError, "encoding the response: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
+	w.WriteHeader(code)
+	if r.Method != http.MethodHead {
+		w.Write(b.Bytes())
+	}
+}
+
+func writeJSONError(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	if r.Method != http.MethodHead {
+		w.Write(append(b, '\n'))
+	}
+}
+
+// intParam reads a non-negative integer query parameter (def when absent).
+func intParam(r *http.Request, name string, def int) (int, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, errors.New(name + " must be a non-negative integer (got " + strconv.Quote(s) + ")")
+	}
+	return n, nil
+}
+
+// GET /api/runs?filter=&order=&limit= → {"runs": [APIRun…]}
+func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, err := intParam(r, "limit", s.o.Limit)
+	if err != nil {
+		writeJSONError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	order := q.Get("order")
+	if order == "" {
+		order = "start_time DESC"
+	}
+	found, err := s.st.Search(q.Get("filter"), order, limit)
+	if err != nil {
+		writeJSONError(w, r, searchStatus(err), err.Error())
+		return
+	}
+	out := struct {
+		Runs []APIRun `json:"runs"`
+	}{Runs: make([]APIRun, 0, len(found))}
+	for i := range found {
+		out.Runs = append(out.Runs, apiRun(&found[i]))
+	}
+	writeJSON(w, r, http.StatusOK, out)
+}
+
+// APIArtifact is an artifact in the JSON API; URL is where the dashboard serves it.
+type APIArtifact struct {
+	Name      string `json:"name"`
+	MediaType string `json:"media_type"`
+	SHA256    string `json:"sha256"`
+	Size      int64  `json:"size"`
+	URL       string `json:"url"`
+}
+
+// GET /api/runs/{id} → {"run": APIRun, "metrics": [key…], "artifacts": [APIArtifact…]}
+func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) {
+	ri, err := s.st.GetRun(r.PathValue("id"))
+	if err != nil {
+		writeJSONError(w, r, lookupStatus(err), err.Error())
+		return
+	}
+	keys, err := s.st.MetricKeys(ri.ID)
+	if err != nil {
+		writeJSONError(w, r, http.StatusInternalServerError, err.Error())
+		return
+	}
+	arts, err := s.st.Artifacts(ri.ID)
+	if err != nil {
+		writeJSONError(w, r, http.StatusInternalServerError, err.Error())
+		return
+	}
+	out := struct {
+		Run       APIRun        `json:"run"`
+		Metrics   []string      `json:"metrics"`
+		Artifacts []APIArtifact `json:"artifacts"`
+	}{Run: apiRun(ri), Metrics: append([]string{}, keys...), Artifacts: []APIArtifact{}}
+	for _, a := range arts {
+		out.Artifacts = append(out.Artifacts, APIArtifact{a.Name, a.MediaType, a.SHA256, a.Size, "/artifacts/" + a.SHA256})
+	}
+	writeJSON(w, r, http.StatusOK, out)
+}
+
+// GET /api/runs/{id}/metrics/{key}?max=N → APIHistory (every point unless max > 0)
+func (s *Server) apiMetric(w http.ResponseWriter, r *http.Request) {
+	max, err := intParam(r, "max", 0)
+	if err != nil {
+		writeJSONError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	ri, err := s.st.GetRun(r.PathValue("id"))
+	if err != nil {
+		writeJSONError(w, r, lookupStatus(err), err.Error())
+		return
+	}
+	key := r.PathValue("key")
+	keys, err := s.st.MetricKeys(ri.ID)
+	if err != nil {
+		writeJSONError(w, r, http.StatusInternalServerError, err.Error())
+		return
+	}
+	known := false
+	for _, k := range keys {
+		known = known || k == key
+	}
+	if !known {
+		writeJSONError(w, r, http.StatusNotFound, "run "+charts.ShortID(ri.ID)+" has no metric "+strconv.Quote(key)+"; it has: "+strings.Join(keys, ", "))
+		return
+	}
+	pts, err := s.st.History(ri.ID, key)
+	if err != nil {
+		writeJSONError(w, r, http.StatusInternalServerError, err.Error())
+		return
+	}
+	n := len(pts)
+	if max > 0 && n > max {
+		pts = tracker.Downsample(map[string][]tracker.Point{key: pts}, max)[key]
+	}
+	writeJSON(w, r, http.StatusOK, apiHistory(ri.ID, key, n, pts, true))
+}
+
+// APIParam is one param across compared runs: Values[i] is null when run i lacks it.
+type APIParam struct {
+	Key    string    `json:"key"`
+	Values []*string `json:"values"`
+	Differ bool      `json:"differ"`
+}
+
+// GET /api/compare?ids=a,b&max=N → {"runs", "params", "metrics": {key: [APIHistory…]}, "images"}; curves are
+// downsampled together per metric to max points (default the dashboard's MaxPoints; 0 keeps all).
+func (s *Server) apiCompare(w http.ResponseWriter, r *http.Request) {
+	max, err := intParam(r, "max", s.o.MaxPoints)
+	if err != nil {
+		writeJSONError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	ids := compareIDs(r.URL.Query())
+	if len(ids) == 0 {
+		writeJSONError(w, r, http.StatusBadRequest, "give the runs to compare: /api/compare?ids=ID,ID")
+		return
+	}
+	c, err := Compare(s.st, ids)
+	if err != nil {
+		writeJSONError(w, r, lookupStatus(err), err.Error())
+		return
+	}
+	type image struct {
+		Name      string         `json:"name"`
+		Artifacts []*APIArtifact `json:"artifacts"` // one per run, null where the run has none
+	}
+	out := struct {
+		Runs    []APIRun                `json:"runs"`
+		Params  []APIParam              `json:"params"`
+		Keys    []string                `json:"metric_keys"`
+		Metrics map[string][]APIHistory `json:"metrics"`
+		Images  []image                 `json:"images"`
+	}{Params: []APIParam{}, Keys: append([]string{}, c.Keys...), Metrics: map[string][]APIHistory{}, Images: []image{}}
+	for _, ri := range c.Runs {
+		out.Runs = append(out.Runs, apiRun(ri))
+	}
+	for _, p := range c.Params {
+		ap := APIParam{Key: p.Key, Differ: p.Differ}
+		for i := range p.Values {
+			if p.Present[i] {
+				v := p.Values[i]
+				ap.Values = append(ap.Values, &v)
+			} else {
+				ap.Values = append(ap.Values, nil)
+			}
+		}
+		out.Params = append(out.Params, ap)
+	}
+	for _, k := range c.Keys {
+		series := c.Series[k]
+		in := map[string][]tracker.Point{}
+		for i, sr := range series {
+			in[strconv.Itoa(i)] = sr.Points
+		}
+		if max > 0 {
+			in = tracker.Downsample(in, max)
+		}
+		for i, sr := range series {
+			out.Metrics[k] = append(out.Metrics[k], apiHistory(sr.Run, k, len(sr.Points), in[strconv.Itoa(i)], false))
+		}
+	}
+	for _, row := range c.Images {
+		im := image{Name: row.Name}
+		for _, a := range row.Artifacts {
+			if a == nil {
+				im.Artifacts = append(im.Artifacts, nil)
+				continue
+			}
+			im.Artifacts = append(im.Artifacts, &APIArtifact{a.Name, a.MediaType, a.SHA256, a.Size, "/artifacts/" + a.SHA256})
+		}
+		out.Images = append(out.Images, im)
+	}
+	writeJSON(w, r, http.StatusOK, out)
+}
