@@ -1,0 +1,344 @@
+// Package runner executes an experiment spec and records it in the tracker: the resolved spec (artifact
+// spec.json), its parameters, provenance (input hashes, weights, backend, code), a metric per loss term at every
+// step, and the output image (artifact output.png). It is the one place the CLI and the notebooks run
+// experiments through, so every run, wherever it started, can be found, compared and rerun.
+package runner
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/stylelab/stylelab/experiments/backend"
+	"github.com/stylelab/stylelab/experiments/gatys"
+	"github.com/stylelab/stylelab/experiments/imageio"
+	"github.com/stylelab/stylelab/experiments/spec"
+	"github.com/stylelab/stylelab/experiments/vgg"
+	"github.com/stylelab/stylelab/tracker"
+	"github.com/stylelab/stylelab/tracker/provenance"
+)
+
+// Artifact names and tags a recorded run carries.
+const (
+	SpecArtifact   = "spec.json"
+	OutputArtifact = "output.png"
+	KeyTag         = "spec.key"      // spec.Spec.Key of the run
+	RerunOfTag     = "rerun.of"      // id of the run a rerun re-executed
+	OutputHashTag  = "output.sha256" // SHA-256 of the output PNG bytes
+)
+
+// Options control Run.
+type Options struct {
+	// Store records the run; nil runs without recording (tests, dry runs).
+	Store *tracker.Store
+	// OnStep, when set, is called after each step has been logged (progress bars).
+	OnStep func(gatys.StepReport)
+	// Notebook names the notebook the run came from, recorded in provenance.
+	Notebook string
+	// Tags are extra tags for the run.
+	Tags map[string]string
+	// AllowChangedInputs runs even when an input's bytes no longer have the SHA-256 recorded in the spec.
+	AllowChangedInputs bool
+	// Warn receives warnings (changed inputs that were allowed); nil discards them.
+	Warn func(string)
+}
+
+// Outcome is what Run produced.
+type Outcome struct {
+	RunID        string // "" when no store was given
+	Spec         *spec.Spec
+	Result       *gatys.Result
+	OutputPNG    []byte // the output image, PNG-encoded
+	OutputSHA256 string
+}
+
+// Prepared is a resolved spec with its inputs loaded: what Run needs before it starts a tracker run.
+type Prepared struct {
+	Spec    *spec.Spec
+	Content *imageio.Image
+	Styles  []*imageio.Image
+	Weights *vgg.Weights
+}
+
+// Prepare resolves sp (in place), checks and hashes its inputs, loads the images at the working size and the
+// loss network's weights, and records the weights' hash in sp. Nothing is recorded or written.
+func Prepare(sp *spec.Spec, allowChanged bool, warn func(string)) (*Prepared, error) {
+	if err := sp.Resolve(); err != nil {
+		return nil, err
+	}
+	warnings, err := sp.HashInputs(allowChanged)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		if warn != nil {
+			warn(w)
+		}
+	}
+	cfg := sp.Optimise
+	content, err := imageio.Load(sp.FilePath(sp.Inputs.Content.Path), cfg.Size)
+	if err != nil {
+		return nil, fmt.Errorf("content image: %w", err)
+	}
+	styles := make([]*imageio.Image, len(sp.Inputs.Styles))
+	for i, in := range sp.Inputs.Styles {
+		if styles[i], err = imageio.Load(sp.FilePath(in.Path), cfg.Size); err != nil {
+			return nil, fmt.Errorf("style image %d: %w", i+1, err)
+		}
+	}
+	var w *vgg.Weights
+	if sp.Weights.File != nil {
+		w, err = vgg.LoadSafetensors(sp.FilePath(sp.Weights.File.Path))
+	} else {
+		w = vgg.Random(sp.Weights.RandomSeed)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if sp.Weights.SHA256 != "" && sp.Weights.SHA256 != w.SHA256 && !allowChanged {
+		return nil, fmt.Errorf("loss network weights have SHA-256 %s, the spec records %s (pass --allow-changed-inputs to run anyway)", w.SHA256[:12], sp.Weights.SHA256[:12])
+	}
+	sp.Weights.SHA256 = w.SHA256
+	return &Prepared{Spec: sp, Content: content, Styles: styles, Weights: w}, nil
+}
+
+// Run prepares sp and executes it, recording it in o.Store when one is given. The spec is resolved in place,
+// with its input hashes, weights hash and backend filled in. When the optimisation fails (a NaN stop, say), the
+// run is recorded as FAILED with the last good image as its output, and the Outcome is returned with the error.
+func Run(sp *spec.Spec, o Options) (*Outcome, error) {
+	p, err := Prepare(sp, o.AllowChangedInputs, o.Warn)
+	if err != nil {
+		return nil, err
+	}
+	return p.Run(o)
+}
+
+// Run executes a prepared spec (see the package Run).
+func (p *Prepared) Run(o Options) (out *Outcome, err error) {
+	sp := p.Spec
+	out = &Outcome{Spec: sp}
+	var run *tracker.Run
+	if o.Store != nil {
+		rec := provenance.Collect(provenance.Options{Dir: sp.BaseDir})
+		for _, ref := range sp.Files() {
+			if e := rec.AddFile(ref.Role, sp.FilePath(ref.Input.Path)); e != nil {
+				return nil, e
+			}
+		}
+		rec.SetSeed(sp.Seed)
+		rec.WeightsSource = p.Weights.Source
+		rec.WeightsSHA256 = p.Weights.SHA256
+		rec.Notebook = o.Notebook
+		info := backend.Choose()
+		rec.Backend = info.Name + " (" + info.Config + ")"
+		rec.Device = device(info)
+		if e := rec.SetConfig(sp); e != nil {
+			return nil, e
+		}
+		name := sp.Name
+		if name == "" {
+			name = sp.Optimise.Loss
+		}
+		run, err = o.Store.StartRun(sp.Experiment, name, tracker.WithProvenance(rec))
+		if err != nil {
+			return nil, err
+		}
+		out.RunID = run.ID()
+		defer func() {
+			if e := run.End(&err); err == nil {
+				err = e
+			}
+		}()
+		if err = recordSpec(run, sp, p.Weights, o.Tags); err != nil {
+			return out, err
+		}
+	}
+
+	res, err := gatys.Run(*sp.Optimise, p.Content, p.Styles, p.Weights, func(r gatys.StepReport) error {
+		if run != nil {
+			if e := run.LogMetrics(int64(r.Step), Metrics(r)); e != nil {
+				return e
+			}
+		}
+		if o.OnStep != nil {
+			o.OnStep(r)
+		}
+		return nil
+	})
+	out.Result = res
+	if res != nil {
+		sp.Backend = res.Backend.Name
+		if res.Image != nil {
+			var buf bytes.Buffer
+			if e := imageio.EncodePNG(&buf, res.Image); e != nil {
+				return out, errors.Join(err, e)
+			}
+			out.OutputPNG = buf.Bytes()
+		}
+	}
+	if run != nil && res != nil {
+		tags := map[string]string{"backend": res.Backend.Name, "backend.config": res.Backend.Config,
+			"seconds_per_step": fmt.Sprintf("%.4f", res.SecondsPerStep)}
+		if res.StoppedEarly != "" {
+			tags["stopped_early"] = res.StoppedEarly
+		}
+		if e := run.SetTags(tags); e != nil {
+			return out, errors.Join(err, e)
+		}
+		// The spec is logged again with the backend filled in (artifacts of one name: the later one wins).
+		if _, e := run.LogArtifact(SpecArtifact, "application/json", sp.JSON()); e != nil {
+			return out, errors.Join(err, e)
+		}
+		if out.OutputPNG != nil {
+			a, e := run.LogArtifact(OutputArtifact, "image/png", out.OutputPNG)
+			if e != nil {
+				return out, errors.Join(err, e)
+			}
+			out.OutputSHA256 = a.SHA256
+			if e := run.SetTag(OutputHashTag, a.SHA256); e != nil {
+				return out, errors.Join(err, e)
+			}
+		}
+	}
+	if sp.Output != "" && out.OutputPNG != nil {
+		if e := writeFile(sp.Output, out.OutputPNG); e != nil {
+			return out, errors.Join(err, e)
+		}
+	}
+	return out, err
+}
+
+// recordSpec logs the run's parameters (the flattened resolved spec), tags and the spec artifact.
+func recordSpec(run *tracker.Run, sp *spec.Spec, w *vgg.Weights, extra map[string]string) error {
+	params, err := Params(sp.Optimise)
+	if err != nil {
+		return err
+	}
+	params["kind"] = sp.Kind
+	params["seed"] = fmt.Sprint(sp.Seed)
+	params["content"] = sp.Inputs.Content.Path
+	styles := make([]string, len(sp.Inputs.Styles))
+	for i, s := range sp.Inputs.Styles {
+		styles[i] = s.Path
+	}
+	params["style"] = strings.Join(styles, ",")
+	params["weights"] = w.Source
+	if err := run.LogParams(params); err != nil {
+		return err
+	}
+	tags := map[string]string{KeyTag: sp.Key(), "weights.sha256": w.SHA256}
+	for k, v := range extra {
+		tags[k] = v
+	}
+	if err := run.SetTags(tags); err != nil {
+		return err
+	}
+	_, err = run.LogArtifact(SpecArtifact, "application/json", sp.JSON())
+	return err
+}
+
+// Metrics are the values logged for one step: total, content, style, tv and style/<layer> for every style
+// layer (unweighted terms, as gatys.StepReport defines them).
+func Metrics(r gatys.StepReport) map[string]float64 {
+	m := map[string]float64{"total": r.Total, "content": r.Content, "style": r.Style, "tv": r.TV}
+	for l, v := range r.StyleByLayer {
+		m["style/"+l] = v
+	}
+	return m
+}
+
+// Params flattens a configuration into tracker params: its JSON fields, nested objects joined with dots
+// (loss_options.poly_degree), lists as comma-separated values, absent (null) fields left out.
+func Params(cfg any) (map[string]string, error) {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				key := k
+				if prefix != "" {
+					key = prefix + "." + k
+				}
+				walk(key, x[k])
+			}
+		case []any:
+			parts := make([]string, len(x))
+			for i, e := range x {
+				parts[i] = fmt.Sprint(e)
+			}
+			out[prefix] = strings.Join(parts, ",")
+		case nil:
+		default:
+			out[prefix] = fmt.Sprint(x)
+		}
+	}
+	walk("", m)
+	return out, nil
+}
+
+// LoadSpec reads the recorded spec of a run from the store.
+func LoadSpec(s *tracker.Store, runID string) (*spec.Spec, error) {
+	a, err := s.FindArtifact(runID, SpecArtifact)
+	if err != nil {
+		return nil, fmt.Errorf("run %s has no %s artifact (was it recorded by stylelab run or a notebook?): %w", runID, SpecArtifact, err)
+	}
+	b, err := s.ReadArtifact(a.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	return spec.Parse(bytes.NewReader(b))
+}
+
+// Output loads the output image of a recorded run.
+func Output(s *tracker.Store, runID string) (*imageio.Image, error) {
+	a, err := s.FindArtifact(runID, OutputArtifact)
+	if err != nil {
+		return nil, fmt.Errorf("run %s has no %s artifact: %w", runID, OutputArtifact, err)
+	}
+	p, err := s.ArtifactPath(a.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	return imageio.Load(p, 0)
+}
+
+func writeFile(path string, data []byte) error {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// device describes where the computation runs, for provenance.
+func device(info backend.Info) string {
+	if info.Name == "xla" {
+		return "PJRT plugin " + info.PluginPath
+	}
+	return fmt.Sprintf("CPU (pure Go, %d cores)", runtime.NumCPU())
+}

@@ -1,0 +1,304 @@
+// Package spec defines the experiment spec: one versioned JSON document that says everything a stylelab run
+// needs to be re-executed — its kind, its input files by path and SHA-256, the loss network's weights, every
+// parameter with its default resolved, and the seed. The CLI flags and the notebook API both build one; the
+// tracker stores the resolved spec of every run as the artifact "spec.json"; `stylelab rerun` reads it back.
+//
+// A spec file looks like
+//
+//	{
+//	  "version": 1,
+//	  "kind": "optimise",
+//	  "experiment": "losses",
+//	  "name": "gram",
+//	  "seed": 1,
+//	  "inputs": {"content": {"path": "images/content/chelsea.jpg", "sha256": "…"},
+//	             "styles": [{"path": "images/style/vangogh_starry_night.jpg", "sha256": "…"}]},
+//	  "weights": {"random_seed": 0},
+//	  "optimise": {"size": 128, "steps": 100, "optimizer": "adam", "loss": "gram", …}
+//	}
+//
+// Fields left out of a hand-written file get their defaults when the spec is resolved (Resolve); hashes left
+// empty are filled from the files.
+package spec
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/stylelab/stylelab/experiments/gatys"
+)
+
+// Version is the spec format this code writes. Older versions are upgraded on Load; newer ones are refused.
+const Version = 1
+
+// Kinds of experiment. Only KindOptimise runs today; the others are reserved for the feed-forward, CIN and
+// AdaIN work and are refused with a clear error until it lands.
+const (
+	KindOptimise    = "optimise"
+	KindTrain       = "train"
+	KindStylize     = "stylize"
+	KindInterpolate = "interpolate"
+	KindAdaIN       = "adain"
+)
+
+// Kinds lists every kind a spec may name.
+var Kinds = []string{KindOptimise, KindTrain, KindStylize, KindInterpolate, KindAdaIN}
+
+// Input is one input file: its path (relative paths are resolved against the working directory, then against
+// the spec's BaseDir) and the SHA-256 of its bytes.
+type Input struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// Inputs are the images an optimisation reads.
+type Inputs struct {
+	Content Input   `json:"content"`
+	Styles  []Input `json:"styles"`
+}
+
+// Weights names the loss network's weights: a safetensors file (File, with the SHA-256 of the weight values as
+// vgg.Weights.SHA256 computes it), or, when File is empty, the seeded random VGG-19 vgg.Random(RandomSeed).
+type Weights struct {
+	File       *Input `json:"file,omitempty"`
+	RandomSeed uint64 `json:"random_seed"`
+	// SHA256 is the hash of the weight values the run used (vgg.Weights.SHA256), filled when the run starts.
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// Spec is one experiment. Output and Name do not change what is computed; everything else does.
+type Spec struct {
+	Version    int     `json:"version"`
+	Kind       string  `json:"kind"`
+	Experiment string  `json:"experiment"`
+	Name       string  `json:"name,omitempty"`
+	Seed       uint64  `json:"seed"`
+	Inputs     Inputs  `json:"inputs"`
+	Weights    Weights `json:"weights"`
+	// Backend is the GoMLX backend the run used ("go" or "xla"), filled when it runs; a rerun on another
+	// backend is reported (results then agree only within a tolerance).
+	Backend string `json:"backend,omitempty"`
+	// BaseDir is the working directory the spec was made in, used to find relative input paths from elsewhere.
+	BaseDir string `json:"base_dir,omitempty"`
+	// Output is where the CLI writes the output image (the tracker always keeps it as the artifact output.png).
+	Output string `json:"output,omitempty"`
+	// Optimise holds the parameters of a KindOptimise spec: the resolved gatys.Config.
+	Optimise *gatys.Config `json:"optimise,omitempty"`
+}
+
+// NewOptimise returns a KindOptimise spec for content and styles with cfg (not yet resolved), the run seed
+// taken from cfg.Seed and BaseDir set to the working directory.
+func NewOptimise(experiment, name, content string, styles []string, cfg gatys.Config) *Spec {
+	wd, _ := os.Getwd()
+	s := &Spec{Version: Version, Kind: KindOptimise, Experiment: experiment, Name: name, Seed: cfg.Seed, BaseDir: wd,
+		Inputs: Inputs{Content: Input{Path: content}}}
+	for _, p := range styles {
+		s.Inputs.Styles = append(s.Inputs.Styles, Input{Path: p})
+	}
+	c := cfg
+	s.Optimise = &c
+	return s
+}
+
+// Parse decodes a spec from JSON. Unknown fields are errors (a typo must not silently become a default), and a
+// version newer than Version is refused.
+func Parse(r io.Reader) (*Spec, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var s Spec
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("spec: %w (see docs/spec.md for the format)", err)
+	}
+	if dec.More() {
+		return nil, errors.New("spec: more than one JSON value in the file")
+	}
+	switch {
+	case s.Version == 0:
+		return nil, errors.New(`spec: "version" is missing (this code writes version 1)`)
+	case s.Version > Version:
+		return nil, fmt.Errorf("spec: version %d is newer than this stylelab understands (%d): update stylelab", s.Version, Version)
+	}
+	return &s, nil
+}
+
+// Load reads and parses a spec file.
+func Load(path string) (*Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("spec: %w", err)
+	}
+	s, err := Parse(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// JSON returns the spec as indented JSON with a trailing newline. The encoding is deterministic (struct field
+// order; the only map, gatys.Config.LayerWeights, is sorted by encoding/json).
+func (s *Spec) JSON() []byte {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil { // cannot happen: every field is a plain value
+		panic(fmt.Sprintf("spec: marshal: %v", err))
+	}
+	return append(b, '\n')
+}
+
+// Resolve fills every default and validates the spec: the kind is known and implemented, the inputs are named,
+// and the parameters are resolved (gatys.Config.Resolve) with the spec's seed. It does not touch files.
+func (s *Spec) Resolve() error {
+	if s.Version == 0 {
+		s.Version = Version
+	}
+	if s.Experiment == "" {
+		s.Experiment = "default"
+	}
+	if !slices.Contains(Kinds, s.Kind) {
+		return fmt.Errorf("spec: unknown kind %q (want one of %s)", s.Kind, strings.Join(Kinds, ", "))
+	}
+	if s.Kind != KindOptimise {
+		return fmt.Errorf("spec: kind %q is not implemented yet in this version of stylelab (only %q runs)", s.Kind, KindOptimise)
+	}
+	if s.Inputs.Content.Path == "" {
+		return errors.New(`spec: inputs.content.path is empty: name the content image`)
+	}
+	if len(s.Inputs.Styles) == 0 {
+		return errors.New(`spec: inputs.styles is empty: name at least one style image`)
+	}
+	for i, in := range s.Inputs.Styles {
+		if in.Path == "" {
+			return fmt.Errorf("spec: inputs.styles[%d].path is empty", i)
+		}
+	}
+	if s.Optimise == nil {
+		c := gatys.DefaultConfig()
+		s.Optimise = &c
+	}
+	cfg := *s.Optimise
+	cfg.Seed = s.Seed
+	resolved, err := cfg.Resolve(len(s.Inputs.Styles))
+	if err != nil {
+		return fmt.Errorf("spec: optimise: %w", err)
+	}
+	s.Optimise = &resolved
+	return nil
+}
+
+// FilePath resolves an input path: absolute paths as they are; relative ones against the working directory if
+// the file exists there, else against BaseDir.
+func (s *Spec) FilePath(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	if _, err := os.Stat(p); err == nil || s.BaseDir == "" {
+		return p
+	}
+	return filepath.Join(s.BaseDir, p)
+}
+
+// InputRef points at one Input of a spec together with its role ("content", "style[0]", "weights").
+type InputRef struct {
+	Role  string
+	Input *Input
+}
+
+// Files returns every input file of the spec with its role, in a fixed order.
+func (s *Spec) Files() []InputRef {
+	refs := []InputRef{{"content", &s.Inputs.Content}}
+	for i := range s.Inputs.Styles {
+		refs = append(refs, InputRef{fmt.Sprintf("style[%d]", i), &s.Inputs.Styles[i]})
+	}
+	if s.Weights.File != nil {
+		refs = append(refs, InputRef{"weights", s.Weights.File})
+	}
+	return refs
+}
+
+// ChangedInputError reports input files that are missing or whose bytes no longer have the recorded SHA-256.
+type ChangedInputError struct{ Problems []string }
+
+func (e *ChangedInputError) Error() string {
+	return "inputs changed since the run was recorded: " + strings.Join(e.Problems, "; ") +
+		" (restore them, or pass --allow-changed-inputs to run with the files as they are now)"
+}
+
+// HashInputs computes the SHA-256 of every input file. Inputs without a recorded hash get the computed one.
+// Inputs with a recorded hash that differs, or files that cannot be read, are reported together in a
+// *ChangedInputError; when allowChanged is true, a changed file's new hash is recorded instead and the
+// problems are returned as warnings with a nil error (a missing file is always an error).
+func (s *Spec) HashInputs(allowChanged bool) (warnings []string, err error) {
+	var problems []string
+	missing := false
+	for _, ref := range s.Files() {
+		p := s.FilePath(ref.Input.Path)
+		sum, err := hashFile(p)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s %s: %v", ref.Role, ref.Input.Path, err))
+			missing = true
+			continue
+		}
+		if ref.Input.SHA256 != "" && ref.Input.SHA256 != sum {
+			problems = append(problems, fmt.Sprintf("%s %s has SHA-256 %s, recorded %s", ref.Role, ref.Input.Path, short(sum), short(ref.Input.SHA256)))
+			if !allowChanged {
+				continue
+			}
+		}
+		ref.Input.SHA256 = sum
+	}
+	if len(problems) == 0 {
+		return nil, nil
+	}
+	if allowChanged && !missing {
+		return problems, nil
+	}
+	return nil, &ChangedInputError{Problems: problems}
+}
+
+// Key identifies what a spec computes: the SHA-256 of its resolved kind, seed, input hashes, weights and
+// parameters (not its experiment, name, output path, base directory or backend). Two specs with the same key
+// compute the same thing; notebooks use it to reuse a finished run instead of recomputing.
+func (s *Spec) Key() string {
+	id := struct {
+		Kind     string
+		Seed     uint64
+		Inputs   []string
+		Weights  Weights
+		Optimise *gatys.Config
+	}{s.Kind, s.Seed, nil, s.Weights, s.Optimise}
+	for _, ref := range s.Files() {
+		id.Inputs = append(id.Inputs, ref.Role+"="+ref.Input.SHA256)
+	}
+	id.Weights.File = nil // its hash is in Inputs; its path does not change the result
+	b, _ := json.Marshal(id)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func short(sum string) string {
+	if len(sum) > 12 {
+		return sum[:12]
+	}
+	return sum
+}
