@@ -1,0 +1,154 @@
+package spec
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stylelab/stylelab/experiments/gatys"
+)
+
+func writeFile(t *testing.T, dir, name, data string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestParseRoundTripAndRefusals(t *testing.T) {
+	s := NewOptimise("exp", "n", "c.png", []string{"s.png"}, gatys.DefaultConfig())
+	s.Seed = 7
+	if err := s.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(strings.NewReader(string(s.JSON())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(back.JSON()) != string(s.JSON()) {
+		t.Fatalf("round trip changed the spec:\n%s\n%s", s.JSON(), back.JSON())
+	}
+	if back.Optimise.Seed != 7 {
+		t.Fatalf("seed not carried into the optimiser config: %d", back.Optimise.Seed)
+	}
+
+	for _, c := range []struct{ in, want string }{
+		{`{"version":1,"kind":"optimise","sede":3}`, `unknown field "sede"`},
+		{`{"version":99,"kind":"optimise"}`, "newer than this stylelab"},
+		{`{"kind":"optimise"}`, `"version" is missing`},
+		{`{"version":1} {}`, "more than one JSON value"},
+		{`not json`, "invalid character"},
+	} {
+		_, err := Parse(strings.NewReader(c.in))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Parse(%s) = %v, want an error containing %q", c.in, err, c.want)
+		}
+	}
+}
+
+func TestResolveErrors(t *testing.T) {
+	for _, c := range []struct {
+		s    Spec
+		want string
+	}{
+		{Spec{Kind: "paint"}, `unknown kind "paint"`},
+		{Spec{Kind: KindTrain}, "not implemented yet"},
+		{Spec{Kind: KindOptimise}, "inputs.content.path is empty"},
+		{Spec{Kind: KindOptimise, Inputs: Inputs{Content: Input{Path: "c"}}}, "inputs.styles is empty"},
+		{Spec{Kind: KindOptimise, Inputs: Inputs{Content: Input{Path: "c"}, Styles: []Input{{Path: "s"}}},
+			Optimise: &gatys.Config{Loss: "nope"}}, "nope"},
+	} {
+		err := c.s.Resolve()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Resolve(%+v) = %v, want %q", c.s, err, c.want)
+		}
+	}
+}
+
+func TestHashInputsDetectsChangesAndKeyFollowsContent(t *testing.T) {
+	dir := t.TempDir()
+	c := writeFile(t, dir, "c.png", "content bytes")
+	st := writeFile(t, dir, "s.png", "style bytes")
+	s := NewOptimise("e", "n", c, []string{st}, gatys.DefaultConfig())
+	if err := s.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.HashInputs(false); err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256([]byte("content bytes"))
+	if s.Inputs.Content.SHA256 != hex.EncodeToString(want[:]) {
+		t.Fatalf("content hash not filled: %q", s.Inputs.Content.SHA256)
+	}
+	key := s.Key()
+
+	// Same bytes: no complaint, same key.
+	if _, err := s.HashInputs(false); err != nil || s.Key() != key {
+		t.Fatalf("re-hashing unchanged inputs: err %v, key %s vs %s", err, s.Key(), key)
+	}
+	// Changed style file: refused, naming it.
+	writeFile(t, dir, "s.png", "other style bytes")
+	_, err := s.HashInputs(false)
+	var ce *ChangedInputError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "style[0] "+st) || !strings.Contains(err.Error(), "--allow-changed-inputs") {
+		t.Fatalf("changed input: got %v", err)
+	}
+	// Allowed: a warning, the new hash recorded, a new key.
+	warns, err := s.HashInputs(true)
+	if err != nil || len(warns) != 1 {
+		t.Fatalf("allowed change: warnings %v err %v", warns, err)
+	}
+	if s.Key() == key {
+		t.Fatal("key did not change with the style file's content")
+	}
+	// Missing file: an error even when changes are allowed.
+	os.Remove(c)
+	if _, err := s.HashInputs(true); err == nil || !strings.Contains(err.Error(), "content "+c) {
+		t.Fatalf("missing input: got %v", err)
+	}
+}
+
+func TestKeyIgnoresNamesButNotParameters(t *testing.T) {
+	mk := func() *Spec {
+		s := NewOptimise("e", "n", "c", []string{"s"}, gatys.DefaultConfig())
+		if err := s.Resolve(); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := mk(), mk()
+	b.Name, b.Experiment, b.Output, b.BaseDir, b.Backend = "other", "other", "x.png", "/elsewhere", "xla"
+	if a.Key() != b.Key() {
+		t.Fatal("key depends on name/experiment/output/base dir/backend")
+	}
+	b.Optimise.LearningRate *= 2
+	if a.Key() == b.Key() {
+		t.Fatal("key does not depend on the learning rate")
+	}
+	c := mk()
+	c.Seed = 5
+	if err := c.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if a.Key() == c.Key() {
+		t.Fatal("key does not depend on the seed")
+	}
+}
+
+func TestFilePathFallsBackToBaseDir(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "only-here.png", "x")
+	s := &Spec{BaseDir: dir}
+	if got := s.FilePath("only-here.png"); got != filepath.Join(dir, "only-here.png") {
+		t.Fatalf("FilePath = %s", got)
+	}
+	if got := s.FilePath("/abs/p.png"); got != "/abs/p.png" {
+		t.Fatalf("FilePath(abs) = %s", got)
+	}
+}
