@@ -17,10 +17,14 @@ type LBFGSOptions struct {
 	History int
 	// C1 is the Armijo constant of the sufficient-decrease test f(x⁺) ≤ f(x) + C1·gᵀ(x⁺ − x) (default 1e-4).
 	C1 float64
-	// Shrink multiplies the step length after a failed trial (default 0.5).
-	Shrink float64
+	// C2 is the curvature constant of the weak Wolfe test ∇f(x⁺)ᵀs ≥ C2·∇f(x)ᵀs, s = x⁺ − x (default 0.9, the
+	// usual value for quasi-Newton methods); a step that fails it is too short and is lengthened.
+	C2 float64
 	// MaxTrials bounds the evaluations of one line search (default 20).
 	MaxTrials int
+	// MaxNonFinite ends a line search after that many trials with a non-finite loss (default 8: the step has
+	// been halved 8 times, so the trouble is not the step length).
+	MaxNonFinite int
 	// FirstStep is the largest coordinate change of the very first iteration (and after a memory reset), when no
 	// curvature is known yet: the first trial step is −FirstStep·g/‖g‖∞ (default 0.05, sensible for images in [0,1]).
 	FirstStep float64
@@ -33,11 +37,14 @@ func (o LBFGSOptions) withDefaults() LBFGSOptions {
 	if o.C1 <= 0 {
 		o.C1 = 1e-4
 	}
-	if o.Shrink <= 0 || o.Shrink >= 1 {
-		o.Shrink = 0.5
+	if o.C2 <= o.C1 || o.C2 >= 1 {
+		o.C2 = 0.9
 	}
 	if o.MaxTrials <= 0 {
 		o.MaxTrials = 20
+	}
+	if o.MaxNonFinite <= 0 {
+		o.MaxNonFinite = 8
 	}
 	if o.FirstStep <= 0 {
 		o.FirstStep = 0.05
@@ -59,9 +66,12 @@ type EvalFunc func(x []float64) (f float64, g []float64, err error)
 //  1. Direction p = −H·g by the two-loop recursion over the last m pairs s_i = x_{i+1} − x_i, y_i = g_{i+1} − g_i,
 //     with the initial Hessian approximation H₀ = γI, γ = sᵀy/yᵀy of the newest pair. Without pairs,
 //     p = −(FirstStep/‖g‖∞)·g.
-//  2. Backtracking (Armijo) line search: trial x⁺ = P(x + αp) for α = 1, Shrink, Shrink², …, where P is the
-//     projection (identity when nil), accepted when f(x⁺) is finite and f(x⁺) ≤ f(x) + C1·gᵀ(x⁺ − x). A
-//     non-finite f(x⁺) counts as a failed trial (the step was too long).
+//  2. Weak Wolfe line search by bracketing (Nocedal & Wright §3.5; Lewis & Overton's bisection): trial
+//     x⁺ = P(x + αp), s = x⁺ − x, starting at α = 1, where P is the projection (identity when nil).
+//     If f(x⁺) is not finite or f(x⁺) > f(x) + C1·gᵀs (not enough decrease), α is too long: hi = α.
+//     Else if ∇f(x⁺)ᵀs < C2·gᵀs (the slope is still steep), α is too short: lo = α.
+//     Else x⁺ is accepted. The next α is (lo+hi)/2, or 2α while no upper bound is known. When MaxTrials
+//     evaluations pass without acceptance, the longest trial that passed the decrease test is taken, if any.
 //  3. If the projected direction is not a descent direction (gᵀ(x⁺ − x) ≥ 0) or the search fails, the memory is
 //     cleared and the search is retried once along −g; if that fails too, Step returns ErrNoDecrease.
 //  4. The pair (s, y) of the accepted step is stored only if sᵀy > 1e-10·yᵀy (the curvature condition that keeps H
@@ -124,23 +134,35 @@ func (l *LBFGS) direction(g []float64) []float64 {
 	return q
 }
 
+// StepResult describes one successful Step.
+type StepResult struct {
+	F        float64   // f at the new point
+	G        []float64 // ∇f at the new point
+	Evals    int       // evaluations made by this step
+	Accepted int       // which of them (1-based, in call order) is the new point
+}
+
 // Step performs one L-BFGS iteration from x, where f and g are f(x) and ∇f(x). On success it updates x in place
-// and returns f and ∇f at the new point (always the last point eval was called with) and the number of
-// evaluations. On error x is unchanged.
-func (l *LBFGS) Step(x []float64, f float64, g []float64, eval EvalFunc) (fNew float64, gNew []float64, evals int, err error) {
+// and returns f and ∇f at the new point, the number of evaluations, and which evaluation gave the new point.
+// On error x is unchanged (evals made are still counted in the returned StepResult).
+func (l *LBFGS) Step(x []float64, f float64, g []float64, eval EvalFunc) (StepResult, error) {
+	var res StepResult
 	if len(g) != len(x) {
-		return 0, nil, 0, fmt.Errorf("L-BFGS: gradient has %d values for %d variables", len(g), len(x))
+		return res, fmt.Errorf("L-BFGS: gradient has %d values for %d variables", len(g), len(x))
 	}
 	for attempt := 0; attempt < 2; attempt++ {
 		p := l.direction(g)
-		xt, ft, gt, n, ok, err := l.search(x, f, g, p, eval)
-		evals += n
+		xt, ft, gt, n, acc, ok, err := l.search(x, f, g, p, eval)
+		if ok {
+			res.Accepted = res.Evals + acc
+		}
+		res.Evals += n
 		if err != nil {
-			return 0, nil, evals, err
+			return res, err
 		}
 		if !ok {
 			if len(l.s) == 0 {
-				return 0, nil, evals, ErrNoDecrease
+				return res, ErrNoDecrease
 			}
 			l.Reset() // retry along −g
 			continue
@@ -158,16 +180,19 @@ func (l *LBFGS) Step(x []float64, f float64, g []float64, eval EvalFunc) (fNew f
 			l.s, l.y, l.rho = append(l.s, s), append(l.y, y), append(l.rho, 1/sy)
 		}
 		copy(x, xt)
-		return ft, gt, evals, nil
+		res.F, res.G = ft, gt
+		return res, nil
 	}
-	return 0, nil, evals, ErrNoDecrease
+	return res, ErrNoDecrease
 }
 
-// search is the backtracking Armijo line search along p. ok is false when no trial was accepted.
-func (l *LBFGS) search(x []float64, f float64, g, p []float64, eval EvalFunc) (xt []float64, ft float64, gt []float64, evals int, ok bool, err error) {
-	xt = make([]float64, len(x))
+// search is the weak Wolfe line search along p (see LBFGS). ok is false when no trial passed the decrease test;
+// accepted is the 1-based index of the evaluation that gave the returned point.
+func (l *LBFGS) search(x []float64, f float64, g, p []float64, eval EvalFunc) (xBest []float64, fBest float64, gBest []float64, evals, accepted int, ok bool, err error) {
+	xt := make([]float64, len(x))
 	step := make([]float64, len(x))
-	alpha := 1.0
+	lo, hi, alpha := 0.0, math.Inf(1), 1.0
+	nonFinite := 0
 	for trial := 0; trial < l.opts.MaxTrials; trial++ {
 		for i := range x {
 			xt[i] = x[i] + alpha*p[i]
@@ -180,20 +205,36 @@ func (l *LBFGS) search(x []float64, f float64, g, p []float64, eval EvalFunc) (x
 		}
 		slope := dot(g, step)
 		if !(slope < 0) {
-			// Not a descent direction once projected (or the step vanished): give up on this direction.
-			return nil, 0, nil, evals, false, nil
+			// Not a descent direction once projected, or the step vanished.
+			break
 		}
-		ft, gt, err = eval(xt)
+		ft, gt, err := eval(xt)
 		evals++
 		if err != nil {
-			return nil, 0, nil, evals, false, err
+			return nil, 0, nil, evals, 0, false, err
 		}
-		if !math.IsNaN(ft) && !math.IsInf(ft, 0) && ft <= f+l.opts.C1*slope {
-			return xt, ft, gt, evals, true, nil
+		switch {
+		case math.IsNaN(ft) || math.IsInf(ft, 0):
+			hi = alpha
+			if nonFinite++; nonFinite >= l.opts.MaxNonFinite {
+				return xBest, fBest, gBest, evals, accepted, ok, nil
+			}
+		case ft > f+l.opts.C1*slope:
+			hi = alpha
+		case dot(gt, step) < l.opts.C2*slope:
+			// Enough decrease but still steep: remember it and try a longer step.
+			lo = alpha
+			xBest, fBest, gBest, accepted, ok = append([]float64(nil), xt...), ft, gt, evals, true
+		default:
+			return xt, ft, gt, evals, evals, true, nil
 		}
-		alpha *= l.opts.Shrink
+		if math.IsInf(hi, 1) {
+			alpha *= 2
+		} else {
+			alpha = (lo + hi) / 2
+		}
 	}
-	return nil, 0, nil, evals, false, nil
+	return xBest, fBest, gBest, evals, accepted, ok, nil
 }
 
 func dot(a, b []float64) float64 {

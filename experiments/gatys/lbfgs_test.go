@@ -17,13 +17,14 @@ func runLBFGS(t *testing.T, l *LBFGS, x []float64, eval EvalFunc, maxIter int) (
 		if math.Sqrt(dot(g, g)) < 1e-9 {
 			return f, it
 		}
-		fNew, gNew, _, err := l.Step(x, f, g, eval)
+		r, err := l.Step(x, f, g, eval)
 		if errors.Is(err, ErrNoDecrease) {
 			return f, it
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
+		fNew, gNew := r.F, r.G
 		if fNew > f {
 			t.Fatalf("iteration %d: f rose from %g to %g", it, f, fNew)
 		}
@@ -153,9 +154,13 @@ func TestLBFGSBacktracksOverNaN(t *testing.T) {
 	l := NewLBFGS(LBFGSOptions{FirstStep: 5}, nil)
 	x := []float64{0.9}
 	f, g, _ := eval(x)
-	f2, _, evals, err := l.Step(x, f, g, eval)
+	r, err := l.Step(x, f, g, eval)
 	if err != nil {
 		t.Fatal(err)
+	}
+	f2, evals := r.F, r.Evals
+	if r.Accepted < 1 || r.Accepted > evals {
+		t.Fatalf("accepted evaluation %d of %d", r.Accepted, evals)
 	}
 	if evals < 2 || !(f2 < f) || math.Abs(x[0]) >= 1 {
 		t.Fatalf("evals %d, f %g → %g, x %v", evals, f, f2, x)
@@ -179,11 +184,11 @@ func TestLBFGSMemoryIsBounded(t *testing.T) {
 	x := make([]float64, 20)
 	f, g, _ := eval(x)
 	for range 8 {
-		var err error
-		f, g, _, err = l.Step(x, f, g, eval)
+		r, err := l.Step(x, f, g, eval)
 		if err != nil {
 			break
 		}
+		f, g = r.F, r.G
 		if l.Pairs() > 3 {
 			t.Fatalf("%d pairs kept, history is 3", l.Pairs())
 		}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// stylelabBin is the stylelab binary built once for the tests that exec it (TestMain).
+var stylelabBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "stylelab-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	stylelabBin = filepath.Join(dir, "stylelab")
+	build := exec.Command("go", "build", "-o", stylelabBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building stylelab for the tests:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// stylelabResult is the outcome of one exec of the binary.
+type stylelabResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// runStylelab execs the binary with args (and extra environment entries) and returns its outputs and exit code.
+func runStylelab(t *testing.T, env []string, args ...string) stylelabResult {
+	t.Helper()
+	cmd := exec.Command(stylelabBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stylelabResult{out.String(), errb.String(), code}
+}
+
+const (
+	testContent = "../../images/content/chelsea.jpg"
+	testStyle   = "../../images/style/vangogh_starry_night.jpg"
+	testStyle2  = "../../images/style/munch_scream.jpg"
+)
+
+func TestRunConfigFromFlags(t *testing.T) {
+	req, err := runConfigFromFlags([]string{"--content", "c.jpg", "--style", "a.jpg, b.png", "--style-weights", "0.25,0.75",
+		"--loss", "meanvar", "--size", "64", "--steps", "7", "--optimizer", "lbfgs", "--seed", "9", "--out", "x/y.png",
+		"--pool", "max", "--init", "noise", "--content-weight", "2", "--tv-weight", "0", "--lr", "0.05", "--json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := req.Config
+	if req.Content != "c.jpg" || len(req.Styles) != 2 || req.Styles[1] != "b.png" || req.Out != "x/y.png" || !req.JSON {
+		t.Fatalf("request %+v", req)
+	}
+	if c.Loss != "meanvar" || c.Size != 64 || c.Steps != 7 || c.Optimizer != "lbfgs" || c.Seed != 9 || c.Pool != "max" ||
+		c.Init != "noise" || c.ContentWeight != 2 || c.TVWeight != 0 || c.LearningRate != 0.05 ||
+		len(c.StyleBlend) != 2 || c.StyleBlend[1] != 0.75 {
+		t.Fatalf("config %+v", c)
+	}
+	if c.StyleWeight <= 0 || c.LossOptions.Seed != 9 {
+		t.Fatalf("style weight %g and loss seed %d must be resolved", c.StyleWeight, c.LossOptions.Seed)
+	}
+}
+
+// TestRunBadInputs checks that each bad input gives its error, a non-zero exit and no output file.
+func TestRunBadInputs(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.jpg")
+	os.WriteFile(empty, nil, 0o644)
+	text := filepath.Join(dir, "notes.png")
+	os.WriteFile(text, []byte("not an image"), 0o644)
+	out := filepath.Join(dir, "sub", "out.png")
+	base := func(extra ...string) []string {
+		return append([]string{"run", "--content", testContent, "--style", testStyle, "--size", "32", "--steps", "2", "--out", out}, extra...)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"missing content file", []string{"run", "--content", filepath.Join(dir, "nope.jpg"), "--style", testStyle, "--size", "32", "--out", out}, 1, "not found"},
+		{"missing style file", []string{"run", "--content", testContent, "--style", testStyle + "," + filepath.Join(dir, "nope.png"), "--size", "32", "--out", out}, 1, "nope.png"},
+		{"empty file", []string{"run", "--content", empty, "--style", testStyle, "--size", "32", "--out", out}, 1, "empty (0 bytes)"},
+		{"text file", []string{"run", "--content", testContent, "--style", text, "--size", "32", "--out", out}, 1, "only PNG and JPEG"},
+		{"unknown loss", base("--loss", "gramm"), 2, `unknown style loss "gramm"`},
+		{"size 0", base("--size", "0"), 2, "--size must be between 16 and 4096 (got 0)"},
+		{"weights count", base("--style-weights", "1,2"), 2, "--style-weights has 2 values for 1 style images"},
+		{"bad optimizer", base("--optimizer", "sgd"), 2, "adam or lbfgs"},
+		{"bad init", base("--init", "zeros"), 2, "content, noise, style"},
+		{"bad pool", base("--pool", "median"), 2, `unknown pooling "median"`},
+		{"no steps", base("--steps", "0"), 2, "--steps must be at least 1"},
+		{"no out", []string{"run", "--content", testContent, "--style", testStyle}, 2, "--out required"},
+		{"not png", []string{"run", "--content", testContent, "--style", testStyle, "--out", filepath.Join(dir, "x.jpg")}, 2, "--out must name a .png"},
+		{"unknown flag", base("--colour", "red"), 2, "flag provided but not defined"},
+		{"missing weights", base("--weights", filepath.Join(dir, "vgg.safetensors")), 1, "vgg.safetensors"},
+	} {
+		r := runStylelab(t, nil, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d and %q", tc.name, r.code, r.stderr, tc.code, tc.want)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Fatalf("%s: %s was written", tc.name, out)
+		}
+	}
+}
+
+// TestRunTinyIsDeterministic runs 32 px, 3 steps twice with the same seed: --json parses, the image is written
+// (in a new folder) and both runs give the same bytes.
+func TestRunTinyIsDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	var outputs [][]byte
+	for i := 0; i < 2; i++ {
+		out := filepath.Join(dir, fmt.Sprintf("run%d", i), "out.png")
+		r := runStylelab(t, nil, "run", "--content", testContent, "--style", testStyle, "--size", "32", "--steps", "3",
+			"--seed", "5", "--init", "noise", "--out", out, "--json")
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		var o struct {
+			Output  string `json:"output"`
+			Backend struct{ Name, Reason string }
+			Steps   int
+			Seed    uint64
+			Loss    struct{ First, Last float64 }
+			Weights struct{ Source, SHA256 string }
+			Sps     float64 `json:"seconds_per_step"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &o); err != nil {
+			t.Fatalf("--json output does not parse: %v\n%s", err, r.stdout)
+		}
+		if o.Output != out || o.Steps != 3 || o.Seed != 5 || o.Backend.Name == "" || o.Backend.Reason == "" ||
+			!(o.Loss.Last < o.Loss.First) || o.Weights.Source != "random(seed=0)" || len(o.Weights.SHA256) != 64 || !(o.Sps > 0) {
+			t.Fatalf("unexpected --json output: %+v\n%s", o, r.stdout)
+		}
+		// Not a terminal: progress lines on stderr, first and last step included.
+		if !strings.Contains(r.stderr, "step 0/3") || !strings.Contains(r.stderr, "step 3/3") {
+			t.Errorf("stderr lacks progress lines: %q", r.stderr)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outputs = append(outputs, b)
+	}
+	if !bytes.Equal(outputs[0], outputs[1]) {
+		t.Fatal("two runs with the same seed wrote different PNG bytes")
+	}
+}

@@ -1,0 +1,574 @@
+package gatys
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX code reads best with the graph ops unqualified.
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+	"github.com/stylelab/stylelab/experiments/backend"
+	"github.com/stylelab/stylelab/experiments/imageio"
+	"github.com/stylelab/stylelab/experiments/losses"
+	"github.com/stylelab/stylelab/experiments/vgg"
+)
+
+// StepReport gives the loss terms of the image after Step steps (Step 0 is the initial image). The terms are
+// unweighted: Total = ContentWeight·Content + StyleWeight·Style + TVWeight·TV, Style = Σ_l λ_l·StyleByLayer[l],
+// StyleByLayer[l] = Σ_k w_k L(F_l(x), F_l(style_k)).
+type StepReport struct {
+	Step         int                `json:"step"`
+	Total        float64            `json:"total"`
+	Content      float64            `json:"content"`
+	Style        float64            `json:"style"`
+	TV           float64            `json:"tv"`
+	StyleByLayer map[string]float64 `json:"style_by_layer"`
+	// Elapsed is the wall time since Run started (including loading the weights and computing the targets).
+	Elapsed time.Duration `json:"elapsed_ns"`
+	// StepTime is the wall time of the computation that produced this report (for Adam, the update step that
+	// evaluated this image; for L-BFGS, the iteration that reached it, line search included).
+	StepTime time.Duration `json:"step_time_ns"`
+	// Evals is the number of loss evaluations of this step (1 for Adam, 1 or more for L-BFGS).
+	Evals int `json:"evals"`
+}
+
+// Result is what Run returns, also alongside an error when a run stops on a non-finite value.
+type Result struct {
+	// Image is the final image; after a NaN stop, the last image whose loss was finite.
+	Image *imageio.Image
+	// First and Last are the reports of step 0 and of the step Image comes from.
+	First, Last StepReport
+	// Steps is the number of steps completed (Last.Step).
+	Steps int
+	// SecondsPerStep is the mean wall time of the optimisation steps after the first one (which includes graph
+	// compilation); with a single step, that step's time.
+	SecondsPerStep float64
+	// Config is the resolved configuration the run used.
+	Config  Config
+	Backend backend.Info
+	// WeightsSource and WeightsSHA256 identify the loss network's weights (vgg.Weights.Source and SHA256).
+	WeightsSource, WeightsSHA256 string
+	// StoppedEarly says why the run ended before Config.Steps without an error ("" when it ran all steps):
+	// L-BFGS stops when its line search finds no decrease.
+	StoppedEarly string
+}
+
+// NaNError reports a loss term or the image becoming NaN or ±Inf. The Result returned with it holds the last
+// good image (the last one whose loss was finite).
+type NaNError struct {
+	Step     int     // the step whose image gave the non-finite value
+	Term     string  // "content", "style (relu3_1)", "tv", "total", "image", "gradient"
+	Value    float64 // the offending value (NaN, +Inf or −Inf)
+	LastGood int     // the step of the image returned in the Result, or -1 if none
+}
+
+func (e *NaNError) Error() string {
+	kept := fmt.Sprintf("the last good image (step %d) is kept", e.LastGood)
+	if e.LastGood < 0 {
+		kept = "no step had a finite loss; the initial image is returned"
+	}
+	return fmt.Sprintf("step %d: %s became %v; stopped, %s (lower the learning rate or the weights)", e.Step, e.Term, e.Value, kept)
+}
+
+// testPoisonStep, when ≥ 0, makes the loss of the image of that step NaN (by adding a NaN input to the image
+// inside the graph). Tests only; the extra input is not in the graph otherwise.
+var testPoisonStep = -1
+
+// Run stylises content with styles (len(styles) ≥ 1, blended by cfg.StyleBlend) under the loss network w, and
+// calls onStep (if not nil) with the report of every step from 0 to the last; an error from onStep stops the run
+// and is returned with the Result so far. The backend is the process backend (backend.New).
+func Run(cfg Config, content *imageio.Image, styles []*imageio.Image, w *vgg.Weights,
+	onStep func(StepReport) error) (*Result, error) {
+	start := time.Now()
+	cfg, err := cfg.Resolve(len(styles))
+	if err != nil {
+		return nil, fmt.Errorf("gatys: %w", err)
+	}
+	if err := w.Validate(); err != nil {
+		return nil, fmt.Errorf("gatys: %w", err)
+	}
+	if content == nil {
+		return nil, errors.New("gatys: no content image")
+	}
+	for i, s := range styles {
+		if s == nil {
+			return nil, fmt.Errorf("gatys: style image %d is nil", i+1)
+		}
+	}
+	b, info, err := backend.New()
+	if err != nil {
+		return nil, fmt.Errorf("gatys: %w", err)
+	}
+	content, styles, err = resizeInputs(cfg.Size, content, styles)
+	if err != nil {
+		return nil, fmt.Errorf("gatys: %w", err)
+	}
+	init, err := initialImage(cfg, content, styles)
+	if err != nil {
+		return nil, fmt.Errorf("gatys: %w", err)
+	}
+	p, err := newProblem(b, cfg, w, content, styles)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Config: cfg, Backend: info, WeightsSource: w.Source, WeightsSHA256: w.SHA256}
+	r := &runner{p: p, cfg: cfg, res: res, start: start, onStep: onStep}
+	if cfg.Optimizer == "lbfgs" {
+		err = r.lbfgs(init)
+	} else {
+		err = r.adam(init)
+	}
+	if res.Image == nil { // nothing finite was ever evaluated
+		res.Image = init
+	}
+	res.Steps = res.Last.Step
+	res.SecondsPerStep = r.secondsPerStep()
+	return res, err
+}
+
+// resizeInputs resizes content and styles so that their longer side is size (0 keeps them).
+func resizeInputs(size int, content *imageio.Image, styles []*imageio.Image) (*imageio.Image, []*imageio.Image, error) {
+	if size == 0 {
+		return content, styles, nil
+	}
+	fit := func(im *imageio.Image) (*imageio.Image, error) {
+		if max(im.W, im.H) == size {
+			return im, nil
+		}
+		return imageio.ResizeLonger(im, size)
+	}
+	c, err := fit(content)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]*imageio.Image, len(styles))
+	for i, s := range styles {
+		if out[i], err = fit(s); err != nil {
+			return nil, nil, err
+		}
+	}
+	return c, out, nil
+}
+
+// initialImage returns the starting image: a copy of the content, seeded uniform noise in [0,1) (math/rand/v2
+// PCG seeded with (Seed, "GATYSINI")), or the first style image resized to the content's size.
+func initialImage(cfg Config, content *imageio.Image, styles []*imageio.Image) (*imageio.Image, error) {
+	switch cfg.Init {
+	case "noise":
+		rng := rand.New(rand.NewPCG(cfg.Seed, 0x4741545953494e49))
+		im := imageio.New(content.W, content.H)
+		for i := range im.Pix {
+			im.Pix[i] = rng.Float32()
+		}
+		return im, nil
+	case "style":
+		return imageio.Resize(styles[0], content.W, content.H)
+	}
+	return content.Clone(), nil
+}
+
+// problem holds the compiled pieces shared by both optimisers.
+type problem struct {
+	b          backends.Backend
+	cfg        Config
+	ctx        *context.Context
+	w          *vgg.Weights
+	loss       losses.StyleLoss
+	h, wd      int
+	contentT   []*context.Variable   // per content layer
+	styleT     [][]*context.Variable // [style image][style layer]
+	poison     *context.Variable     // nil unless testPoisonStep ≥ 0
+	layerNames []string              // union of content and style layers, for one Features call
+}
+
+// features computes the given layers of img once, as tensors.
+func features(b backends.Backend, ctx *context.Context, w *vgg.Weights, pool vgg.Pool, img *imageio.Image, layers []string) ([]*tensors.Tensor, error) {
+	e, err := context.NewExec(b, ctx, func(ctx *context.Context, x *Node) []*Node {
+		f := vgg.Features(ctx, w, pool, x, layers)
+		out := make([]*Node, len(layers))
+		for i, l := range layers {
+			out[i] = f[l]
+		}
+		return out
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer e.Finalize()
+	return e.Exec(img.Tensor())
+}
+
+func newProblem(b backends.Backend, cfg Config, w *vgg.Weights, content *imageio.Image, styles []*imageio.Image) (*problem, error) {
+	loss, err := losses.Style(cfg.Loss, cfg.LossOptions)
+	if err != nil {
+		return nil, fmt.Errorf("gatys: %w", err)
+	}
+	p := &problem{b: b, cfg: cfg, ctx: context.New(), w: w, loss: loss, h: content.H, wd: content.W}
+	seen := map[string]bool{}
+	for _, l := range append(append([]string{}, cfg.ContentLayers...), cfg.StyleLayers...) {
+		if !seen[l] {
+			seen[l] = true
+			p.layerNames = append(p.layerNames, l)
+		}
+	}
+	tctx := p.ctx.In("targets").Checked(false)
+	ct, err := features(b, p.ctx, w, cfg.Pool, content, cfg.ContentLayers)
+	if err != nil {
+		return nil, fmt.Errorf("gatys: content features: %w", err)
+	}
+	for i, l := range cfg.ContentLayers {
+		p.contentT = append(p.contentT, tctx.VariableWithValue("content_"+l, ct[i]).SetTrainable(false))
+	}
+	for k, s := range styles {
+		st, err := features(b, p.ctx, w, cfg.Pool, s, cfg.StyleLayers)
+		if err != nil {
+			return nil, fmt.Errorf("gatys: features of style image %d: %w", k+1, err)
+		}
+		var vs []*context.Variable
+		for i, l := range cfg.StyleLayers {
+			vs = append(vs, tctx.VariableWithValue(fmt.Sprintf("style%d_%s", k, l), st[i]).SetTrainable(false))
+		}
+		p.styleT = append(p.styleT, vs)
+	}
+	if testPoisonStep >= 0 {
+		p.poison = tctx.VariableWithValue("poison", float32(0)).SetTrainable(false)
+	}
+	return p, nil
+}
+
+// terms builds the loss of image x [1,H,W,3]: it returns the weighted total and the vector
+// [total, content, style, tv, styleByLayer...] (float32).
+func (p *problem) terms(ctx *context.Context, x *Node) (total, vec *Node) {
+	g := x.Graph()
+	cfg := p.cfg
+	if p.poison != nil {
+		x = Add(x, BroadcastToShape(p.poison.ValueGraph(g), x.Shape()))
+	}
+	f := vgg.Features(ctx, p.w, cfg.Pool, x, p.layerNames)
+	content := ScalarZero(g, x.DType())
+	for i, l := range cfg.ContentLayers {
+		content = Add(content, losses.Content(f[l], p.contentT[i].ValueGraph(g)))
+	}
+	content = DivScalar(content, float64(len(cfg.ContentLayers)))
+	style := ScalarZero(g, x.DType())
+	byLayer := make([]*Node, len(cfg.StyleLayers))
+	for i, l := range cfg.StyleLayers {
+		li := ScalarZero(g, x.DType())
+		for k := range p.styleT {
+			if wk := cfg.StyleBlend[k]; wk != 0 {
+				li = Add(li, MulScalar(p.loss(f[l], p.styleT[k][i].ValueGraph(g)), wk))
+			}
+		}
+		byLayer[i] = li
+		if lw := cfg.layerWeight(l); lw != 0 {
+			style = Add(style, MulScalar(li, lw))
+		}
+	}
+	tv := losses.TotalVariation(x)
+	total = Add(Add(MulScalar(content, cfg.ContentWeight), MulScalar(style, cfg.StyleWeight)), MulScalar(tv, cfg.TVWeight))
+	parts := append([]*Node{total, content, style, tv}, byLayer...)
+	for i := range parts {
+		parts[i] = Reshape(parts[i], 1)
+	}
+	return total, Concatenate(parts, 0)
+}
+
+// runner carries the state of one run's loop.
+type runner struct {
+	p        *problem
+	cfg      Config
+	res      *Result
+	start    time.Time
+	onStep   func(StepReport) error
+	stepSecs []float64
+}
+
+func (r *runner) secondsPerStep() float64 {
+	s := r.stepSecs
+	if len(s) > 1 {
+		s = s[1:]
+	}
+	if len(s) == 0 {
+		return 0
+	}
+	t := 0.0
+	for _, v := range s {
+		t += v
+	}
+	return t / float64(len(s))
+}
+
+// report turns the terms vector into a StepReport.
+func (r *runner) report(step int, vec []float32, stepTime time.Duration, evals int) StepReport {
+	rep := StepReport{Step: step, Total: float64(vec[0]), Content: float64(vec[1]), Style: float64(vec[2]),
+		TV: float64(vec[3]), StyleByLayer: map[string]float64{}, Elapsed: time.Since(r.start), StepTime: stepTime, Evals: evals}
+	for i, l := range r.cfg.StyleLayers {
+		rep.StyleByLayer[l] = float64(vec[4+i])
+	}
+	return rep
+}
+
+// nonFinite returns the first non-finite term of a report, in the order content, style layers, style, tv, total.
+func nonFinite(rep StepReport, layers []string) (string, float64, bool) {
+	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
+	if bad(rep.Content) {
+		return "the content loss", rep.Content, true
+	}
+	for _, l := range layers {
+		if v := rep.StyleByLayer[l]; bad(v) {
+			return "the style loss (" + l + ")", v, true
+		}
+	}
+	for _, t := range []struct {
+		name string
+		v    float64
+	}{{"the style loss", rep.Style}, {"the total-variation loss", rep.TV}, {"the total loss", rep.Total}} {
+		if bad(t.v) {
+			return t.name, t.v, true
+		}
+	}
+	return "", 0, false
+}
+
+// accept records a finite report and its image, and calls onStep.
+func (r *runner) accept(rep StepReport, img *imageio.Image) error {
+	if rep.Step == 0 {
+		r.res.First = rep
+	}
+	r.res.Last = rep
+	r.res.Image = img
+	if r.onStep != nil {
+		return r.onStep(rep)
+	}
+	return nil
+}
+
+func (r *runner) lastGood() int {
+	if r.res.Image == nil {
+		return -1
+	}
+	return r.res.Last.Step
+}
+
+func flat32(t *tensors.Tensor) ([]float32, error) {
+	var out []float32
+	err := tensors.ConstFlatData(t, func(f []float32) { out = append([]float32(nil), f...) })
+	t.FinalizeAll()
+	return out, err
+}
+
+// adam runs cfg.Steps Adam updates. Exec i (1-based) evaluates the loss of image x_{i−1} and writes
+// x_i = clamp(x_{i−1} + AdamUpdate, 0, 1); a last forward-only execution evaluates x_Steps.
+func (r *runner) adam(init *imageio.Image) error {
+	p := r.p
+	imgVar := p.ctx.In("gatys").VariableWithValue("image", init.Tensor())
+	opt := optimizers.Adam().LearningRate(r.cfg.LearningRate).Done()
+	step, err := context.NewExec(p.b, p.ctx, func(ctx *context.Context, g *Graph) []*Node {
+		x := imgVar.ValueGraph(g)
+		total, vec := p.terms(ctx, x)
+		opt.UpdateGraph(ctx, g, total)
+		upd := imgVar.ValueGraph(g)
+		imgVar.SetValueGraph(ClipScalar(upd, 0, 1))
+		return []*Node{vec, ReduceAllSum(upd)}
+	})
+	if err != nil {
+		return fmt.Errorf("gatys: building the Adam step: %w", err)
+	}
+	defer step.Finalize()
+	eval, err := context.NewExec(p.b, p.ctx, func(ctx *context.Context, g *Graph) *Node {
+		_, vec := p.terms(ctx, imgVar.ValueGraph(g))
+		return vec
+	})
+	if err != nil {
+		return fmt.Errorf("gatys: building the loss evaluation: %w", err)
+	}
+	defer eval.Finalize()
+
+	for i := 1; i <= r.cfg.Steps+1; i++ {
+		t, err := imgVar.Value()
+		if err != nil {
+			return fmt.Errorf("gatys: reading the image at step %d: %w", i-1, err)
+		}
+		cur, err := imageio.FromTensor(t)
+		if err != nil {
+			return fmt.Errorf("gatys: reading the image at step %d: %w", i-1, err)
+		}
+		if p.poison != nil {
+			v := float32(0)
+			if i-1 == testPoisonStep {
+				v = float32(math.NaN())
+			}
+			p.poison.MustSetValue(tensors.FromScalar(v))
+		}
+		t0 := time.Now()
+		var outs []*tensors.Tensor
+		if i <= r.cfg.Steps {
+			outs, err = step.Exec()
+		} else {
+			outs, err = eval.Exec()
+		}
+		if err != nil {
+			return fmt.Errorf("gatys: step %d: %w", i, err)
+		}
+		dt := time.Since(t0)
+		vec, err := flat32(outs[0])
+		if err != nil {
+			return fmt.Errorf("gatys: step %d: %w", i, err)
+		}
+		rep := r.report(i-1, vec, dt, 1)
+		if term, v, bad := nonFinite(rep, r.cfg.StyleLayers); bad {
+			return &NaNError{Step: i - 1, Term: term, Value: v, LastGood: r.lastGood()}
+		}
+		if err := r.accept(rep, cur); err != nil {
+			return err
+		}
+		if i > r.cfg.Steps {
+			break
+		}
+		r.stepSecs = append(r.stepSecs, dt.Seconds())
+		check, err := flat32(outs[1])
+		if err != nil {
+			return fmt.Errorf("gatys: step %d: %w", i, err)
+		}
+		if c := float64(check[0]); math.IsNaN(c) || math.IsInf(c, 0) {
+			return &NaNError{Step: i, Term: "the image (after the Adam update: the gradient overflowed)", Value: c, LastGood: r.lastGood()}
+		}
+	}
+	return nil
+}
+
+// lbfgs runs cfg.Steps L-BFGS iterations on the pixels, projected onto [0,1].
+func (r *runner) lbfgs(init *imageio.Image) error {
+	p := r.p
+	lossGrad, err := context.NewExec(p.b, p.ctx, func(ctx *context.Context, x *Node) []*Node {
+		total, vec := p.terms(ctx, x)
+		return []*Node{vec, Gradient(total, x)[0]}
+	})
+	if err != nil {
+		return fmt.Errorf("gatys: building the loss and gradient: %w", err)
+	}
+	defer lossGrad.Finalize()
+
+	n := len(init.Pix)
+	x := make([]float64, n)
+	for i, v := range init.Pix {
+		x[i] = float64(v)
+	}
+	iter := 0
+	var vecs [][]float32 // terms of each evaluation of the current step
+	var firstBad *NaNError
+	evalErr := error(nil)
+	buf := imageio.New(p.wd, p.h)
+	eval := func(xs []float64) (float64, []float64, error) {
+		for i, v := range xs {
+			buf.Pix[i] = float32(v)
+		}
+		if p.poison != nil {
+			v := float32(0)
+			if iter == testPoisonStep {
+				v = float32(math.NaN())
+			}
+			p.poison.MustSetValue(tensors.FromScalar(v))
+		}
+		outs, err := lossGrad.Exec(buf.Tensor())
+		if err != nil {
+			evalErr = err
+			return 0, nil, err
+		}
+		vec, err := flat32(outs[0])
+		if err != nil {
+			return 0, nil, err
+		}
+		g32, err := flat32(outs[1])
+		if err != nil {
+			return 0, nil, err
+		}
+		vecs = append(vecs, vec)
+		rep := r.report(iter, vec, 0, 0)
+		if term, v, bad := nonFinite(rep, r.cfg.StyleLayers); bad {
+			if firstBad == nil {
+				firstBad = &NaNError{Step: iter, Term: term, Value: v}
+			}
+			return math.NaN(), nil, nil
+		}
+		g := make([]float64, n)
+		for i, v := range g32 {
+			g[i] = float64(v)
+			if math.IsNaN(g[i]) || math.IsInf(g[i], 0) {
+				if firstBad == nil {
+					firstBad = &NaNError{Step: iter, Term: "the gradient", Value: g[i]}
+				}
+				return math.NaN(), nil, nil
+			}
+		}
+		return float64(vec[0]), g, nil
+	}
+	project := func(xs []float64) {
+		for i, v := range xs {
+			xs[i] = float64(float32(min(1, max(0, v))))
+		}
+	}
+	snapshot := func() *imageio.Image {
+		im := imageio.New(p.wd, p.h)
+		for i, v := range x {
+			im.Pix[i] = float32(v)
+		}
+		return im
+	}
+
+	t0 := time.Now()
+	f, g, err := eval(x)
+	if err != nil {
+		return fmt.Errorf("gatys: step 0: %w", err)
+	}
+	if firstBad != nil {
+		firstBad.LastGood = -1
+		return firstBad
+	}
+	if err := r.accept(r.report(0, vecs[0], time.Since(t0), 1), snapshot()); err != nil {
+		return err
+	}
+	opt := NewLBFGS(LBFGSOptions{History: r.cfg.LBFGSHistory}, project)
+	for iter = 1; iter <= r.cfg.Steps; iter++ {
+		firstBad, vecs = nil, nil
+		t0 := time.Now()
+		sr, err := opt.Step(x, f, g, eval)
+		dt := time.Since(t0)
+		if evalErr != nil {
+			return fmt.Errorf("gatys: step %d: %w", iter, evalErr)
+		}
+		if errors.Is(err, ErrNoDecrease) {
+			if firstBad != nil {
+				firstBad.LastGood = r.lastGood()
+				return firstBad
+			}
+			r.res.StoppedEarly = fmt.Sprintf("L-BFGS converged at step %d: %v", iter-1, err)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("gatys: step %d: %w", iter, err)
+		}
+		r.stepSecs = append(r.stepSecs, dt.Seconds())
+		f, g = sr.F, sr.G
+		if err := r.accept(r.report(iter, vecs[sr.Accepted-1], dt, sr.Evals), snapshot()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
