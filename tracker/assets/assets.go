@@ -2,8 +2,9 @@
 // nothing is ever loaded from a CDN.
 //
 // The files are copied unchanged from the npm package echarts@5.4.3 (see README.md for how and the checksum):
-// dist/echarts.min.js, LICENSE, NOTICE and licenses/LICENSE-d3. ECharts is Apache-2.0; its NOTICE must be
-// shipped with any redistribution, which is why Notice and License are exported and served next to the script.
+// dist/echarts.min.js, LICENSE, NOTICE and licenses/LICENSE-d3, plus the LICENSE of zrender@5.4.4 (the
+// drawing library bundled inside echarts.min.js). ECharts is Apache-2.0; its NOTICE must be shipped with any
+// redistribution, which is why the licences and the notice are exported and served next to the script.
 package assets
 
 import (
@@ -32,6 +33,11 @@ var License []byte
 //
 //go:embed LICENSE-d3
 var LicenseD3 []byte
+
+// LicenseZrender is the BSD 3-Clause licence of zrender 5.4.4, which echarts.min.js bundles.
+//
+//go:embed LICENSE-zrender
+var LicenseZrender []byte
 
 // Notice is ECharts' NOTICE file, which the Apache License requires to be kept with redistributions.
 //

@@ -32,6 +32,9 @@ func TestLicenceFilesPresent(t *testing.T) {
 	if !bytes.Contains(Notice, []byte("Apache ECharts")) {
 		t.Error("NOTICE does not name Apache ECharts")
 	}
+	if !bytes.Contains(LicenseZrender, []byte("Baidu")) || !bytes.Contains(EchartsJS, []byte("ZRender")) {
+		t.Error("LICENSE-zrender is not zrender's licence, or the bundle no longer holds zrender")
+	}
 	if !bytes.Contains(LicenseD3, []byte("Redistribution")) {
 		t.Error("LICENSE-d3 is not the BSD licence text")
 	}

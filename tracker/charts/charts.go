@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 
 	gocharts "github.com/go-echarts/go-echarts/v2/charts"
 	"github.com/go-echarts/go-echarts/v2/opts"
@@ -38,7 +39,11 @@ const DefaultMaxPoints = 1500
 // (when every finite value is > 0): three decades, the usual span of a style-transfer loss curve.
 const LogRange = 1e3
 
-// Reader is what charts read from a store; *tracker.Store implements it.
+// ReadConcurrency is how many histories CompareSeries reads at once.
+var ReadConcurrency = 4
+
+// Reader is what charts read from a store; *tracker.Store implements it. CompareSeries calls History from
+// several goroutines at once, so implementations must be safe for concurrent use (the store is).
 type Reader interface {
 	GetRun(idOrPrefix string) (*tracker.RunInfo, error)
 	MetricKeys(runID string) ([]string, error)
@@ -206,12 +211,26 @@ func CompareSeries(r Reader, runIDs []string) (runs []*tracker.RunInfo, byKey ma
 			jobs = append(jobs, job{ri, k})
 		}
 	}
-	for _, j := range jobs {
-		pts, err := r.History(j.run.ID, j.key)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("reading metric %q of run %s: %w", j.key, ShortID(j.run.ID), err)
+	// Read the histories concurrently (ReadConcurrency at a time): reading rows is most of the cost of a
+	// comparison page, and SQLite serves several readers at once.
+	results := make([][]tracker.Point, len(jobs))
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, ReadConcurrency)
+	for i, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			results[i], errs[i] = r.History(j.run.ID, j.key)
+		}()
+	}
+	wg.Wait()
+	for i, j := range jobs {
+		if errs[i] != nil {
+			return nil, nil, nil, fmt.Errorf("reading metric %q of run %s: %w", j.key, ShortID(j.run.ID), errs[i])
 		}
-		byKey[j.key] = append(byKey[j.key], Series{Run: j.run.ID, Label: RunLabel(j.run), Key: j.key, Points: pts})
+		byKey[j.key] = append(byKey[j.key], Series{Run: j.run.ID, Label: RunLabel(j.run), Key: j.key, Points: results[i]})
 	}
 	return runs, byKey, keys, nil
 }

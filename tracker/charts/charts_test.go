@@ -329,6 +329,9 @@ func TestPagesAndSnippet(t *testing.T) {
 			t.Errorf("%s lacks the chart block or the init script", name)
 		}
 	}
+	if !strings.Contains(alone.String(), "The Apache Software Foundation") {
+		t.Error("an inlined ECharts must carry its NOTICE")
+	}
 	if !strings.Contains(snip, `typeof window.echarts === "undefined"`) {
 		t.Error("Snippet must guard against loading echarts twice on a page")
 	}

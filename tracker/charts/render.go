@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"strings"
 
 	gocharts "github.com/go-echarts/go-echarts/v2/charts"
 	"github.com/stylelab/stylelab/tracker/assets"
@@ -82,7 +83,8 @@ func Scripts(inline bool) template.HTML {
 	return template.HTML(inlineScripts)
 }
 
-var inlineScripts = "<script>/* Apache ECharts " + assets.EchartsVersion + ", Apache-2.0, see its NOTICE */\n" +
+var inlineScripts = "<script>/*! Apache ECharts " + assets.EchartsVersion + " (Apache License 2.0), bundling zrender (BSD 3-Clause, Copyright (c) 2017 Baidu Inc.).\n" +
+	strings.ReplaceAll(string(assets.Notice), "*/", "* /") + "*/\n" +
 	"if (typeof window.echarts === \"undefined\") { (function () { var define, exports, module;\n" +
 	string(assets.EchartsJS) + "\n}).call(window); }\n</script>\n<script>\n" + string(InitJS) + "</script>"
 

@@ -109,7 +109,7 @@ func (s *Server) artifact(w http.ResponseWriter, r *http.Request) {
 // insideStore reports whether path, with symlinks resolved, lies inside the store's folder (Store.Dir when
 // the store has one, which *tracker.Store does).
 func (s *Server) insideStore(path string) bool {
-	d, ok := s.st.(interface{ Dir() string })
+	d, ok := s.raw.(interface{ Dir() string })
 	if !ok {
 		return true
 	}

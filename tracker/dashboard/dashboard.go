@@ -9,7 +9,7 @@
 //	/compare?ids=a,b,c                runs compared (also ?id=a&id=b, as the runs table's form sends)
 //	/artifacts/{sha256}               an artifact file, only by a 64-hex SHA-256 the store resolves
 //	/assets/echarts.min.js            embedded Apache ECharts; also stylelab-charts.js, dashboard.css,
-//	/assets/LICENSE, /assets/NOTICE   ECharts' licence and notice
+//	/assets/LICENSE, /assets/NOTICE   ECharts' licence and notice (also LICENSE-d3, LICENSE-zrender)
 //	/api/runs?filter=&order=&limit=   runs as JSON
 //	/api/runs/{id}                    one run, its metric keys and artifacts
 //	/api/runs/{id}/metrics/{key}      a metric's history (?max=N downsamples)
@@ -48,12 +48,16 @@ type Store interface {
 
 // Options tune the dashboard; the zero value is usable.
 type Options struct {
-	// MaxPoints is the number of points a curve is downsampled to on pages (default charts.DefaultMaxPoints).
+	// MaxPoints is the number of points a curve is downsampled to on pages (default charts.DefaultMaxPoints;
+	// negative keeps every point).
 	MaxPoints int
 	// Limit is the default number of rows of the runs table and /api/runs (default 500).
 	Limit int
 	// Source names the database in the page header (e.g. its path).
 	Source string
+	// CachePoints bounds the in-memory cache of ended runs' metric histories, in points (default
+	// DefaultCachePoints, about 40 bytes each); negative disables it.
+	CachePoints int
 	// LoopbackOnly refuses requests whose Host header is not localhost or an IP address (DNS-rebinding
 	// defence); cmd/stylelab sets it when the listening address is a loopback one.
 	LoopbackOnly bool
@@ -61,7 +65,8 @@ type Options struct {
 
 // Server is the dashboard's http.Handler.
 type Server struct {
-	st  Store
+	st  Store // raw with the history cache
+	raw Store // as given to New
 	o   Options
 	mux *http.ServeMux
 }
@@ -74,7 +79,10 @@ func New(st Store, o Options) *Server {
 	if o.Limit <= 0 {
 		o.Limit = 500
 	}
-	s := &Server{st: st, o: o, mux: http.NewServeMux()}
+	if o.CachePoints == 0 {
+		o.CachePoints = DefaultCachePoints
+	}
+	s := &Server{st: newCachedStore(st, o.CachePoints), raw: st, o: o, mux: http.NewServeMux()}
 	s.routes()
 	return s
 }
@@ -194,6 +202,7 @@ func init() {
 	addStatic("dashboard.css", "text/css; charset=utf-8", dashboardCSS)
 	addStatic("LICENSE", "text/plain; charset=utf-8", assets.License)
 	addStatic("LICENSE-d3", "text/plain; charset=utf-8", assets.LicenseD3)
+	addStatic("LICENSE-zrender", "text/plain; charset=utf-8", assets.LicenseZrender)
 	addStatic("NOTICE", "text/plain; charset=utf-8", assets.Notice)
 }
 

@@ -603,8 +603,9 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
 // stylesheet and the chart data inlined, images inlined as data: URIs; it opens offline without a server.
 // o.Source is shown in the header (e.g. the database path).
 func WriteCompareReport(w io.Writer, st Store, ids []string, o Options) error {
+	o.CachePoints = -1 // one use: nothing to cache
 	s := New(st, o)
-	c, err := Compare(st, ids)
+	c, err := Compare(s.st, ids)
 	if err != nil {
 		return err
 	}
