@@ -89,23 +89,33 @@ func Open() (*tracker.Store, error) {
 }
 
 // Scale picks the image size and step count of a notebook: (cpuSize, cpuSteps) on the pure-Go CPU backend,
-// (accelSize, accelSteps) on XLA (a GPU), each overridden by $STYLELAB_NB_SIZE and $STYLELAB_NB_STEPS. It says
-// what it chose and why on stdout.
+// (accelSize, accelSteps) on XLA (a GPU), each overridden by $STYLELAB_NB_SIZE and $STYLELAB_NB_STEPS. It prints
+// nothing (a notebook's global declarations run again in every cell); ScaleNote says what was chosen and why.
 func Scale(cpuSize, cpuSteps, accelSize, accelSteps int) (size, steps int) {
-	info := backend.Choose()
 	size, steps = cpuSize, cpuSteps
-	if info.Name == "xla" {
+	if backend.Choose().Name == "xla" {
 		size, steps = accelSize, accelSteps
 	}
-	why := "backend " + info.Name + ": " + info.Reason
 	if v, err := strconv.Atoi(os.Getenv("STYLELAB_NB_SIZE")); err == nil && v > 0 {
-		size, why = v, why+"; size from $STYLELAB_NB_SIZE"
+		size = v
 	}
 	if v, err := strconv.Atoi(os.Getenv("STYLELAB_NB_STEPS")); err == nil && v > 0 {
-		steps, why = v, why+"; steps from $STYLELAB_NB_STEPS"
+		steps = v
 	}
-	fmt.Printf("size %d px, %d steps (%s)\n", size, steps, why)
 	return size, steps
+}
+
+// ScaleNote describes a Scale choice: "size 48 px, 20 steps; backend go: <why>", naming the environment
+// variables that overrode it.
+func ScaleNote(size, steps int) string {
+	info := backend.Choose()
+	note := fmt.Sprintf("size %d px, %d steps; backend %s: %s", size, steps, info.Name, info.Reason)
+	for _, v := range []string{"STYLELAB_NB_SIZE", "STYLELAB_NB_STEPS"} {
+		if os.Getenv(v) != "" {
+			note += "; $" + v + "=" + os.Getenv(v)
+		}
+	}
+	return note
 }
 
 // LoadImage loads a repository-relative image with its longer side resized to size (0 keeps it).

@@ -1,0 +1,261 @@
+package notebooks
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stylelab/stylelab/kernel/setup"
+)
+
+var update = flag.Bool("update", false, "rewrite the .ipynb files from the cells in this package")
+
+// TestNotebooksUpToDate checks that the committed notebooks are what this package generates, and carry no
+// outputs. Regenerate with: go test ./notebooks -run TestNotebooksUpToDate -update
+func TestNotebooksUpToDate(t *testing.T) {
+	if *update {
+		if err := Write("."); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, nb := range All() {
+		want, err := Marshal(nb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(nb.File)
+		if err != nil {
+			t.Fatalf("%v (generate it: go test ./notebooks -run TestNotebooksUpToDate -update)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from the generator in notebooks/nb*.go: edit the Go source and run go test ./notebooks -run TestNotebooksUpToDate -update", nb.File)
+		}
+		if !strings.Contains(nb.Cells[1].Source, "go mod edit") || nb.Cells[0].Markdown == false {
+			t.Errorf("%s must open with a markdown explanation and then the go mod edit cell", nb.File)
+		}
+		// Every code cell but the set-up one is preceded by a markdown explanation.
+		for i, c := range nb.Cells {
+			if i > 0 && !c.Markdown && !nb.Cells[i-1].Markdown && i != 1 {
+				t.Errorf("%s: code cell %d has no markdown cell before it", nb.File, i)
+			}
+		}
+	}
+}
+
+// output is a Jupyter cell output.
+type output struct {
+	OutputType string          `json:"output_type"`
+	Name       string          `json:"name"`
+	Text       json.RawMessage `json:"text"`
+	Data       map[string]any  `json:"data"`
+	EName      string          `json:"ename"`
+	EValue     string          `json:"evalue"`
+	Traceback  []string        `json:"traceback"`
+}
+
+type executed struct {
+	Cells []struct {
+		CellType string   `json:"cell_type"`
+		Outputs  []output `json:"outputs"`
+	} `json:"cells"`
+}
+
+// multiline decodes nbformat's string-or-list-of-strings.
+func multiline(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var l []string
+	json.Unmarshal(raw, &l)
+	return strings.Join(l, "")
+}
+
+// nbEnv prepares a kernelspec in a temporary Jupyter data dir (the same kernel.json `stylelab kernel install`
+// writes, with a temporary tracker database) and returns the environment for jupyter. Missing tools are a
+// failure naming `make deps`.
+func nbEnv(t *testing.T) (env []string, dir string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: executing notebooks takes minutes")
+	}
+	var missing []string
+	if _, err := exec.LookPath("jupyter"); err != nil {
+		missing = append(missing, "jupyter (Debian: jupyter-core)")
+	}
+	if m, err := setup.MissingPackages(setup.KernelPackages); err != nil || len(m) > 0 {
+		missing = append(missing, fmt.Sprintf("Debian packages %v %v", m, err))
+	}
+	root, err := setup.FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := setup.Detect(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned, err := setup.PinnedVersions(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range setup.Tools {
+		if v, err := setup.InstalledVersion(c.ToolPath(tool.Name), tool.Module); err != nil || v != pinned[tool.Module] {
+			missing = append(missing, fmt.Sprintf("%s %s in %s (%v)", tool.Name, pinned[tool.Module], c.BinDir, err))
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("cannot execute notebooks, missing: %s\n`make deps` installs them (CI does)", strings.Join(missing, "; "))
+	}
+	dir = t.TempDir()
+	c.DataDir = filepath.Join(dir, "jupyter")
+	c.DB = filepath.Join(dir, "runs", "stylelab.db")
+	if _, err := setup.WriteKernelSpec(c, os.Getenv("PATH")); err != nil {
+		t.Fatal(err)
+	}
+	env = append(os.Environ(),
+		"JUPYTER_DATA_DIR="+c.DataDir, "JUPYTER_PATH="+c.DataDir,
+		"JUPYTER_RUNTIME_DIR="+filepath.Join(dir, "runtime"),
+		"JUPYTER_CONFIG_DIR="+filepath.Join(dir, "config"),
+		"STYLELAB_DASHBOARD_URL=http://127.0.0.1:1", // nothing listens there: the dashboard cell shows how to start it
+		"PYDEVD_DISABLE_FILE_VALIDATION=1",
+	)
+	return env, dir
+}
+
+// identityLine is what 01's identity cell prints.
+var identityLine = regexp.MustCompile(`gram = mmd-poly: max relative difference ([0-9.eE+-]+) on the photograph`)
+
+// TestNotebooksExecute executes every notebook, in order, with `jupyter nbconvert --execute` on a copy in a
+// temporary folder, all sharing one temporary tracker database, and checks the outputs: no error, no panic, at
+// least one image/png and one chart (text/html holding a stylelab chart), and for 01 a near-zero
+// gram − mmd-poly difference. STYLELAB_NOTEBOOK_OUT=DIR keeps the executed notebooks there.
+func TestNotebooksExecute(t *testing.T) {
+	env, dir := nbEnv(t)
+	work := filepath.Join(dir, "notebooks")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keep := os.Getenv("STYLELAB_NOTEBOOK_OUT")
+	for _, nb := range All() {
+		src, err := os.ReadFile(nb.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := filepath.Join(work, nb.File)
+		if err := os.WriteFile(in, src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ok := t.Run(strings.TrimSuffix(nb.File, ".ipynb"), func(t *testing.T) {
+			out := "executed-" + nb.File
+			cmd := exec.Command("jupyter", "nbconvert", "--to", "notebook", "--execute",
+				"--ExecutePreprocessor.timeout=900", "--ExecutePreprocessor.kernel_name="+setup.KernelName,
+				"--output", out, in)
+			cmd.Dir = work
+			cmd.Env = env
+			start := time.Now()
+			log, err := cmd.CombinedOutput()
+			t.Logf("%s executed in %.1f s", nb.File, time.Since(start).Seconds())
+			if err != nil {
+				t.Fatalf("jupyter nbconvert --execute %s: %v\n%s", nb.File, err, tail(string(log), 6000))
+			}
+			b, err := os.ReadFile(filepath.Join(work, out))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if keep != "" {
+				os.MkdirAll(keep, 0o755)
+				os.WriteFile(filepath.Join(keep, nb.File), b, 0o644)
+			}
+			checkOutputs(t, nb.File, b)
+		})
+		if !ok {
+			break // later notebooks may read earlier ones' runs
+		}
+	}
+}
+
+func checkOutputs(t *testing.T, name string, b []byte) {
+	var nb executed
+	if err := json.Unmarshal(b, &nb); err != nil {
+		t.Fatal(err)
+	}
+	var pngs, charts int
+	var stdout strings.Builder
+	for i, c := range nb.Cells {
+		for _, o := range c.Outputs {
+			switch o.OutputType {
+			case "error":
+				t.Errorf("cell %d: error output %s: %s\n%s", i, o.EName, o.EValue, strings.Join(o.Traceback, "\n"))
+			case "stream":
+				txt := multiline(o.Text)
+				if o.Name == "stdout" {
+					stdout.WriteString(txt)
+				}
+				if strings.Contains(txt, "panic:") || strings.Contains(txt, "goroutine ") {
+					t.Errorf("cell %d: %s shows a panic:\n%s", i, o.Name, tail(txt, 3000))
+				}
+			case "display_data", "execute_result":
+				if _, ok := o.Data["image/png"]; ok {
+					pngs++
+				}
+				if h, ok := o.Data["text/html"]; ok {
+					html := multilineAny(h)
+					if strings.Contains(html, "data-stylelab-chart") && strings.Contains(html, "echarts") {
+						charts++
+					}
+					if strings.Contains(html, "gonb-err") {
+						t.Errorf("cell %d: GoNB error display:\n%s", i, tail(html, 2000))
+					}
+				}
+			}
+		}
+	}
+	if pngs == 0 {
+		t.Errorf("%s produced no image/png output", name)
+	}
+	if charts == 0 {
+		t.Errorf("%s produced no chart (text/html with a stylelab chart)", name)
+	}
+	t.Logf("%s: %d image/png outputs, %d chart outputs", name, pngs, charts)
+	if strings.HasPrefix(name, "01-") {
+		m := identityLine.FindStringSubmatch(stdout.String())
+		if m == nil {
+			t.Errorf("01: the identity cell printed no %q line", identityLine)
+		} else if v, err := strconv.ParseFloat(m[1], 64); err != nil || !(v < 1e-3) {
+			t.Errorf("01: gram − mmd-poly relative difference %s, want < 1e-3", m[1])
+		} else {
+			t.Logf("01: gram = mmd-poly to a relative %.2e", v)
+		}
+	}
+}
+
+func multilineAny(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []any:
+		var b strings.Builder
+		for _, e := range x {
+			s, _ := e.(string)
+			b.WriteString(s)
+		}
+		return b.String()
+	}
+	return ""
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
