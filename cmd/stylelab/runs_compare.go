@@ -12,34 +12,27 @@ import (
 	"github.com/stylelab/stylelab/tracker/dashboard"
 )
 
-// runsCompareSummary is the one-line help of `stylelab runs compare`.
-const runsCompareSummary = "write a self-contained HTML report comparing runs (curves, param diff, images)"
+func init() {
+	runsSubcommands["compare"] = &runsSubcommand{
+		summary: "write a self-contained HTML report comparing runs (curves, param diff, images)",
+		run:     runsCompareTo,
+	}
+}
 
-// runsCompare implements `stylelab runs compare ID ID… [--out compare.html] [--db FILE]`: the dashboard's
+// runsCompareTo implements `stylelab runs compare ID ID… [--out compare.html] [--db FILE]`: the dashboard's
 // compare page as one HTML file with ECharts, the chart data and the images inlined, which opens offline.
-// The `runs` command group dispatches its "compare" sub-command here with the arguments after "compare".
-func runsCompare(args []string) error { return runsCompareTo(args, os.Stdout) }
-
+// It prints where it wrote the report on stdout (or the report itself with --out -).
 func runsCompareTo(args []string, stdout io.Writer) error {
-	fs := newFlags("runs compare")
-	db := fs.String("db", tracker.DefaultPath(), "tracker database, opened read-only (default $STYLELAB_DB, else ./runs/stylelab.db)")
+	fs, db := runsFlagSet("compare", "compare ID ID... [--out compare.html] [--db FILE]")
 	out := fs.String("out", "compare.html", "report file to write ('-' for standard output)")
 	maxPoints := fs.Int("max-points", charts.DefaultMaxPoints, "points per curve at most (longer curves are downsampled; 0 keeps all)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: stylelab runs compare ID ID... [--out compare.html] [--db FILE]\n\nWrites one self-contained HTML file comparing the runs (ids or unique prefixes): overlaid curves per\nmetric, the parameters with differences highlighted, output images side by side. Flags:")
+		fmt.Fprintln(fs.Output(), "usage: stylelab runs compare ID ID... [--out compare.html] [--db FILE]\n\nWrites one self-contained HTML file comparing the runs (ids or unique prefixes): overlaid curves per\nmetric, the parameters with differences highlighted, output images side by side. It opens offline.\nFlags (anywhere among the ids):")
 		fs.PrintDefaults()
 	}
-	// Flags may come before, between or after the ids.
-	var ids []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		ids = append(ids, fs.Arg(0))
-		args = fs.Args()[1:]
+	ids, err := runsParseArgs(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(ids) < 2 {
 		return usagef("runs compare needs at least two run ids (see stylelab runs ls), got %d", len(ids))

@@ -66,3 +66,22 @@ func TestRunsCompareErrors(t *testing.T) {
 		}
 	}
 }
+
+// Through the binary: `stylelab runs compare` is dispatched by the runs group, exits 0 on success and 2 on
+// a usage error; `stylelab serve` with a bad --addr exits 2 too.
+func TestRunsCompareAndServeCLI(t *testing.T) {
+	db, ids := fillDashboardDB(t)
+	out := filepath.Join(t.TempDir(), "c.html")
+	if r := runStylelab(t, nil, "runs", "compare", ids[0], ids[1], "--db", db, "--out", out); r.code != 0 || !strings.Contains(r.stdout, "wrote") {
+		t.Fatalf("runs compare: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Size() < 1e6 {
+		t.Errorf("report %s: %v (it inlines ECharts, so it must exceed 1 MB)", out, err)
+	}
+	if r := runStylelab(t, nil, "runs", "compare", ids[0], "--db", db); r.code != 2 {
+		t.Errorf("runs compare with one id: exit %d, want 2", r.code)
+	}
+	if r := runStylelab(t, nil, "serve", "--db", db, "--addr", "nope"); r.code != 2 || !strings.Contains(r.stderr, "HOST:PORT") {
+		t.Errorf("serve --addr nope: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
