@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/stylelab/stylelab/tracker"
 	"github.com/stylelab/stylelab/tracker/charts"
@@ -127,75 +125,25 @@ func (s *Server) insideStore(path string) bool {
 
 // ---- JSON API ----
 
-// number is a float64 that encodes NaN and ±Inf as null (JSON has no such numbers).
-type number float64
-
-func (v number) MarshalJSON() ([]byte, error) {
-	f := float64(v)
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return []byte("null"), nil
-	}
-	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
-}
-
-// APIRun is a run in the JSON API. Times are RFC 3339 (omitted when unknown); latest values that are NaN or
-// ±Inf are null.
-type APIRun struct {
-	ID         string            `json:"id"`
-	Experiment string            `json:"experiment"`
-	Name       string            `json:"name"`
-	Status     string            `json:"status"`
-	Start      *time.Time        `json:"start,omitempty"`
-	End        *time.Time        `json:"end,omitempty"`
-	Heartbeat  *time.Time        `json:"heartbeat,omitempty"`
-	Params     map[string]string `json:"params"`
-	Tags       map[string]string `json:"tags"`
-	Latest     map[string]number `json:"latest"`
-	Error      string            `json:"error,omitempty"`
-	Deleted    bool              `json:"deleted,omitempty"`
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
-func apiRun(ri *tracker.RunInfo) APIRun {
-	a := APIRun{ID: ri.ID, Experiment: ri.Experiment, Name: ri.Name, Status: ri.Status,
-		Start: timePtr(ri.Start), End: timePtr(ri.End), Heartbeat: timePtr(ri.Heartbeat),
-		Params: ri.Params, Tags: ri.Tags, Latest: map[string]number{}, Error: ri.Error, Deleted: ri.Deleted}
-	if a.Params == nil {
-		a.Params = map[string]string{}
-	}
-	if a.Tags == nil {
-		a.Tags = map[string]string{}
-	}
-	for k, v := range ri.Latest {
-		a.Latest[k] = number(v)
-	}
-	return a
-}
-
-// APIHistory is one metric of one run, column-wise: Steps[i], Values[i] (null when NaN or ±Inf) and
-// Times[i] (Unix milliseconds). Count is the number of points stored, before any downsampling.
+// APIHistory is one metric of one run, column-wise: Steps[i], Values[i] and Times[i] (Unix milliseconds).
+// Values are numbers, or the strings "NaN", "Infinity", "-Infinity" (tracker.Value, as everywhere in
+// stylelab's JSON). Count is the number of points stored, before any downsampling.
 type APIHistory struct {
-	Run    string   `json:"run"`
-	Key    string   `json:"key"`
-	Count  int      `json:"count"`
-	Steps  []int64  `json:"steps"`
-	Values []number `json:"values"`
-	Times  []int64  `json:"times,omitempty"`
+	Run    string          `json:"run"`
+	Key    string          `json:"key"`
+	Count  int             `json:"count"`
+	Steps  []int64         `json:"steps"`
+	Values []tracker.Value `json:"values"`
+	Times  []int64         `json:"times,omitempty"`
 }
 
 func apiHistory(run, key string, count int, pts []tracker.Point, times bool) APIHistory {
-	h := APIHistory{Run: run, Key: key, Count: count, Steps: make([]int64, len(pts)), Values: make([]number, len(pts))}
+	h := APIHistory{Run: run, Key: key, Count: count, Steps: make([]int64, len(pts)), Values: make([]tracker.Value, len(pts))}
 	if times {
 		h.Times = make([]int64, len(pts))
 	}
 	for i, p := range pts {
-		h.Steps[i], h.Values[i] = p.Step, number(p.Value)
+		h.Steps[i], h.Values[i] = p.Step, tracker.Value(p.Value)
 		if times {
 			h.Times[i] = p.Time.UnixMilli()
 		}
@@ -242,7 +190,7 @@ func intParam(r *http.Request, name string, def int) (int, error) {
 	return n, nil
 }
 
-// GET /api/runs?filter=&order=&limit= → {"runs": [APIRun…]}
+// GET /api/runs?filter=&order=&limit= → {"runs": [run…]}, each run as tracker.RunInfo writes itself.
 func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit, err := intParam(r, "limit", s.o.Limit)
@@ -260,10 +208,10 @@ func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := struct {
-		Runs []APIRun `json:"runs"`
-	}{Runs: make([]APIRun, 0, len(found))}
-	for i := range found {
-		out.Runs = append(out.Runs, apiRun(&found[i]))
+		Runs []tracker.RunInfo `json:"runs"`
+	}{Runs: found}
+	if out.Runs == nil {
+		out.Runs = []tracker.RunInfo{}
 	}
 	writeJSON(w, r, http.StatusOK, out)
 }
@@ -277,7 +225,7 @@ type APIArtifact struct {
 	URL       string `json:"url"`
 }
 
-// GET /api/runs/{id} → {"run": APIRun, "metrics": [key…], "artifacts": [APIArtifact…]}
+// GET /api/runs/{id} → {"run": tracker.RunInfo, "metrics": [key…], "artifacts": [APIArtifact…]}
 func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) {
 	ri, err := s.st.GetRun(r.PathValue("id"))
 	if err != nil {
@@ -295,10 +243,10 @@ func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := struct {
-		Run       APIRun        `json:"run"`
-		Metrics   []string      `json:"metrics"`
-		Artifacts []APIArtifact `json:"artifacts"`
-	}{Run: apiRun(ri), Metrics: append([]string{}, keys...), Artifacts: []APIArtifact{}}
+		Run       *tracker.RunInfo `json:"run"`
+		Metrics   []string         `json:"metrics"`
+		Artifacts []APIArtifact    `json:"artifacts"`
+	}{Run: ri, Metrics: append([]string{}, keys...), Artifacts: []APIArtifact{}}
 	for _, a := range arts {
 		out.Artifacts = append(out.Artifacts, APIArtifact{a.Name, a.MediaType, a.SHA256, a.Size, "/artifacts/" + a.SHA256})
 	}
@@ -373,15 +321,12 @@ func (s *Server) apiCompare(w http.ResponseWriter, r *http.Request) {
 		Artifacts []*APIArtifact `json:"artifacts"` // one per run, null where the run has none
 	}
 	out := struct {
-		Runs    []APIRun                `json:"runs"`
+		Runs    []*tracker.RunInfo      `json:"runs"`
 		Params  []APIParam              `json:"params"`
 		Keys    []string                `json:"metric_keys"`
 		Metrics map[string][]APIHistory `json:"metrics"`
 		Images  []image                 `json:"images"`
-	}{Params: []APIParam{}, Keys: append([]string{}, c.Keys...), Metrics: map[string][]APIHistory{}, Images: []image{}}
-	for _, ri := range c.Runs {
-		out.Runs = append(out.Runs, apiRun(ri))
-	}
+	}{Runs: c.Runs, Params: []APIParam{}, Keys: append([]string{}, c.Keys...), Metrics: map[string][]APIHistory{}, Images: []image{}}
 	for _, p := range c.Params {
 		ap := APIParam{Key: p.Key, Differ: p.Differ}
 		for i := range p.Values {

@@ -15,6 +15,9 @@
 //	/api/runs/{id}/metrics/{key}      a metric's history (?max=N downsamples)
 //	/api/compare?ids=a,b              runs, param diff and downsampled histories
 //
+// The API writes runs as tracker.RunInfo does (lower-case keys, RFC 3339 times) and metric values as
+// tracker.Value: numbers, or the strings "NaN", "Infinity", "-Infinity".
+//
 // Security: pages carry no inline script (charts travel as JSON read by /assets/stylelab-charts.js), so the
 // Content-Security-Policy allows scripts from 'self' only. Paths holding "..", "//", a backslash or a NUL,
 // decoded or percent-encoded, are refused with 400 before routing (Go's mux would otherwise answer 301 to a

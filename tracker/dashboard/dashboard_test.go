@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -305,7 +306,7 @@ func TestAPI(t *testing.T) {
 	_, srv := openServer(t, path, Options{})
 
 	var list struct {
-		Runs []APIRun `json:"runs"`
+		Runs []tracker.RunInfo `json:"runs"`
 	}
 	decodeJSON(t, srv, "/api/runs?filter="+url.QueryEscape("params.lr = '2'")+"&order=name", 200, &list)
 	if len(list.Runs) != 2 || list.Runs[0].Name != "gram-lr2" || list.Runs[1].Name != "mmd-lr2" {
@@ -316,28 +317,28 @@ func TestAPI(t *testing.T) {
 		t.Errorf("limit=1 gave %d runs", len(list.Runs))
 	}
 	var one struct {
-		Run       APIRun        `json:"run"`
-		Metrics   []string      `json:"metrics"`
-		Artifacts []APIArtifact `json:"artifacts"`
+		Run       tracker.RunInfo `json:"run"`
+		Metrics   []string        `json:"metrics"`
+		Artifacts []APIArtifact   `json:"artifacts"`
 	}
 	decodeJSON(t, srv, "/api/runs/"+ids[2][:8], 200, &one)
 	if one.Run.ID != ids[2] || one.Run.Status != "FAILED" || len(one.Metrics) != 2 || one.Run.Params["loss"] != "mmd-poly" {
 		t.Errorf("/api/runs/{id}: %+v", one)
 	}
-	// NaN latest value → null (JSON has no NaN).
-	if v, ok := one.Run.Latest["total"]; !ok || !isNullNumber(t, srv, "/api/runs/"+ids[2], "total") {
-		t.Errorf("latest total of the diverged run should be null, got %v", v)
+	// NaN latest value → "NaN" (JSON has no NaN; tracker.Value's convention), decoded back to NaN.
+	if v, ok := one.Run.Latest["total"]; !ok || !math.IsNaN(v) || rawLatest(t, srv, "/api/runs/"+ids[2], "total") != `"NaN"` {
+		t.Errorf("latest total of the diverged run should be \"NaN\", got %v", v)
 	}
 	var h struct {
-		Run    string     `json:"run"`
-		Key    string     `json:"key"`
-		Count  int        `json:"count"`
-		Steps  []int64    `json:"steps"`
-		Values []*float64 `json:"values"`
-		Times  []int64    `json:"times"`
+		Run    string          `json:"run"`
+		Key    string          `json:"key"`
+		Count  int             `json:"count"`
+		Steps  []int64         `json:"steps"`
+		Values []tracker.Value `json:"values"`
+		Times  []int64         `json:"times"`
 	}
 	decodeJSON(t, srv, "/api/runs/"+ids[2]+"/metrics/total", 200, &h)
-	if h.Count != 40 || len(h.Steps) != 40 || h.Values[29] == nil || h.Values[30] != nil || *h.Values[0] != 3e4 {
+	if h.Count != 40 || len(h.Steps) != 40 || math.IsNaN(float64(h.Values[29])) || !math.IsNaN(float64(h.Values[30])) || h.Values[0] != 3e4 {
 		t.Errorf("history with NaN from step 30: count %d, v29 %v, v30 %v", h.Count, h.Values[29], h.Values[30])
 	}
 	decodeJSON(t, srv, "/api/runs/"+ids[0]+"/metrics/style/relu1_1", 200, &h)
@@ -358,14 +359,14 @@ func TestAPI(t *testing.T) {
 	decodeJSON(t, srv, "/api/runs?limit=-3", 400, &e)
 
 	var cmp struct {
-		Runs   []APIRun   `json:"runs"`
-		Params []APIParam `json:"params"`
-		Keys   []string   `json:"metric_keys"`
+		Runs   []tracker.RunInfo `json:"runs"`
+		Params []APIParam        `json:"params"`
+		Keys   []string          `json:"metric_keys"`
 		// per key, one history per run that logged it
 		Metrics map[string][]struct {
-			Run    string     `json:"run"`
-			Steps  []int64    `json:"steps"`
-			Values []*float64 `json:"values"`
+			Run    string          `json:"run"`
+			Steps  []int64         `json:"steps"`
+			Values []tracker.Value `json:"values"`
 		} `json:"metrics"`
 		Images []struct {
 			Name      string         `json:"name"`
@@ -406,15 +407,15 @@ func decodeJSON(t *testing.T, srv *httptest.Server, path string, code int, v any
 	}
 }
 
-// isNullNumber reports whether the run's latest value for key is literally null in the JSON.
-func isNullNumber(t *testing.T, srv *httptest.Server, path, key string) bool {
+// rawLatest is the JSON text of the run's latest value for key.
+func rawLatest(t *testing.T, srv *httptest.Server, path, key string) string {
 	var raw struct {
 		Run struct {
 			Latest map[string]json.RawMessage `json:"latest"`
 		} `json:"run"`
 	}
 	decodeJSON(t, srv, path, 200, &raw)
-	return string(raw.Run.Latest[key]) == "null"
+	return string(raw.Run.Latest[key])
 }
 
 func TestCompareReportSelfContained(t *testing.T) {
