@@ -583,6 +583,14 @@ func TestGradientsAgainstFiniteDifferences(t *testing.T) {
 		"gram-masked": func(F, S *Node) *Node {
 			return GramMasked(F, S, Const(F.Graph(), maskT), Const(F.Graph(), onesST))
 		},
+		"gram-masked resized guide": func(F, S *Node) *Node {
+			big := make([]float64, 144) // 12×12 guide, resized to 6×6 inside
+			for i := range big {
+				big[i] = float64(i%12) / 11
+			}
+			return GramMasked(F, S, Const(F.Graph(), tensors.FromFlatDataAndDimensions(big, 12, 12)),
+				Const(F.Graph(), onesST))
+		},
 		"content": func(F, _ *Node) *Node { return Content(F, Const(F.Graph(), p.tensor())) },
 	}
 	for name, loss := range cases {
@@ -779,4 +787,31 @@ func TestShapeErrorsAreReported(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "same shape") {
 		t.Errorf("content with mismatched shapes: error %v, want one naming the shapes", err)
 	}
+}
+
+// Above GaussExactMax the registry uses the sampled estimators on SampleIndices(Seed, layerStream(role, …)), and
+// mmd-poly with d = 2 uses the exact closed form instead of sampling.
+func TestRegistrySampledPathsUseDocumentedPositions(t *testing.T) {
+	f, s := standardPair(19)
+	o := Options{PolyDegree: 3, PolyC: 0.5, GaussSamples: 12, GaussExactMax: 10 * 10, Seed: 42}
+	idxF := SampleIndices(42, layerStream(1, f.m(), s.m(), f.n), f.m(), 12)
+	idxS := SampleIndices(42, layerStream(2, f.m(), s.m(), f.n), s.m(), 12)
+	bw := refBandwidth(f, s)
+	for name, want := range map[string]float64{
+		"mmd-gauss": refMMDUnbiased(f, s, idxF, idxS, refGauss(bw)),
+		"mmd-poly":  refMMDUnbiased(f, s, idxF, idxS, refPoly(3, 0.5)) / (4 * 64),
+	} {
+		loss, err := Style(name, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertRel(t, name+" via registry (sampled)", eval(t, loss, f.tensor(), s.tensor()), want, 1e-9)
+	}
+	o.PolyDegree = 2
+	loss, err := Style("mmd-poly", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertRel(t, "mmd-poly d=2 above the limit (closed form)", eval(t, loss, f.tensor(), s.tensor()),
+		refMMDBiased(f, s, refPoly(2, 0.5))/(4*64), 1e-9)
 }
