@@ -19,8 +19,9 @@
 // exactly, also for M_F ≠ M_S; the package tests assert that identity and the others.
 //
 // Every function is dtype-agnostic (float32 in practice, float64 for gradient checks) and uses only ops whose
-// gradients exist on the pure-Go backend (simplego) as well as XLA: Einsum/DotGeneral, Concatenate, reductions, Exp, Sqrt (never
-// Rsqrt, which has no gradient), Gather (never Slice, whose gradient needs the "Pad" op simplego lacks).
+// gradients exist on the pure-Go backend (simplego) as well as XLA: Einsum/DotGeneral, Concatenate, reductions,
+// Exp, Sqrt (never Rsqrt, which has no gradient), Gather (never Slice, whose gradient needs the "Pad" op simplego
+// lacks; checked: `sorry, op "Pad" not implemented in SimpleGo yet`).
 // Shape errors panic inside graph building with a message naming the problem; graph.Exec turns such panics
 // into returned errors.
 package losses
