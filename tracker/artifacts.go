@@ -272,7 +272,7 @@ func (s *Store) GC(grace time.Duration) (GCReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("gc: %w", err)
 	}
-	// Remove experiments left without runs? No: experiments are cheap and keep their creation time.
+	// Experiments left without runs are kept: they are one row each and keep their creation time.
 	referenced := map[string]bool{}
 	rows, err := s.db.Query(`SELECT DISTINCT sha256 FROM artifacts`)
 	if err != nil {
