@@ -1,0 +1,87 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/stylelab/stylelab/experiments/gatys"
+	"github.com/stylelab/stylelab/experiments/runner"
+	"github.com/stylelab/stylelab/tracker"
+)
+
+func init() {
+	register(&command{name: "rerun", summary: "re-execute a recorded run from its spec and say whether it reproduced", run: runRerun})
+}
+
+// errNotReproduced makes `stylelab rerun` exit 1 after it has printed a "different" verdict.
+type errNotReproduced struct{ summary string }
+
+func (e errNotReproduced) Error() string { return "not reproduced: " + e.summary }
+
+func runRerun(args []string) error {
+	fs := newFlags("rerun")
+	db := fs.String("db", tracker.DefaultPath(), "tracker database (default $STYLELAB_DB, else ./runs/stylelab.db)")
+	allow := fs.Bool("allow-changed-inputs", false, "run even if an input file's bytes changed since the run (the verdict will then show the difference)")
+	tol := fs.Float64("tolerance", runner.DefaultTolerance, "largest relative metric difference reported as 'within tolerance' (GPU reruns)")
+	asJSON := fs.Bool("json", false, "print the verdict as one JSON object")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: stylelab rerun RUN [flags]\n\nRe-executes a recorded run (id or unique prefix) from its stored spec as a new run tagged rerun.of=RUN,\nthen compares every metric at every step and the output image. Exit status 0 for 'identical' or\n'within tolerance', 1 for 'different' or a failure. Flags:")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("rerun takes exactly one run id (see stylelab runs ls), got %d arguments", fs.NArg())
+	}
+	if *tol <= 0 {
+		return usagef("--tolerance must be positive (got %g)", *tol)
+	}
+	st, err := tracker.Open(*db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	recorded, err := runner.LoadSpec(st, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	steps := 0
+	if recorded.Optimise != nil {
+		steps = recorded.Optimise.Steps
+	}
+	bar := newRunProgress(steps, os.Stdout, os.Stderr)
+	v, err := runner.Rerun(st, fs.Arg(0), runner.RerunOptions{
+		Options: runner.Options{
+			AllowChangedInputs: *allow,
+			Warn:               func(w string) { fmt.Fprintln(os.Stderr, "warning:", w) },
+			OnStep:             func(r gatys.StepReport) { _ = bar.step(r) },
+		},
+		Tolerance: *tol,
+	})
+	bar.finish()
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+	} else {
+		fmt.Printf("original %s\nrerun    %s\n", v.Original, v.Rerun)
+		for _, w := range v.Warnings {
+			fmt.Println("warning:", w)
+		}
+		if v.RunError != "" {
+			fmt.Println("the rerun failed:", v.RunError)
+		}
+		fmt.Println(v.Summary())
+	}
+	if !v.OK() {
+		return errNotReproduced{v.Summary()}
+	}
+	return nil
+}
