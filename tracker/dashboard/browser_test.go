@@ -1,11 +1,15 @@
 package dashboard
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/stylelab/stylelab/tracker"
 	"github.com/stylelab/stylelab/tracker/charts/chartstest"
 )
 
@@ -67,5 +71,34 @@ func TestBrowserComparePage(t *testing.T) {
 	}
 	if run.Series != 2 || run.Pixels < 300 {
 		t.Errorf("run chart %+v, want 2 drawn series (style, total)", run)
+	}
+
+	// The self-contained report (stylelab runs compare --out) draws offline from a file:// URL.
+	st, err := tracker.OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var report bytes.Buffer
+	if err := WriteCompareReport(&report, st, ids, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "compare.html")
+	if err := os.WriteFile(file, report.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+file)); err != nil {
+		t.Fatal(err)
+	}
+	offline, err := chartstest.Inspect(ctx, "metric-1", 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offline.Series != 3 || offline.Gaps[2] != 10 || offline.Pixels < 300 {
+		t.Errorf("report's total chart %+v, want 3 drawn series with 10 gaps in the third", offline)
+	}
+	loaded, err := chromedp.Run(ctx, chromedp.Evaluate[int](`Array.from(document.querySelectorAll("table.images img")).filter(function (i) { return i.complete && i.naturalWidth === 24; }).length`))
+	if err != nil || loaded != 3 {
+		t.Errorf("report: %d inlined images decoded (%v), want 3", loaded, err)
 	}
 }
