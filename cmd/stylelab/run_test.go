@@ -131,6 +131,9 @@ func TestRunBadInputs(t *testing.T) {
 // TestRunTinyIsDeterministic runs 32 px, 3 steps twice with the same seed: --json parses, the image is written
 // (in a new folder) and both runs give the same bytes.
 func TestRunTinyIsDeterministic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: end-to-end optimisation")
+	}
 	dir := t.TempDir()
 	var outputs [][]byte
 	for i := 0; i < 2; i++ {

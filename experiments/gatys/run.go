@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sort"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -363,39 +362,89 @@ func flat32(t *tensors.Tensor) ([]float32, error) {
 	return out, err
 }
 
-// adam runs cfg.Steps Adam updates. Exec i (1-based) evaluates the loss of image x_{i−1} and writes
-// x_i = clamp(x_{i−1} + AdamUpdate, 0, 1); a last forward-only execution evaluates x_Steps.
-func (r *runner) adam(init *imageio.Image) error {
-	p := r.p
-	imgVar := p.ctx.In("gatys").VariableWithValue("image", init.Tensor())
-	opt := optimizers.Adam().LearningRate(r.cfg.LearningRate).Done()
-	step, err := context.NewExec(p.b, p.ctx, func(ctx *context.Context, g *Graph) []*Node {
-		x := imgVar.ValueGraph(g)
-		total, vec := p.terms(ctx, x)
+// adamStepper holds the compiled Adam step and the forward-only evaluation of the image variable.
+type adamStepper struct {
+	p      *problem
+	imgVar *context.Variable
+	step   *context.Exec // loss terms of the current image, then image ← clamp(image + Adam update, 0, 1)
+	eval   *context.Exec // loss terms of the current image only
+}
+
+func newAdamStepper(p *problem, init *imageio.Image, lr float64) (*adamStepper, error) {
+	a := &adamStepper{p: p, imgVar: p.ctx.In("gatys").VariableWithValue("image", init.Tensor())}
+	opt := optimizers.Adam().LearningRate(lr).Done()
+	var err error
+	a.step, err = context.NewExec(p.b, p.ctx, func(ctx *context.Context, g *Graph) []*Node {
+		total, vec := p.terms(ctx, a.imgVar.ValueGraph(g))
 		opt.UpdateGraph(ctx, g, total)
-		upd := imgVar.ValueGraph(g)
-		imgVar.SetValueGraph(ClipScalar(upd, 0, 1))
+		upd := a.imgVar.ValueGraph(g)
+		a.imgVar.SetValueGraph(ClipScalar(upd, 0, 1))
 		return []*Node{vec, ReduceAllSum(upd)}
 	})
 	if err != nil {
-		return fmt.Errorf("gatys: building the Adam step: %w", err)
+		return nil, fmt.Errorf("gatys: building the Adam step: %w", err)
 	}
-	defer step.Finalize()
-	eval, err := context.NewExec(p.b, p.ctx, func(ctx *context.Context, g *Graph) *Node {
-		_, vec := p.terms(ctx, imgVar.ValueGraph(g))
+	a.eval, err = context.NewExec(p.b, p.ctx, func(ctx *context.Context, g *Graph) *Node {
+		_, vec := p.terms(ctx, a.imgVar.ValueGraph(g))
 		return vec
 	})
 	if err != nil {
-		return fmt.Errorf("gatys: building the loss evaluation: %w", err)
+		a.step.Finalize()
+		return nil, fmt.Errorf("gatys: building the loss evaluation: %w", err)
 	}
-	defer eval.Finalize()
+	return a, nil
+}
 
-	for i := 1; i <= r.cfg.Steps+1; i++ {
-		t, err := imgVar.Value()
+func (a *adamStepper) finalize() {
+	a.step.Finalize()
+	a.eval.Finalize()
+}
+
+// image returns a host copy of the current image.
+func (a *adamStepper) image() (*imageio.Image, error) {
+	t, err := a.imgVar.Value()
+	if err != nil {
+		return nil, err
+	}
+	return imageio.FromTensor(t)
+}
+
+// run executes one Adam update (update = true) or only evaluates the loss. It returns the terms vector of the
+// image before the update and, for an update, the sum of the unclamped new image (non-finite if it went bad).
+func (a *adamStepper) run(update bool) (vec []float32, sum float64, err error) {
+	var outs []*tensors.Tensor
+	if update {
+		outs, err = a.step.Exec()
+	} else {
+		outs, err = a.eval.Exec()
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	if vec, err = flat32(outs[0]); err != nil {
+		return nil, 0, err
+	}
+	if update {
+		s, err := flat32(outs[1])
 		if err != nil {
-			return fmt.Errorf("gatys: reading the image at step %d: %w", i-1, err)
+			return nil, 0, err
 		}
-		cur, err := imageio.FromTensor(t)
+		sum = float64(s[0])
+	}
+	return vec, sum, nil
+}
+
+// adam runs cfg.Steps Adam updates. Execution i (1-based) evaluates the loss of image x_{i−1} and writes
+// x_i = clamp(x_{i−1} + AdamUpdate, 0, 1); a last forward-only execution evaluates x_Steps.
+func (r *runner) adam(init *imageio.Image) error {
+	p := r.p
+	a, err := newAdamStepper(p, init, r.cfg.LearningRate)
+	if err != nil {
+		return err
+	}
+	defer a.finalize()
+	for i := 1; i <= r.cfg.Steps+1; i++ {
+		cur, err := a.image()
 		if err != nil {
 			return fmt.Errorf("gatys: reading the image at step %d: %w", i-1, err)
 		}
@@ -406,21 +455,13 @@ func (r *runner) adam(init *imageio.Image) error {
 			}
 			p.poison.MustSetValue(tensors.FromScalar(v))
 		}
+		update := i <= r.cfg.Steps
 		t0 := time.Now()
-		var outs []*tensors.Tensor
-		if i <= r.cfg.Steps {
-			outs, err = step.Exec()
-		} else {
-			outs, err = eval.Exec()
-		}
+		vec, sum, err := a.run(update)
 		if err != nil {
 			return fmt.Errorf("gatys: step %d: %w", i, err)
 		}
 		dt := time.Since(t0)
-		vec, err := flat32(outs[0])
-		if err != nil {
-			return fmt.Errorf("gatys: step %d: %w", i, err)
-		}
 		rep := r.report(i-1, vec, dt, 1)
 		if term, v, bad := nonFinite(rep, r.cfg.StyleLayers); bad {
 			return &NaNError{Step: i - 1, Term: term, Value: v, LastGood: r.lastGood()}
@@ -428,16 +469,12 @@ func (r *runner) adam(init *imageio.Image) error {
 		if err := r.accept(rep, cur); err != nil {
 			return err
 		}
-		if i > r.cfg.Steps {
+		if !update {
 			break
 		}
 		r.stepSecs = append(r.stepSecs, dt.Seconds())
-		check, err := flat32(outs[1])
-		if err != nil {
-			return fmt.Errorf("gatys: step %d: %w", i, err)
-		}
-		if c := float64(check[0]); math.IsNaN(c) || math.IsInf(c, 0) {
-			return &NaNError{Step: i, Term: "the image (after the Adam update: the gradient overflowed)", Value: c, LastGood: r.lastGood()}
+		if math.IsNaN(sum) || math.IsInf(sum, 0) {
+			return &NaNError{Step: i, Term: "the image (after the Adam update: the gradient overflowed)", Value: sum, LastGood: r.lastGood()}
 		}
 	}
 	return nil
@@ -561,14 +598,4 @@ func (r *runner) lbfgs(init *imageio.Image) error {
 		}
 	}
 	return nil
-}
-
-// sortedKeys returns the keys of m in order.
-func sortedKeys(m map[string]float64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
