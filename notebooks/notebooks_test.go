@@ -14,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/stylelab/stylelab/kernel/setup"
+	"github.com/stylelab/stylelab/tracker/charts/chartstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the .ipynb files from the cells in this package")
@@ -176,6 +179,7 @@ func TestNotebooksExecute(t *testing.T) {
 				os.WriteFile(filepath.Join(keep, nb.File), b, 0o644)
 			}
 			checkOutputs(t, nb.File, b)
+			checkChartsDrawn(t, work, out, env)
 		})
 		if !ok {
 			break // later notebooks may read earlier ones' runs
@@ -258,4 +262,45 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "…" + s[len(s)-n:]
+}
+
+var chartID = regexp.MustCompile(`<div id="([A-Za-z0-9_-]+)" class="stylelab-chart"`)
+
+// checkChartsDrawn converts the executed notebook to HTML (what a saved notebook looks like outside Jupyter) and
+// opens it from a file in headless Chromium without network: every chart must be drawn by the ECharts copy the
+// notebook carries. It skips (or fails with STYLELAB_REQUIRE_BROWSER=1) without Chromium, as the charts' own
+// browser tests do.
+func checkChartsDrawn(t *testing.T, dir, executed string, env []string) {
+	ctx := chartstest.Browser(t)
+	html := strings.TrimSuffix(executed, ".ipynb") + ".html"
+	cmd := exec.Command("jupyter", "nbconvert", "--to", "html", "--output", html, executed)
+	cmd.Dir, cmd.Env = dir, env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("jupyter nbconvert --to html: %v\n%s", err, tail(string(out), 3000))
+	}
+	b, err := os.ReadFile(filepath.Join(dir, html))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := chartID.FindAllStringSubmatch(string(b), -1)
+	if len(ids) == 0 {
+		t.Fatal("the HTML export holds no chart")
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+filepath.Join(dir, html))); err != nil {
+		t.Fatal(err)
+	}
+	drawn := 0
+	for _, m := range ids {
+		d, err := chartstest.Inspect(ctx, m[1], 30*time.Second)
+		if err != nil {
+			t.Errorf("chart %s in the saved notebook: %v", m[1], err)
+			continue
+		}
+		if d.Series == 0 || d.Pixels == 0 {
+			t.Errorf("chart %s in the saved notebook drew %d series and %d line pixels", m[1], d.Series, d.Pixels)
+			continue
+		}
+		drawn++
+	}
+	t.Logf("%d of %d charts drawn from the saved notebook's HTML in Chromium", drawn, len(ids))
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/stylelab/stylelab/kernel/nbui"
 	"github.com/stylelab/stylelab/kernel/setup"
 	"github.com/stylelab/stylelab/tracker"
+	"github.com/stylelab/stylelab/tracker/provenance"
 )
 
 // Root is the repository root: $STYLELAB_ROOT (set by the kernelspec), else the folder above $GONB_DIR (the
@@ -200,7 +201,12 @@ func Stylise(s *tracker.Store, spec Spec) (*tracker.RunInfo, error) {
 			return nil, err
 		}
 	}
-	run, err := s.StartRun(spec.Experiment, spec.Name)
+	root, err := Root()
+	if err != nil {
+		return nil, err
+	}
+	// Provenance from the repository (the cell program runs in GoNB's scratch folder, outside any git tree).
+	run, err := s.StartRun(spec.Experiment, spec.Name, tracker.WithProvenanceOptions(provenance.Options{Dir: root}))
 	if err != nil {
 		return nil, err
 	}

@@ -189,6 +189,7 @@ func testRuns() []tracker.RunInfo {
 	return []tracker.RunInfo{
 		{ID: "aaaaaaaa-1111", Experiment: "01-losses", Name: "gram", Status: "FINISHED", Start: t0, End: t0.Add(90 * time.Second),
 			Params: map[string]string{"loss": "gram", "size": "48", "note": evil},
+			Tags:   map[string]string{"lab.key": "k1", "provenance.host": "vm", "provenance.os": "linux"},
 			Latest: map[string]float64{"style": 0.5, "content": 2}},
 		{ID: "bbbbbbbb-2222", Experiment: "01-losses", Name: "mmd", Status: "FAILED", Error: "NaN at step 3",
 			Params: map[string]string{"loss": "mmd-gauss", "size": "48"},
@@ -205,6 +206,9 @@ func TestRunCard(t *testing.T) {
 		if !strings.Contains(h, want) {
 			t.Errorf("run card lacks %q:\n%s", want, h)
 		}
+	}
+	if !strings.Contains(h, ">lab.key<") || strings.Contains(h, "provenance.host") || !strings.Contains(h, "+ 2 provenance tags") {
+		t.Errorf("tags: lab.key shown, provenance counted:\n%s", h)
 	}
 	if h := RunCardHTML(&r[1]); !strings.Contains(h, "error: NaN at step 3") || !strings.Contains(h, "#c8372d") {
 		t.Errorf("failed run card:\n%s", h)

@@ -16,7 +16,8 @@ import (
 )
 
 // RunCard shows one run: name, status, id, experiment, start and duration, params, final (latest) metrics,
-// tags, the error of a failed run and a link to its dashboard page.
+// tags (the provenance.* ones only counted: the dashboard shows them), the error of a failed run and a link to
+// its dashboard page.
 func RunCard(ri *tracker.RunInfo) { show(RunCardHTML(ri), RunCardText(ri), nil) }
 
 func statusColor(s string) string {
@@ -64,8 +65,17 @@ func RunCardHTML(ri *tracker.RunInfo) string {
 	c := runCard{
 		ID: ri.ID, Short: charts.ShortID(ri.ID), Name: ri.Name, Experiment: ri.Experiment, Status: ri.Status,
 		StatusColor: statusColor(ri.Status), Duration: duration(ri), Error: ri.Error, URL: RunURL(ri.ID),
-		Params: sortedPairs(ri.Params), Metrics: metricPairs(ri.Latest), Tags: sortedPairs(ri.Tags),
+		Params: sortedPairs(ri.Params), Metrics: metricPairs(ri.Latest),
 	}
+	tags := map[string]string{}
+	for k, v := range ri.Tags {
+		if strings.HasPrefix(k, "provenance.") {
+			c.Provenance++
+		} else {
+			tags[k] = v
+		}
+	}
+	c.Tags = sortedPairs(tags)
 	if !ri.Start.IsZero() {
 		c.Started = ri.Start.Local().Format(time.DateTime)
 	}

@@ -60,9 +60,8 @@ var imagesTpl = template.Must(template.New("images").Parse(
 
 type runCard struct {
 	ID, Short, Name, Experiment, Status, StatusColor, Started, Duration, Error, URL string
-	Params                                                                          [][2]string
-	Metrics                                                                         [][2]string
-	Tags                                                                            [][2]string
+	Params, Metrics, Tags                                                           [][2]string
+	Provenance                                                                      int // number of provenance.* tags, not listed
 }
 
 var runCardTpl = template.Must(template.New("runcard").Parse(
@@ -75,5 +74,6 @@ var runCardTpl = template.Must(template.New("runcard").Parse(
 		`<div style="display:flex;gap:24px;flex-wrap:wrap">` +
 		`{{if .Params}}<table style="` + tableCSS + `"><tr><th colspan="2" style="text-align:left">params</th></tr>{{range .Params}}<tr><td style="padding:1px 8px 1px 0;color:#555">{{index . 0}}</td><td>{{index . 1}}</td></tr>{{end}}</table>{{end}}` +
 		`{{if .Metrics}}<table style="` + tableCSS + `"><tr><th colspan="2" style="text-align:left">final metrics</th></tr>{{range .Metrics}}<tr><td style="padding:1px 8px 1px 0;color:#555">{{index . 0}}</td><td style="font-family:monospace">{{index . 1}}</td></tr>{{end}}</table>{{end}}` +
-		`{{if .Tags}}<table style="` + tableCSS + `"><tr><th colspan="2" style="text-align:left">tags</th></tr>{{range .Tags}}<tr><td style="padding:1px 8px 1px 0;color:#555">{{index . 0}}</td><td>{{index . 1}}</td></tr>{{end}}</table>{{end}}` +
+		`{{if .Tags}}<table style="` + tableCSS + `"><tr><th colspan="2" style="text-align:left">tags</th></tr>{{range .Tags}}<tr><td style="padding:1px 8px 1px 0;color:#555">{{index . 0}}</td><td>{{index . 1}}</td></tr>{{end}}` +
+		`{{if .Provenance}}<tr><td colspan="2" style="color:#555">+ {{.Provenance}} provenance tags (on the dashboard)</td></tr>{{end}}</table>{{end}}` +
 		`</div></div>`))
