@@ -24,7 +24,7 @@ install   installs what is missing (Debian's Jupyter packages, GoNB and goimport
           and registers the kernelspec "` + setup.DisplayName + `"; says what it did; safe to repeat
 doctor    checks each piece and names the fix for what is missing (exit 1 if anything is)
 notebook  starts Jupyter on the notebooks/ folder with that kernel; arguments after -- go to jupyter notebook
-          (e.g. -- --allow-root in a container)`
+          (e.g. -- --NotebookApp.token=SECRET); --allow-root is added when run as root`
 
 func runKernel(args []string) error {
 	if len(args) == 0 {
@@ -87,6 +87,10 @@ func runKernel(args []string) error {
 		argv := []string{jup, "notebook", "--no-browser", "--ip=" + *ip, "--port=" + strconv.Itoa(*port),
 			"--notebook-dir=" + filepath.Join(c.Root, "notebooks"),
 			"--MappingKernelManager.default_kernel_name=" + setup.KernelName}
+		if os.Geteuid() == 0 {
+			// Jupyter refuses to start as root without it (containers, CI, a root shell).
+			argv = append(argv, "--allow-root")
+		}
 		argv = append(argv, fs.Args()...)
 		fmt.Fprintf(os.Stderr, "starting: %v\n", argv)
 		return syscall.Exec(jup, argv, os.Environ())
