@@ -23,7 +23,6 @@ class StylelabKernelTests(jupyter_kernel_test.KernelTests):
     code_stderr = '%%\nfmt.Fprintln(os.Stderr, "to stderr")'
     code_display_data = [
         {"code": '%%\ngonbui.DisplayHTML("<b>bold</b>")', "mime": "text/html"},
-        {"code": '%%\nnbui.Table("t", []string{"a"}, [][]string{{"1"}})', "mime": "text/html"},
     ]
 
     @classmethod
@@ -54,6 +53,15 @@ class StylelabKernelTests(jupyter_kernel_test.KernelTests):
         self.assertEqual(reply["content"]["status"], "ok")
         text = "".join(m["content"]["text"] for m in out if m["msg_type"] == "stream")
         self.assertRegex(text, r"db=/\S+\.db root=/\S+")
+
+    def test_nbui_table(self):
+        """A cell using kernel/nbui displays HTML (the repository module is importable from cells)."""
+        self.flush_channels()
+        reply, out = self.execute_helper('%%\nnbui.Table("t", []string{"a"}, [][]string{{"<1>"}})')
+        detail = [(m["msg_type"], m["content"]) for m in out]
+        self.assertEqual(reply["content"]["status"], "ok", detail)
+        html = [m["content"]["data"].get("text/html", "") for m in out if m["msg_type"] == "display_data"]
+        self.assertTrue(any("<td" in h and "&lt;1&gt;" in h for h in html), detail)
 
     def test_compile_error_is_an_error_reply(self):
         self.flush_channels()
