@@ -59,6 +59,9 @@ func show(html, text string, png []byte) {
 		data[protocol.MIMEImagePNG] = png
 	}
 	gonbui.SendData(&protocol.DisplayData{Data: data})
+	// Wait until GoNB has taken the output: a cell program that exits right after displaying a large output
+	// (a chart carries ~1 MB of ECharts) otherwise loses it.
+	gonbui.Sync()
 }
 
 // HTML shows trusted html in the notebook, or text outside one.

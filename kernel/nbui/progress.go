@@ -104,6 +104,9 @@ func (p *Progress) render(state progressState, force bool) {
 	v := p.view(state, now.Sub(p.start))
 	if InNotebook {
 		gonbui.UpdateHTML(p.id, ProgressHTML(v))
+		if state != stateRunning {
+			gonbui.Sync() // the final state must reach the notebook before the program exits
+		}
 		return
 	}
 	fmt.Fprintln(Out, ProgressText(v))
