@@ -305,30 +305,18 @@ func (s *Store) MetricKeys(runID string) ([]string, error) {
 }
 
 // History returns every committed point of the run's metric key, by increasing step (empty when the run
-// has no such metric). Points still buffered in a writer are not visible.
+// has no such metric). Points still buffered in a writer are not visible. To plot a long history, read
+// only the points drawn with HistorySampled.
 func (s *Store) History(runID, key string) ([]Point, error) {
 	rid, _, err := s.resolve(runID)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(`SELECT step, value, nonfinite, wall_ms FROM metrics WHERE run = ? AND key = ? ORDER BY step`, rid, key)
+	rows, err := s.db.Query(wholeQuery, rid, key)
 	if err != nil {
 		return nil, describe(err, s.path)
 	}
-	defer rows.Close()
-	var pts []Point
-	for rows.Next() {
-		var p Point
-		var v sql.NullFloat64
-		var flag int
-		var wall int64
-		if err := rows.Scan(&p.Step, &v, &flag, &wall); err != nil {
-			return nil, err
-		}
-		p.Value, p.Time = decodeValue(v, flag), time.UnixMilli(wall)
-		pts = append(pts, p)
-	}
-	return pts, rows.Err()
+	return scanPoints(rows, nil)
 }
 
 // EachPoint calls fn for every committed metric point of the run, ordered by key then step, without

@@ -9,7 +9,7 @@ package tracker
 // NULL with nonfinite = 2 and 3, so that no driver or SQLite version can lose or alter them.
 
 // SchemaVersion is the version of the schema this build writes and reads.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 var migrations = []string{
 	// v1: experiments, runs, params, tags, metric history, artifacts.
@@ -83,5 +83,13 @@ CREATE TABLE latest_metrics (
 INSERT INTO latest_metrics (run, key, step, value, nonfinite, wall_ms)
 	SELECT m.run, m.key, m.step, m.value, m.nonfinite, m.wall_ms FROM metrics m
 	WHERE m.step = (SELECT MAX(m2.step) FROM metrics m2 WHERE m2.run = m.run AND m2.key = m.key);
+`,
+	// v3: metric values by series, for the sampled reads (HistorySampled): a series' smallest and largest
+	// finite value, the step where each first occurs, and its first NaN/±Inf point (value NULL sorts first)
+	// are found with a few index seeks instead of a scan of every point. The entries end with the primary
+	// key, so (run, key, value) is ordered by step within equal values. Cost, measured on 2 vCPUs: single
+	// writer ingest ~250k → ~150k points/s, database ~1.7× larger (600,000 points: 22 → 37 MB).
+	`
+CREATE INDEX metrics_by_value ON metrics(run, key, value);
 `,
 }
