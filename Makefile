@@ -18,9 +18,10 @@ demo: build
 		--size $(SIZE) --steps $(STEPS) --seed 1 --out out/chelsea_starry_night.png
 
 # Installs the test dependencies (Debian packages for Jupyter and Chromium, GoNB and goimports), then runs every test.
+# STYLELAB_REQUIRE_BROWSER turns a missing Chromium into a failure instead of a skip.
 test: deps
 	$(GO) vet ./...
-	$(GO) test -timeout 80m ./...
+	STYLELAB_REQUIRE_BROWSER=1 $(GO) test -timeout 80m ./...
 
 # Only the fast tests (no notebooks, no browser, no end-to-end optimisation).
 test-short:
