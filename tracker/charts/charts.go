@@ -15,14 +15,17 @@
 //     <script type="application/json"> block, read by a small init script (init.js); pages then need no
 //     inline script at all, which lets the dashboard use a strict Content-Security-Policy.
 //
-// Long series are reduced with tracker.Downsample (steps shared by all curves of a chart, first/last and
-// extremes kept) to at most DefaultMaxPoints points per curve: ECharts has no server-side sampling and a
-// browser slows down with hundreds of thousands of points.
+// Long series are reduced to at most DefaultMaxPoints points per curve (steps shared by all curves of a
+// chart, first/last and extremes kept): ECharts has no server-side sampling and a browser slows down with
+// hundreds of thousands of points. When the Reader is a SampledReader (*tracker.Store is), RunChart,
+// CompareCharts and CompareSeriesSampled let the store choose the points (tracker.Store.HistorySampled), so
+// only the points drawn are read; otherwise whole histories are read and reduced with tracker.Downsample.
 package charts
 
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -48,6 +51,38 @@ type Reader interface {
 	GetRun(idOrPrefix string) (*tracker.RunInfo, error)
 	MetricKeys(runID string) ([]string, error)
 	History(runID, key string) ([]tracker.Point, error)
+}
+
+// SampledReader is a Reader that reduces long histories in the store: HistorySampled returns, for each
+// run id as given, the points tracker.Downsample would keep of the runs' histories of key (at most max
+// points, steps shared by the runs), reading only those. *tracker.Store implements it.
+type SampledReader interface {
+	Reader
+	HistorySampled(runIDs []string, key string, max int) (map[string][]tracker.Point, error)
+}
+
+var _ SampledReader = (*tracker.Store)(nil)
+
+// SampleHistories returns the histories of metric key for the runs, keyed by the ids as given, each
+// reduced to at most max points on steps shared by the runs (first/last points and extremes kept):
+// r.HistorySampled when r is a SampledReader, else History for each run and tracker.Downsample.
+// max <= 0 returns every point.
+func SampleHistories(r Reader, runIDs []string, key string, max int) (map[string][]tracker.Point, error) {
+	if sr, ok := r.(SampledReader); ok && max > 0 {
+		return sr.HistorySampled(runIDs, key, max)
+	}
+	out := make(map[string][]tracker.Point, len(runIDs))
+	for _, id := range runIDs {
+		pts, err := r.History(id, key)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = pts
+	}
+	if max > 0 {
+		out = tracker.Downsample(out, max)
+	}
+	return out, nil
 }
 
 // Series is one curve: the history of metric Key in run Run, shown in the legend as Label (Run when empty).
@@ -139,7 +174,7 @@ func Overlay(metric string, series []Series, o ...Option) *gocharts.Line {
 }
 
 // RunChart draws every metric of one run in one chart (one curve per metric key, toggled from the legend).
-// A run without metrics gives a chart without curves.
+// A run without metrics gives a chart without curves. A SampledReader reduces each metric in the store.
 func RunChart(r Reader, runID string, o ...Option) (*gocharts.Line, error) {
 	ri, err := r.GetRun(runID)
 	if err != nil {
@@ -149,15 +184,24 @@ func RunChart(r Reader, runID string, o ...Option) (*gocharts.Line, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing the metrics of run %s: %w", ShortID(ri.ID), err)
 	}
+	cfg := newConfig(o)
+	sr, sampled := r.(SampledReader)
+	sampled = sampled && cfg.maxPoints > 0
 	series := make([]Series, 0, len(keys))
 	for _, k := range keys {
-		pts, err := r.History(ri.ID, k)
+		var pts []tracker.Point
+		if sampled {
+			var m map[string][]tracker.Point
+			m, err = sr.HistorySampled([]string{ri.ID}, k, cfg.maxPoints)
+			pts = m[ri.ID]
+		} else {
+			pts, err = r.History(ri.ID, k)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("reading metric %q of run %s: %w", k, ShortID(ri.ID), err)
 		}
 		series = append(series, Series{Run: ri.ID, Label: k, Key: k, Points: pts})
 	}
-	cfg := newConfig(o)
 	if cfg.title == "" {
 		cfg.title = RunLabel(ri)
 		if len(keys) == 0 && cfg.subtitle == "" {
@@ -170,7 +214,7 @@ func RunChart(r Reader, runID string, o ...Option) (*gocharts.Line, error) {
 // CompareCharts draws one Overlay per metric key logged by any of the runs (keys in the order of the first
 // run that logs them, runs in the order given), each curve labelled with RunLabel.
 func CompareCharts(r Reader, runIDs []string, o ...Option) ([]*gocharts.Line, error) {
-	_, byKey, keys, err := CompareSeries(r, runIDs)
+	_, byKey, keys, err := CompareSeriesSampled(r, runIDs, newConfig(o).maxPoints)
 	if err != nil {
 		return nil, err
 	}
@@ -182,16 +226,12 @@ func CompareCharts(r Reader, runIDs []string, o ...Option) ([]*gocharts.Line, er
 	return out, nil
 }
 
-// CompareSeries reads what CompareCharts draws: the runs (resolved from ids or unique prefixes), their
-// series grouped by metric key, and the keys in first-seen order.
+// CompareSeries reads the runs (resolved from ids or unique prefixes), the whole histories of their
+// metrics grouped by metric key, and the keys in first-seen order.
 func CompareSeries(r Reader, runIDs []string) (runs []*tracker.RunInfo, byKey map[string][]Series, keys []string, err error) {
-	byKey = map[string][]Series{}
-	for _, id := range runIDs {
-		ri, err := r.GetRun(id)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		runs = append(runs, ri)
+	runs, keyRuns, keys, err := compareKeys(r, runIDs)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	type job struct {
 		run *tracker.RunInfo
@@ -199,40 +239,104 @@ func CompareSeries(r Reader, runIDs []string) (runs []*tracker.RunInfo, byKey ma
 	}
 	var jobs []job
 	for _, ri := range runs {
-		ks, err := r.MetricKeys(ri.ID)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("listing the metrics of run %s: %w", ShortID(ri.ID), err)
-		}
-		for _, k := range ks {
-			if _, seen := byKey[k]; !seen {
-				keys = append(keys, k)
-				byKey[k] = nil
+		for _, k := range keys {
+			if slices.Contains(keyRuns[k], ri) {
+				jobs = append(jobs, job{ri, k})
 			}
-			jobs = append(jobs, job{ri, k})
 		}
 	}
 	// Read the histories concurrently (ReadConcurrency at a time): reading rows is most of the cost of a
 	// comparison page, and SQLite serves several readers at once.
 	results := make([][]tracker.Point, len(jobs))
 	errs := make([]error, len(jobs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, ReadConcurrency)
-	for i, j := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			results[i], errs[i] = r.History(j.run.ID, j.key)
-		}()
+	parallel(len(jobs), func(i int) { results[i], errs[i] = r.History(jobs[i].run.ID, jobs[i].key) })
+	byKey = make(map[string][]Series, len(keys))
+	for _, k := range keys {
+		byKey[k] = nil
 	}
-	wg.Wait()
-	for i, j := range jobs {
+	for i, j := range jobs { // in run order
 		if errs[i] != nil {
 			return nil, nil, nil, fmt.Errorf("reading metric %q of run %s: %w", j.key, ShortID(j.run.ID), errs[i])
 		}
 		byKey[j.key] = append(byKey[j.key], Series{Run: j.run.ID, Label: RunLabel(j.run), Key: j.key, Points: results[i]})
 	}
 	return runs, byKey, keys, nil
+}
+
+// CompareSeriesSampled is CompareSeries with each metric's curves reduced together to at most max points
+// (SampleHistories: in the store for a SampledReader, reading only the points kept; max <= 0 keeps every
+// point). This is what CompareCharts draws.
+func CompareSeriesSampled(r Reader, runIDs []string, max int) (runs []*tracker.RunInfo, byKey map[string][]Series, keys []string, err error) {
+	if max <= 0 {
+		return CompareSeries(r, runIDs)
+	}
+	runs, keyRuns, keys, err := compareKeys(r, runIDs)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// One read per metric key (its runs share the sampled steps), ReadConcurrency keys at a time.
+	results := make([]map[string][]tracker.Point, len(keys))
+	errs := make([]error, len(keys))
+	parallel(len(keys), func(i int) {
+		var ids []string
+		for _, ri := range keyRuns[keys[i]] {
+			if !slices.Contains(ids, ri.ID) {
+				ids = append(ids, ri.ID)
+			}
+		}
+		results[i], errs[i] = SampleHistories(r, ids, keys[i], max)
+	})
+	byKey = make(map[string][]Series, len(keys))
+	for i, k := range keys {
+		if errs[i] != nil {
+			return nil, nil, nil, fmt.Errorf("reading metric %q of %d runs: %w", k, len(keyRuns[k]), errs[i])
+		}
+		for _, ri := range keyRuns[k] {
+			byKey[k] = append(byKey[k], Series{Run: ri.ID, Label: RunLabel(ri), Key: k, Points: results[i][ri.ID]})
+		}
+	}
+	return runs, byKey, keys, nil
+}
+
+// compareKeys resolves the runs and lists the metric keys in first-seen order, each with the runs that
+// log it (in the order given).
+func compareKeys(r Reader, runIDs []string) (runs []*tracker.RunInfo, keyRuns map[string][]*tracker.RunInfo, keys []string, err error) {
+	for _, id := range runIDs {
+		ri, err := r.GetRun(id)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		runs = append(runs, ri)
+	}
+	keyRuns = map[string][]*tracker.RunInfo{}
+	for _, ri := range runs {
+		ks, err := r.MetricKeys(ri.ID)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("listing the metrics of run %s: %w", ShortID(ri.ID), err)
+		}
+		for _, k := range ks {
+			if _, seen := keyRuns[k]; !seen {
+				keys = append(keys, k)
+			}
+			keyRuns[k] = append(keyRuns[k], ri)
+		}
+	}
+	return runs, keyRuns, keys, nil
+}
+
+// parallel calls f(0), …, f(n−1), ReadConcurrency at a time, and waits for them.
+func parallel(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(ReadConcurrency, 1))
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
 }
 
 // build makes the go-echarts line chart for cfg and series (downsampled, NaN-safe data).
