@@ -173,3 +173,24 @@ func TestRunTinyIsDeterministic(t *testing.T) {
 		t.Fatal("two runs with the same seed wrote different PNG bytes")
 	}
 }
+
+// TestRunNaNStopSavesImage: a style weight beyond float32's range makes the loss +Inf at step 0; the run must
+// exit 1 naming the step and the term, and still save the (initial) image it has.
+func TestRunNaNStopSavesImage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: end-to-end optimisation")
+	}
+	out := filepath.Join(t.TempDir(), "nan", "out.png")
+	r := runStylelab(t, nil, "run", "--content", testContent, "--style", testStyle, "--size", "32", "--steps", "2",
+		"--style-weight", "1e39", "--out", out, "--json")
+	if r.code != 1 || !strings.Contains(r.stderr, "step 0: the total loss became +Inf") || !strings.Contains(r.stderr, "saved to "+out) {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	var o struct{ Output, Error string }
+	if err := json.Unmarshal([]byte(r.stdout), &o); err != nil || o.Output != out || !strings.Contains(o.Error, "+Inf") {
+		t.Fatalf("--json output %q (%v)", r.stdout, err)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatalf("the image was not saved: %v", err)
+	}
+}
