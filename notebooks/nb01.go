@@ -156,9 +156,8 @@ which is MMD²[F, S] with the kernel k(x, y) = (xᵀy)². The two are computed i
 through the N×N Gram matrices, ‵mmd-poly‵ through the M×M kernel matrices. Two checks:
 
 1. Scoring an image under both (‵gatys.Measure‵, no optimisation) gives the same number at every layer, up to
-   float32 rounding. The kernel form subtracts three large sums, so its rounding error grows as the loss
-   approaches 0: on the photograph the two agree to ~1e-4; on the optimised outputs, whose style loss is tiny,
-   less closely at ‵relu1_1‵ (the layer with the most positions).
+   float32 rounding. The kernel form subtracts three large sums, so its rounding error is relative to those
+   sums, not to the loss: where a style loss is tiny (an optimised output), the relative difference can grow.
 2. The gram and mmd-poly runs, same seed and steps, follow the same path: their outputs are the same image up to
    rounding.`),
 		code(`
