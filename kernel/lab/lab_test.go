@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ func TestParams(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, want := range map[string]string{"size": "48", "loss": "mmd-gauss", "style_layers": "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
-		"style_weight": "10000", "optimizer": "adam"} {
+		"style_weight": fmt.Sprint(gatys.DefaultStyleWeight("gram")), "optimizer": "adam"} {
 		if p[k] != want {
 			t.Errorf("param %s = %q, want %q", k, p[k], want)
 		}
