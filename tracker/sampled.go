@@ -13,35 +13,50 @@ import (
 
 // Sampled reads: the points a chart draws, read from the store without reading every point.
 //
-// Reading a point out of SQLite costs ~1–2 µs (one cgo call per column), so a chart of 20 runs × 10,000
-// steps spent over a second reading rows that Downsample then dropped. HistorySampled makes the same
-// choice as Downsample inside SQLite, with index seeks, and hands back only the kept rows:
+// Reading a point out of SQLite costs ~1–2 µs, so a chart of 20 runs × 10,000 steps spent over a second
+// reading rows that Downsample then dropped. HistorySampled makes the same choice as Downsample inside
+// SQLite, with index seeks, and hands back only the kept rows:
 //
-//   - per series, three seeks: first step, last step, and the number of points capped at max+1;
-//   - one statement per long series: for each grid step g, the first point at or after g (a primary-key
-//     seek), plus the first and last points, the smallest and largest finite values and the first
-//     NaN/±Inf point (seeks on the metrics_by_value index of schema v3).
+//   - per series, one statement of a few seeks: first step, last step, and the number of points capped at
+//     max+1 with the last step among them (whether the series starts with max+1 consecutive steps);
+//   - per long series, one statement: the point at each grid step (one primary-key seek each), plus the
+//     first and last points, the smallest and largest finite values and the first NaN/±Inf point (seeks on
+//     the metrics_by_value index of schema v3). For a series logging every step the grid steps are all
+//     present; for one that does not (it did not start with consecutive steps, or a grid step was
+//     missing), the first point at or after each (missing) grid step is found with a second seek.
 //
-// The cost grows with the points returned (and log of the series length), not with the points stored.
+// The cost grows with the points returned (and the log of the series length), not with the points stored.
 
-// sampleStatsQuery gives a series' first step, last step and point count capped at ?3 (MIN and MAX in
-// separate sub-queries: SQLite answers each with one seek, but not the pair in one SELECT).
+// sampleStatsQuery gives a series' first step, last step, and the number of points (capped at ?3) and
+// the largest step among the first ?3 (MIN and MAX in separate sub-queries: SQLite answers each with one
+// seek, but not the pair in one SELECT).
 const sampleStatsQuery = `SELECT
 	(SELECT MIN(step) FROM metrics WHERE run = ?1 AND key = ?2),
 	(SELECT MAX(step) FROM metrics WHERE run = ?1 AND key = ?2),
-	(SELECT COUNT(*) FROM (SELECT 1 FROM metrics WHERE run = ?1 AND key = ?2 LIMIT ?3))`
+	COUNT(*), MAX(step)
+	FROM (SELECT step FROM metrics WHERE run = ?1 AND key = ?2 ORDER BY step LIMIT ?3)`
 
-// sampleQuery reads the kept points of a long series: ?3 is a JSON array of grid steps (increasing), each
-// giving the first point at or after it; ?4 and ?5 are the series' first and last steps. Rows come back
-// grid rows first (by step), then the first/last/extreme/non-finite rows; the caller merges them.
-// MIN(step) among equal extreme values matches Downsample's choice (the first occurrence).
-const sampleQuery = `SELECT m.step, m.value, m.nonfinite, m.wall_ms FROM json_each(?3) AS g CROSS JOIN metrics AS m
-	ON m.run = ?1 AND m.key = ?2 AND m.step = (SELECT step FROM metrics WHERE run = ?1 AND key = ?2 AND step >= g.value ORDER BY step LIMIT 1)
-UNION ALL
-SELECT m.step, m.value, m.nonfinite, m.wall_ms FROM metrics AS m WHERE m.run = ?1 AND m.key = ?2 AND m.step IN (?4, ?5,
+// gridExactPart reads the points at the grid steps of ?3 (a JSON array) that the series has.
+const gridExactPart = `SELECT m.step, m.value, m.nonfinite, m.wall_ms FROM json_each(?3) AS g CROSS JOIN metrics AS m
+	ON m.run = ?1 AND m.key = ?2 AND m.step = g.value`
+
+// gridSeekPart reads, for each grid step of ?3, the first point at or after it (none after the last).
+const gridSeekPart = `SELECT m.step, m.value, m.nonfinite, m.wall_ms FROM json_each(?3) AS g CROSS JOIN metrics AS m
+	ON m.run = ?1 AND m.key = ?2 AND m.step = (SELECT step FROM metrics WHERE run = ?1 AND key = ?2 AND step >= g.value ORDER BY step LIMIT 1)`
+
+// extremesPart reads the points at steps ?4 and ?5 (the first and last), the first points holding the
+// smallest and largest finite values (MIN(step) among equal values: Downsample's choice, the first
+// occurrence) and the first NaN/±Inf point (stored with value NULL).
+const extremesPart = `SELECT m.step, m.value, m.nonfinite, m.wall_ms FROM metrics AS m WHERE m.run = ?1 AND m.key = ?2 AND m.step IN (?4, ?5,
 	(SELECT MIN(step) FROM metrics WHERE run = ?1 AND key = ?2 AND value = (SELECT MIN(value) FROM metrics WHERE run = ?1 AND key = ?2)),
 	(SELECT MIN(step) FROM metrics WHERE run = ?1 AND key = ?2 AND value = (SELECT MAX(value) FROM metrics WHERE run = ?1 AND key = ?2)),
 	(SELECT MIN(step) FROM metrics WHERE run = ?1 AND key = ?2 AND value IS NULL))`
+
+// The statements for a long series; rows come in no useful order and may repeat: the caller merges them.
+const (
+	sampleExactQuery = gridExactPart + "\nUNION ALL\n" + extremesPart
+	sampleSeekQuery  = gridSeekPart + "\nUNION ALL\n" + extremesPart
+)
 
 // wholeQuery reads every point of a series (one within max).
 const wholeQuery = `SELECT step, value, nonfinite, wall_ms FROM metrics WHERE run = ?1 AND key = ?2 ORDER BY step`
@@ -64,8 +79,8 @@ const wholeQuery = `SELECT step, value, nonfinite, wall_ms FROM metrics WHERE ru
 // union's entries, so a run covering a small part of [lo, hi] keeps fewer grid points.
 //
 // A run without the metric maps to an empty slice. Points committed while the reads run may or may not be
-// included. Cost: a few index seeks per series plus one per kept point (schema v3's metrics_by_value index
-// serves the extremes).
+// included. Cost: a few index seeks per series plus one or two per kept point (schema v3's
+// metrics_by_value index serves the extremes).
 func (s *Store) HistorySampled(runIDs []string, key string, maxPoints int) (map[string][]Point, error) {
 	limit := maxPoints
 	if limit <= 0 {
@@ -73,17 +88,16 @@ func (s *Store) HistorySampled(runIDs []string, key string, maxPoints int) (map[
 	}
 	limit = int(math.Max(float64(limit), 8))
 	type series struct {
-		id             string
-		rid            int64
-		first, last, n int64
-		pts            []Point
+		id          string
+		rid         int64
+		first, last int64
+		n           int64 // points, capped at limit+1
+		consecutive bool  // the first limit+1 steps are consecutive integers
+		pts         []Point
 	}
 	all := make([]series, 0, len(runIDs))
-	stats, err := s.db.Prepare(sampleStatsQuery)
-	if err != nil {
-		return nil, describe(err, s.path)
-	}
-	defer stats.Close()
+	stmts := newStmtCache(s)
+	defer stmts.close()
 	var long []int
 	for _, id := range runIDs {
 		rid, _, err := s.resolve(id)
@@ -91,25 +105,26 @@ func (s *Store) HistorySampled(runIDs []string, key string, maxPoints int) (map[
 			return nil, err
 		}
 		sr := series{id: id, rid: rid}
-		var first, last sql.NullInt64
-		if err := stats.QueryRow(rid, key, limit+1).Scan(&first, &last, &sr.n); err != nil {
+		var first, last, prefixLast sql.NullInt64
+		err = stmts.queryRow(sampleStatsQuery, rid, key, limit+1).Scan(&first, &last, &sr.n, &prefixLast)
+		if err != nil {
 			return nil, fmt.Errorf("reading the step range of metric %q of run %s: %w", key, id, describe(err, s.path))
 		}
 		sr.first, sr.last = first.Int64, last.Int64
 		if sr.n > int64(limit) {
+			sr.consecutive = prefixLast.Int64-sr.first == int64(limit)
 			long = append(long, len(all))
 		}
 		all = append(all, sr)
 	}
-	out := make(map[string][]Point, len(all))
 	for i := range all {
 		sr := &all[i]
 		if sr.n == 0 || sr.n > int64(limit) {
 			continue
 		}
-		rows, err := s.db.Query(wholeQuery, sr.rid, key)
+		rows, err := stmts.query(wholeQuery, sr.rid, key)
 		if err != nil {
-			return nil, describe(err, s.path)
+			return nil, err
 		}
 		if sr.pts, err = scanPoints(rows, make([]Point, 0, sr.n)); err != nil {
 			return nil, fmt.Errorf("reading metric %q of run %s: %w", key, sr.id, err)
@@ -121,42 +136,138 @@ func (s *Store) HistorySampled(runIDs []string, key string, maxPoints int) (map[
 			lo, hi = min(lo, all[i].first), max(hi, all[i].last)
 		}
 		grid := sampleGrid(lo, hi, limit-5)
-		stmt, err := s.db.Prepare(sampleQuery)
-		if err != nil {
-			return nil, describe(err, s.path)
-		}
-		defer stmt.Close()
-		var js []byte
 		for _, i := range long {
 			sr := &all[i]
 			// Grid steps at or before the first step all pick the first point and those after the last pick
-			// none: send only those in (first, last]; the first and last points come with the extremes.
+			// none: only those in (first, last] are looked up; the first and last points come with the extremes.
 			a := sort.Search(len(grid), func(j int) bool { return grid[j] > sr.first })
 			b := sort.Search(len(grid), func(j int) bool { return grid[j] > sr.last })
-			js = append(js[:0], '[')
-			for j, g := range grid[a:b] {
-				if j > 0 {
-					js = append(js, ',')
-				}
-				js = strconv.AppendInt(js, g, 10)
-			}
-			js = append(js, ']')
-			rows, err := stmt.Query(sr.rid, key, string(js), sr.first, sr.last)
-			if err != nil {
-				return nil, describe(err, s.path)
-			}
-			pts, err := scanPoints(rows, make([]Point, 0, b-a+5))
+			pts, err := s.sampleSeries(stmts, sr.rid, key, grid[a:b], sr.first, sr.last, sr.consecutive)
 			if err != nil {
 				return nil, fmt.Errorf("sampling metric %q of run %s: %w", key, sr.id, err)
 			}
-			slices.SortStableFunc(pts, func(x, y Point) int { return cmp.Compare(x.Step, y.Step) })
-			sr.pts = slices.CompactFunc(pts, func(x, y Point) bool { return x.Step == y.Step })
+			sr.pts = pts
 		}
 	}
+	out := make(map[string][]Point, len(all))
 	for _, sr := range all {
 		out[sr.id] = sr.pts
 	}
 	return out, nil
+}
+
+// sampleSeries reads the kept points of a long series: for each grid step the first point at or after it,
+// and the first, last, extreme and first non-finite points; by step, without repeats. When the series is
+// expected to log every step (consecutive) the grid steps are looked up exactly, and only those missing
+// are then sought at or after.
+func (s *Store) sampleSeries(stmts *stmtCache, rid int64, key string, grid []int64, first, last int64, consecutive bool) ([]Point, error) {
+	q := sampleSeekQuery
+	if consecutive {
+		q = sampleExactQuery
+	}
+	rows, err := stmts.query(q, rid, key, jsonInts(grid), first, last)
+	if err != nil {
+		return nil, err
+	}
+	pts, err := scanPoints(rows, make([]Point, 0, len(grid)+5))
+	if err != nil {
+		return nil, err
+	}
+	sortPoints := func() {
+		slices.SortFunc(pts, func(x, y Point) int { return cmp.Compare(x.Step, y.Step) })
+		pts = slices.CompactFunc(pts, func(x, y Point) bool { return x.Step == y.Step })
+	}
+	sortPoints()
+	if !consecutive {
+		return pts, nil
+	}
+	var missing []int64
+	i := 0
+	for _, g := range grid { // both by step: a merge
+		for i < len(pts) && pts[i].Step < g {
+			i++
+		}
+		if i == len(pts) || pts[i].Step != g {
+			missing = append(missing, g)
+		}
+	}
+	if len(missing) == 0 {
+		return pts, nil
+	}
+	if rows, err = stmts.query(gridSeekPart, rid, key, jsonInts(missing)); err != nil {
+		return nil, err
+	}
+	if pts, err = scanPoints(rows, pts); err != nil {
+		return nil, err
+	}
+	sortPoints()
+	return pts, nil
+}
+
+// jsonInts writes the integers as a JSON array (one bound parameter, read by json_each, whatever the length).
+func jsonInts(v []int64) string {
+	b := make([]byte, 0, 2+8*len(v))
+	b = append(b, '[')
+	for i, x := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, x, 10)
+	}
+	return string(append(b, ']'))
+}
+
+// stmtCache prepares each statement once for the duration of one call.
+type stmtCache struct {
+	s     *Store
+	stmts map[string]*sql.Stmt
+}
+
+func newStmtCache(s *Store) *stmtCache { return &stmtCache{s: s, stmts: map[string]*sql.Stmt{}} }
+
+func (c *stmtCache) get(q string) (*sql.Stmt, error) {
+	if st, ok := c.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := c.s.db.Prepare(q)
+	if err != nil {
+		return nil, describe(err, c.s.path)
+	}
+	c.stmts[q] = st
+	return st, nil
+}
+
+func (c *stmtCache) query(q string, args ...any) (*sql.Rows, error) {
+	st, err := c.get(q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.Query(args...)
+	if err != nil {
+		return nil, describe(err, c.s.path)
+	}
+	return rows, nil
+}
+
+// queryRow is QueryRow on the prepared statement; a failure to prepare comes back from Scan.
+func (c *stmtCache) queryRow(q string, args ...any) rowScanner {
+	st, err := c.get(q)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRow(args...)
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+func (c *stmtCache) close() {
+	for _, st := range c.stmts {
+		st.Close()
+	}
 }
 
 // PointCount is the number of committed points of the run's metric key (0 when it has none). It counts

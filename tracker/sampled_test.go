@@ -192,6 +192,10 @@ func TestHistorySampledIrregularSteps(t *testing.T) {
 		random = append(random, st)
 	}
 	late := stepRange(15000, 16999)
+	gappy := stepRange(-500, 999) // consecutive first (exact look-ups), then every 5th step (sought)
+	for st := int64(1000); st < 20000; st += 5 {
+		gappy = append(gappy, st)
+	}
 	ids := []string{
 		logSeries(t, s, "strided-a", "loss", strided, func(i int) float64 { return 100 / float64(i+1) }),
 		logSeries(t, s, "strided-b", "loss", strided, func(i int) float64 { return 50 / float64(i+1) }),
@@ -207,6 +211,7 @@ func TestHistorySampledIrregularSteps(t *testing.T) {
 			return rng.NormFloat64()
 		}),
 		logSeries(t, s, "late", "loss", late, func(i int) float64 { return float64(i % 13) }),
+		logSeries(t, s, "gappy", "loss", gappy, func(i int) float64 { return math.Cos(float64(i) / 50) }),
 	}
 	hist := map[string][]Point{}
 	for _, id := range ids {
@@ -303,16 +308,20 @@ func TestHistorySampledQueryPlans(t *testing.T) {
 		return b.String()
 	}
 	stats := plan(sampleStatsQuery, 1, "m", 11)
-	sample := plan(sampleQuery, 1, "m", "[1,2,3]", 0, 99)
-	for name, p := range map[string]string{"stats": stats, "sample": sample} {
+	sample := plan(sampleSeekQuery, 1, "m", "[1,2,3]", 0, 99)
+	exact := plan(sampleExactQuery, 1, "m", "[1,2,3]", 0, 99)
+	seek := plan(gridSeekPart, 1, "m", "[1,2,3]")
+	for name, p := range map[string]string{"stats": stats, "sample": sample, "exact": exact, "seek": seek} {
 		for _, line := range strings.Split(strings.TrimSpace(p), "\n") {
 			if strings.HasPrefix(line, "SCAN metrics") || strings.HasPrefix(line, "SCAN m ") || line == "SCAN m" {
 				t.Errorf("%s query scans: %q\n%s", name, line, p)
 			}
 		}
 	}
-	if strings.Count(sample, "metrics_by_value") < 4 {
-		t.Errorf("extremes are not read through metrics_by_value:\n%s", sample)
+	for _, p := range []string{sample, exact} {
+		if strings.Count(p, "metrics_by_value") < 4 {
+			t.Errorf("extremes are not read through metrics_by_value:\n%s", p)
+		}
 	}
 }
 

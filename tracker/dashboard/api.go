@@ -279,16 +279,38 @@ func (s *Server) apiMetric(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, r, http.StatusNotFound, "run "+charts.ShortID(ri.ID)+" has no metric "+strconv.Quote(key)+"; it has: "+strings.Join(keys, ", "))
 		return
 	}
-	pts, err := s.st.History(ri.ID, key)
+	var pts []tracker.Point
+	n := 0
+	if max > 0 {
+		var m map[string][]tracker.Point
+		if m, err = charts.SampleHistories(s.st, []string{ri.ID}, key, max); err == nil {
+			pts = m[ri.ID]
+			n, err = s.pointCount(ri.ID, key, pts, max)
+		}
+	} else {
+		pts, err = s.st.History(ri.ID, key)
+		n = len(pts)
+	}
 	if err != nil {
 		writeJSONError(w, r, http.StatusInternalServerError, err.Error())
 		return
 	}
-	n := len(pts)
-	if max > 0 && n > max {
-		pts = tracker.Downsample(map[string][]tracker.Point{key: pts}, max)[key]
-	}
 	writeJSON(w, r, http.StatusOK, apiHistory(ri.ID, key, n, pts, true))
+}
+
+// pointCount is the number of points stored for a series of which pts were read with at most max
+// points (max <= 0: every point): len(pts) when nothing was dropped, else the store's count.
+func (s *Server) pointCount(run, key string, pts []tracker.Point, max int) (int, error) {
+	if max <= 0 || len(pts) == 0 {
+		return len(pts), nil
+	}
+	pc, ok := s.st.(pointCounter)
+	if !ok {
+		full, err := s.st.History(run, key)
+		return len(full), err
+	}
+	n, err := pc.PointCount(run, key)
+	return int(n), err
 }
 
 // APIParam is one param across compared runs: Values[i] is null when run i lacks it.
@@ -311,7 +333,7 @@ func (s *Server) apiCompare(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, r, http.StatusBadRequest, "give the runs to compare: /api/compare?ids=ID,ID")
 		return
 	}
-	c, err := Compare(s.st, ids)
+	c, err := CompareSampled(s.st, ids, max)
 	if err != nil {
 		writeJSONError(w, r, lookupStatus(err), err.Error())
 		return
@@ -340,16 +362,13 @@ func (s *Server) apiCompare(w http.ResponseWriter, r *http.Request) {
 		out.Params = append(out.Params, ap)
 	}
 	for _, k := range c.Keys {
-		series := c.Series[k]
-		in := map[string][]tracker.Point{}
-		for i, sr := range series {
-			in[strconv.Itoa(i)] = sr.Points
-		}
-		if max > 0 {
-			in = tracker.Downsample(in, max)
-		}
-		for i, sr := range series {
-			out.Metrics[k] = append(out.Metrics[k], apiHistory(sr.Run, k, len(sr.Points), in[strconv.Itoa(i)], false))
+		for _, sr := range c.Series[k] {
+			n, err := s.pointCount(sr.Run, k, sr.Points, max)
+			if err != nil {
+				writeJSONError(w, r, http.StatusInternalServerError, err.Error())
+				return
+			}
+			out.Metrics[k] = append(out.Metrics[k], apiHistory(sr.Run, k, n, sr.Points, false))
 		}
 	}
 	for _, row := range c.Images {

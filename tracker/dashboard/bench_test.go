@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/stylelab/stylelab/tracker"
+	"github.com/stylelab/stylelab/tracker/charts"
 )
 
 // The benchmark's store: 20 runs × 10,000 steps × 3 metrics (600,000 points), built once per test binary.
@@ -86,7 +87,7 @@ func benchStore() (string, []string, error) {
 func BenchmarkComparePage(b *testing.B) { benchComparePage(b, Options{}, true) }
 
 // BenchmarkComparePageCold is the same page with the history cache disabled: every request reads the
-// 600,000 points from SQLite.
+// series from SQLite (the points drawn, sampled in the store: at most MaxPoints of each series).
 func BenchmarkComparePageCold(b *testing.B) { benchComparePage(b, Options{CachePoints: -1}, false) }
 
 func benchComparePage(b *testing.B, o Options, warm bool) {
@@ -114,15 +115,29 @@ func benchComparePage(b *testing.B, o Options, warm bool) {
 	}
 	var size int
 	b.ResetTimer()
+	cpu := processCPU()
 	for i := 0; i < b.N; i++ {
 		size = serve()
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
+	b.ReportMetric(float64((processCPU()-cpu).Milliseconds())/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(size)/1e6, "MB/page")
 }
 
-// BenchmarkCompareRead isolates the store reads of the compare page (Compare: runs, histories, artifacts).
+// BenchmarkCompareRead isolates the store reads of the compare page (CompareSampled: runs, sampled
+// histories, artifacts).
 func BenchmarkCompareRead(b *testing.B) {
+	benchCompareRead(b, func(st *tracker.Store, ids []string) (*Comparison, error) {
+		return CompareSampled(st, ids, charts.DefaultMaxPoints)
+	})
+}
+
+// BenchmarkCompareReadWhole is Compare: every one of the 600,000 points read.
+func BenchmarkCompareReadWhole(b *testing.B) {
+	benchCompareRead(b, func(st *tracker.Store, ids []string) (*Comparison, error) { return Compare(st, ids) })
+}
+
+func benchCompareRead(b *testing.B, read func(*tracker.Store, []string) (*Comparison, error)) {
 	path, ids, err := benchStore()
 	if err != nil {
 		b.Fatal(err)
@@ -133,10 +148,12 @@ func BenchmarkCompareRead(b *testing.B) {
 	}
 	defer st.Close()
 	b.ResetTimer()
+	cpu := processCPU()
 	for i := 0; i < b.N; i++ {
-		if _, err := Compare(st, ids); err != nil {
+		if _, err := read(st, ids); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
+	b.ReportMetric(float64((processCPU()-cpu).Milliseconds())/float64(b.N), "cpu-ms/op")
 }

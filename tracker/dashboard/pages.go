@@ -365,9 +365,11 @@ type Comparison struct {
 	Params []ParamRow // every param key of any run, sorted by key
 	// NDiffer counts the params whose values are not all equal (a run lacking the key differs).
 	NDiffer int
-	Keys    []string                   // metric keys, first-seen order
-	Series  map[string][]charts.Series // per key, one series per run that logged it (not downsampled)
-	Images  []ImageRow                 // image artifacts grouped by name, first-seen order
+	Keys    []string // metric keys, first-seen order
+	// Series holds, per key, one series per run that logged it: whole histories from Compare, at most
+	// max points a series (steps shared by the runs) from CompareSampled.
+	Series map[string][]charts.Series
+	Images []ImageRow // image artifacts grouped by name, first-seen order
 }
 
 // ParamRow is one param across the compared runs; Values[i] belongs to Runs[i] and Present[i] says whether
@@ -385,15 +387,20 @@ type ImageRow struct {
 	Artifacts []*tracker.Artifact
 }
 
-// Compare reads the runs (ids or unique prefixes) and assembles their comparison.
-func Compare(st Store, ids []string) (*Comparison, error) {
+// Compare reads the runs (ids or unique prefixes) and assembles their comparison, with whole histories.
+func Compare(st Store, ids []string) (*Comparison, error) { return CompareSampled(st, ids, 0) }
+
+// CompareSampled is Compare with each metric's curves reduced together to at most max points, as the
+// compare page draws them (charts.CompareSeriesSampled: a store that samples, as *tracker.Store does, reads
+// only the points kept); max <= 0 keeps every point.
+func CompareSampled(st Store, ids []string, max int) (*Comparison, error) {
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("no runs to compare: give run ids (/compare?ids=ID,ID)")
 	}
 	if len(ids) > MaxCompare {
 		return nil, fmt.Errorf("too many runs to compare: %d (at most %d)", len(ids), MaxCompare)
 	}
-	runs, series, keys, err := charts.CompareSeries(st, ids)
+	runs, series, keys, err := charts.CompareSeriesSampled(st, ids, max)
 	if err != nil {
 		return nil, err
 	}
@@ -586,7 +593,7 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
 		httpError(w, r, http.StatusBadRequest, "too many runs to compare: %d (at most %d)", len(ids), MaxCompare)
 		return
 	}
-	c, err := Compare(s.st, ids)
+	c, err := CompareSampled(s.st, ids, s.o.MaxPoints)
 	if err != nil {
 		httpError(w, r, lookupStatus(err), "%v", err)
 		return
@@ -605,7 +612,7 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
 func WriteCompareReport(w io.Writer, st Store, ids []string, o Options) error {
 	o.CachePoints = -1 // one use: nothing to cache
 	s := New(st, o)
-	c, err := Compare(s.st, ids)
+	c, err := CompareSampled(s.st, ids, s.o.MaxPoints)
 	if err != nil {
 		return err
 	}
