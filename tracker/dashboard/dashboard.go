@@ -58,8 +58,8 @@ type Options struct {
 	Limit int
 	// Source names the database in the page header (e.g. its path).
 	Source string
-	// CachePoints bounds the in-memory cache of ended runs' metric histories, in points (default
-	// DefaultCachePoints, about 40 bytes each); negative disables it.
+	// CachePoints bounds the in-memory cache of ended runs' metric histories (whole, and sampled as the
+	// charts draw them), in points (default DefaultCachePoints, about 40 bytes each); negative disables it.
 	CachePoints int
 	// LoopbackOnly refuses requests whose Host header is not localhost or an IP address (DNS-rebinding
 	// defence); cmd/stylelab sets it when the listening address is a loopback one.
