@@ -66,17 +66,18 @@ const wholeQuery = `SELECT step, value, nonfinite, wall_ms FROM metrics WHERE ru
 // so that only the kept points are read. maxPoints <= 0 means DefaultMaxPoints; values below 8 count
 // as 8. A series of at most maxPoints points is returned whole. A longer series keeps:
 //
-//   - at the steps of a grid shared by the long series — K = maxPoints−5 steps evenly spaced over [lo, hi], the
-//     smallest first step and the largest last step of the long series: g_j = lo + round(j·(hi−lo)/(K−1)),
-//     j = 0…K−1 — the first point at or after each g_j (so runs logging the same steps keep the same steps);
+//   - at the steps of a grid shared by the long series — K = maxPoints−5 steps evenly spaced over [lo, hi],
+//     the smallest first step and the largest last step of the long series:
+//     g_j = lo + round(j·(hi−lo)/(K−1)), j = 0…K−1 — the first point at or after each g_j (so runs logging
+//     the same steps keep the same steps);
 //   - its first and last points, the first points holding its smallest and largest finite values, and its
 //     first NaN/±Inf point.
 //
-// A NaN or ±Inf at a kept step stays (a chart draws it as a gap). Every series has at most maxPoints points,
-// by increasing step. When every long series logs every step in its range and the ranges overlap, the
-// grid is the one Downsample builds from the union of steps, and the result equals
-// Downsample(History of each run, maxPoints); otherwise the grid is evenly spaced in steps rather than in the
-// union's entries, so a run covering a small part of [lo, hi] keeps fewer grid points.
+// A NaN or ±Inf at a kept step stays (a chart draws it as a gap). Every series has at most maxPoints
+// points, by increasing step. When every long series logs every step in its range and the ranges overlap,
+// the grid is the one Downsample builds from the union of steps, and the result equals
+// Downsample(History of each run, maxPoints); otherwise the grid is evenly spaced in steps rather than in
+// the union's entries, so a run covering a small part of [lo, hi] keeps fewer grid points.
 //
 // A run without the metric maps to an empty slice. Points committed while the reads run may or may not be
 // included. Cost: a few index seeks per series plus one or two per kept point (schema v3's
