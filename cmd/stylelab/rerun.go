@@ -29,11 +29,12 @@ func runRerun(args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: stylelab rerun RUN [flags]\n\nRe-executes a recorded run (id or unique prefix) from its stored spec as a new run tagged rerun.of=RUN,\nthen compares every metric at every step and the output image. Exit status 0 for 'identical' or\n'within tolerance', 1 for 'different' or a failure. Flags:")
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args); err != nil {
+	ids, err := runsParseArgs(fs, args) // flags may follow the id
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usagef("rerun takes exactly one run id (see stylelab runs ls), got %d arguments", fs.NArg())
+	if len(ids) != 1 {
+		return usagef("rerun takes exactly one run id (see stylelab runs ls), got %d", len(ids))
 	}
 	if *tol <= 0 {
 		return usagef("--tolerance must be positive (got %g)", *tol)
@@ -43,7 +44,7 @@ func runRerun(args []string) error {
 		return err
 	}
 	defer st.Close()
-	recorded, err := runner.LoadSpec(st, fs.Arg(0))
+	recorded, err := runner.LoadSpec(st, ids[0])
 	if err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func runRerun(args []string) error {
 		steps = recorded.Optimise.Steps
 	}
 	bar := newRunProgress(steps, os.Stdout, os.Stderr)
-	v, err := runner.Rerun(st, fs.Arg(0), runner.RerunOptions{
+	v, err := runner.Rerun(st, ids[0], runner.RerunOptions{
 		Options: runner.Options{
 			AllowChangedInputs: *allow,
 			Warn:               func(w string) { fmt.Fprintln(os.Stderr, "warning:", w) },

@@ -1,8 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
-	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,7 +19,10 @@ import (
 	"github.com/stylelab/stylelab/experiments/gatys"
 	"github.com/stylelab/stylelab/experiments/imageio"
 	"github.com/stylelab/stylelab/experiments/losses"
+	"github.com/stylelab/stylelab/experiments/runner"
+	"github.com/stylelab/stylelab/experiments/spec"
 	"github.com/stylelab/stylelab/experiments/vgg"
+	"github.com/stylelab/stylelab/tracker"
 )
 
 func init() {
@@ -36,7 +40,18 @@ type runRequest struct {
 	// runs with different seeds share one loss network and stay comparable.
 	WeightsSeed uint64
 	JSON        bool
+
+	// Recording and specs.
+	SpecFile   string // --spec: run this spec file instead of building one from the flags
+	SaveSpec   string // --save-spec: write the resolved spec (with input hashes) here before running
+	DB         string // tracker database
+	NoTrack    bool   // --no-track: do not record the run
+	Experiment string // tracker experiment
+	Name       string // run name
 }
+
+// specFlags are the flags that may accompany --spec (the others would contradict the spec file).
+var specFlags = map[string]bool{"spec": true, "save-spec": true, "db": true, "no-track": true, "experiment": true, "name": true, "json": true, "out": true}
 
 // runConfigFromFlags parses `stylelab run` flags into a request with a resolved, validated gatys.Config. Every
 // problem is a usage error (exit 2) naming the flag; files are not opened here.
@@ -60,8 +75,14 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 	tvWeight := fs.Float64("tv-weight", d.TVWeight, "weight of the total-variation loss")
 	lr := fs.Float64("lr", d.LearningRate, "Adam learning rate (pixels are in [0,1])")
 	asJSON := fs.Bool("json", false, "print one JSON object with the outcome on stdout")
+	specFile := fs.String("spec", "", "run this experiment spec (JSON, see docs/spec.md) instead of building one from the flags")
+	saveSpec := fs.String("save-spec", "", "write the resolved spec, with its input hashes, to this file before running")
+	db := fs.String("db", tracker.DefaultPath(), "tracker database the run is recorded in (default $STYLELAB_DB, else ./runs/stylelab.db)")
+	noTrack := fs.Bool("no-track", false, "do not record the run in the tracker")
+	experiment := fs.String("experiment", "cli", "tracker experiment the run belongs to")
+	name := fs.String("name", "", "run name (default: the style loss)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: stylelab run --content C --style S[,S2...] --out OUT.png [flags]\n\nOptimises the pixels of an image so that its VGG-19 features match the content image's and its feature\nstatistics match the style image(s)'. Flags:")
+		fmt.Fprintln(fs.Output(), "usage: stylelab run --content C --style S[,S2...] --out OUT.png [flags]\n       stylelab run --spec SPEC.json [--out OUT.png] [--db FILE] [--json]\n\nOptimises the pixels of an image so that its VGG-19 features match the content image's and its feature\nstatistics match the style image(s)'. The run, its spec, losses and output are recorded in the tracker. Flags:")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -69,6 +90,23 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, usagef("run takes no arguments, only flags (got %q)", fs.Args())
+	}
+	rec := runRequest{SpecFile: *specFile, SaveSpec: *saveSpec, DB: *db, NoTrack: *noTrack, Experiment: *experiment,
+		Name: *name, JSON: *asJSON, Out: *out}
+	if *specFile != "" {
+		var conflicting []string
+		fs.Visit(func(f *flag.Flag) {
+			if !specFlags[f.Name] {
+				conflicting = append(conflicting, "--"+f.Name)
+			}
+		})
+		if len(conflicting) > 0 {
+			return nil, usagef("--spec runs the spec file as written: drop %s (edit the spec instead)", strings.Join(conflicting, ", "))
+		}
+		if *out != "" && !strings.EqualFold(filepath.Ext(*out), ".png") {
+			return nil, usagef("--out must name a .png file (got %q)", *out)
+		}
+		return &rec, nil
 	}
 	var missing []string
 	for _, f := range []struct{ name, v string }{{"--content", *content}, {"--style", *style}, {"--out", *out}} {
@@ -79,7 +117,8 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 	if len(missing) > 0 {
 		return nil, usagef("%s required (e.g. stylelab run --content images/content/chelsea.jpg --style images/style/vangogh_starry_night.jpg --out out/x.png)", strings.Join(missing, ", "))
 	}
-	req := &runRequest{Content: *content, Out: *out, Weights: *weights, JSON: *asJSON}
+	req := &rec
+	req.Content, req.Weights = *content, *weights
 	for _, s := range strings.Split(*style, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			return nil, usagef("--style has an empty entry in %q: give comma-separated image paths", *style)
@@ -150,6 +189,9 @@ type runOutput struct {
 	Config       gatys.Config `json:"config"`
 	StoppedEarly string       `json:"stopped_early,omitempty"`
 	Error        string       `json:"error,omitempty"`
+	RunID        string       `json:"run_id,omitempty"` // the tracker run ("" with --no-track)
+	DB           string       `json:"db,omitempty"`
+	OutputSHA256 string       `json:"output_sha256,omitempty"`
 }
 
 func runRun(args []string) error {
@@ -160,56 +202,80 @@ func runRun(args []string) error {
 	return executeRun(req, os.Stdout, os.Stderr)
 }
 
-// loadRunInputs loads the content and style images at the run's size and the loss network's weights; every
-// input is checked before any computation starts.
-func loadRunInputs(req *runRequest) (*imageio.Image, []*imageio.Image, *vgg.Weights, error) {
-	content, err := imageio.Load(req.Content, req.Config.Size)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("--content: %w", err)
-	}
-	var styles []*imageio.Image
-	for _, s := range req.Styles {
-		im, err := imageio.Load(s, req.Config.Size)
+// buildSpec returns the experiment spec of the request: the --spec file, or one built from the flags.
+func (req *runRequest) buildSpec() (*spec.Spec, error) {
+	if req.SpecFile != "" {
+		sp, err := spec.Load(req.SpecFile)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("--style: %w", err)
+			return nil, err
 		}
-		styles = append(styles, im)
+		if req.Out != "" {
+			sp.Output = req.Out
+		}
+		return sp, nil
 	}
-	w, err := vgg.FromEnvOrRandom(req.Weights, req.WeightsSeed)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("--weights: %w", err)
+	sp := spec.NewOptimise(req.Experiment, req.Name, req.Content, req.Styles, req.Config)
+	sp.Output = req.Out
+	sp.Weights.RandomSeed = req.WeightsSeed
+	wf := req.Weights
+	if wf == "" {
+		wf = os.Getenv(vgg.EnvWeights)
 	}
-	return content, styles, w, nil
+	if wf != "" {
+		sp.Weights.File = &spec.Input{Path: wf}
+	}
+	return sp, nil
 }
 
-// executeRun performs the request: loads inputs, optimises with progress, saves the PNG and reports.
+// executeRun performs the request through the runner: resolves and checks the spec, optimises with progress,
+// records the run in the tracker (unless --no-track), writes the PNG and reports.
 func executeRun(req *runRequest, stdout, stderr io.Writer) error {
 	start := time.Now()
-	content, styles, w, err := loadRunInputs(req)
+	sp, err := req.buildSpec()
 	if err != nil {
 		return err
 	}
-	prog := newRunProgress(req.Config.Steps, stdout, stderr)
-	res, runErr := gatys.Run(req.Config, content, styles, w, prog.step)
+	p, err := runner.Prepare(sp, false, nil)
+	if err != nil {
+		return err
+	}
+	if req.SaveSpec != "" {
+		if err := os.WriteFile(req.SaveSpec, sp.JSON(), 0o644); err != nil {
+			return fmt.Errorf("--save-spec: %w", err)
+		}
+	}
+	var st *tracker.Store
+	if !req.NoTrack {
+		if st, err = tracker.Open(req.DB); err != nil {
+			return fmt.Errorf("%w (or pass --no-track to run without recording)", err)
+		}
+		defer st.Close()
+	}
+	prog := newRunProgress(sp.Optimise.Steps, stdout, stderr)
+	out, runErr := p.Run(runner.Options{Store: st, OnStep: func(r gatys.StepReport) { _ = prog.step(r) }})
 	prog.finish()
-	if res == nil {
+	if out == nil || out.Result == nil {
 		return runErr
 	}
-	var nanErr *gatys.NaNError
+	res := out.Result
 	saved := false
-	if runErr == nil || errors.As(runErr, &nanErr) {
-		// On a NaN stop the Result holds the last good image: save it so the work is not lost.
-		if err := imageio.SavePNG(req.Out, res.Image); err != nil {
-			return errors.Join(runErr, err)
+	if sp.Output != "" && out.OutputPNG != nil {
+		if b, err := os.ReadFile(sp.Output); err == nil && bytes.Equal(b, out.OutputPNG) {
+			saved = true
 		}
-		saved = true
 	}
 	if req.JSON {
-		o := runOutput{Backend: res.Backend, Steps: res.Steps, Seed: req.Config.Seed, First: res.First, Last: res.Last,
-			SecondsPerStep: res.SecondsPerStep, Seconds: time.Since(start).Seconds(), Content: req.Content,
-			Styles: req.Styles, Config: res.Config, StoppedEarly: res.StoppedEarly}
+		o := runOutput{Backend: res.Backend, Steps: res.Steps, Seed: sp.Seed, First: res.First, Last: res.Last,
+			SecondsPerStep: res.SecondsPerStep, Seconds: time.Since(start).Seconds(), Content: sp.Inputs.Content.Path,
+			Config: res.Config, StoppedEarly: res.StoppedEarly, RunID: out.RunID, OutputSHA256: out.OutputSHA256}
+		for _, in := range sp.Inputs.Styles {
+			o.Styles = append(o.Styles, in.Path)
+		}
+		if st != nil {
+			o.DB = st.Path()
+		}
 		if saved {
-			o.Output = req.Out
+			o.Output = sp.Output
 		}
 		o.Loss.First, o.Loss.Last = res.First.Total, res.Last.Total
 		o.Weights.Source, o.Weights.SHA256 = res.WeightsSource, res.WeightsSHA256
@@ -222,15 +288,20 @@ func executeRun(req *runRequest, stdout, stderr io.Writer) error {
 		if err := enc.Encode(o); err != nil {
 			return err
 		}
-	} else if saved {
-		fmt.Fprintf(stdout, "wrote %s (%d×%d, %d steps, loss %.4g → %.4g, %.2fs/step on %s)\n", req.Out, res.Image.W, res.Image.H,
-			res.Steps, res.First.Total, res.Last.Total, res.SecondsPerStep, res.Backend.Name)
+	} else {
+		if saved {
+			fmt.Fprintf(stdout, "wrote %s (%d×%d, %d steps, loss %.4g → %.4g, %.2fs/step on %s)\n", sp.Output, res.Image.W, res.Image.H,
+				res.Steps, res.First.Total, res.Last.Total, res.SecondsPerStep, res.Backend.Name)
+		}
+		if out.RunID != "" {
+			fmt.Fprintf(stdout, "recorded run %s in %s (stylelab runs show %s; stylelab rerun %s)\n", out.RunID, st.Path(), out.RunID[:8], out.RunID[:8])
+		}
 		if res.StoppedEarly != "" {
 			fmt.Fprintln(stdout, res.StoppedEarly)
 		}
 	}
 	if runErr != nil && saved {
-		return fmt.Errorf("%w; the last good image was saved to %s", runErr, req.Out)
+		return fmt.Errorf("%w; the last good image was saved to %s", runErr, sp.Output)
 	}
 	return runErr
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +24,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	stylelabBin = filepath.Join(dir, "stylelab")
+	// Runs record into a temporary tracker, never into the repository's runs/ folder.
+	os.Setenv("STYLELAB_DB", filepath.Join(dir, "runs", "stylelab.db"))
 	build := exec.Command("go", "build", "-o", stylelabBin, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -193,4 +197,74 @@ func TestRunNaNStopSavesImage(t *testing.T) {
 	if _, err := os.Stat(out); err != nil {
 		t.Fatalf("the image was not saved: %v", err)
 	}
+}
+
+// TestRunRecordsSpecAndRerunReproduces: a tiny run is recorded; its saved spec runs again through --spec to the
+// same bytes; `stylelab rerun` says identical (exit 0) and `runs diff` of the two runs shows no spec difference.
+func TestRunRecordsSpecAndRerunReproduces(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: end-to-end optimisation")
+	}
+	dir := t.TempDir()
+	db := filepath.Join(dir, "runs.db")
+	specFile := filepath.Join(dir, "spec.json")
+	out1 := filepath.Join(dir, "a.png")
+	r := runStylelab(t, nil, "run", "--content", testContent, "--style", testStyle, "--size", "24", "--steps", "2",
+		"--seed", "3", "--out", out1, "--db", db, "--save-spec", specFile, "--experiment", "cli-test", "--json")
+	if r.code != 0 {
+		t.Fatalf("run: exit %d: %s", r.code, r.stderr)
+	}
+	var o struct {
+		RunID        string `json:"run_id"`
+		DB           string `json:"db"`
+		OutputSHA256 string `json:"output_sha256"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &o); err != nil || len(o.RunID) != 36 || o.DB == "" {
+		t.Fatalf("--json lacks the run id: %v\n%s", err, r.stdout)
+	}
+	sum := sha256.Sum256(mustReadFile(t, out1))
+	if hex.EncodeToString(sum[:]) != o.OutputSHA256 {
+		t.Fatal("the output file differs from the recorded artifact")
+	}
+
+	// --spec with a conflicting flag is a usage error; as written it reproduces the bytes.
+	if r := runStylelab(t, nil, "run", "--spec", specFile, "--loss", "meanvar"); r.code != 2 || !strings.Contains(r.stderr, "drop --loss") {
+		t.Fatalf("--spec with --loss: exit %d, %s", r.code, r.stderr)
+	}
+	out2 := filepath.Join(dir, "b.png")
+	if r := runStylelab(t, nil, "run", "--spec", specFile, "--out", out2, "--db", db); r.code != 0 {
+		t.Fatalf("run --spec: exit %d: %s", r.code, r.stderr)
+	}
+	if !bytes.Equal(mustReadFile(t, out1), mustReadFile(t, out2)) {
+		t.Fatal("run --spec of the saved spec wrote different bytes")
+	}
+
+	r = runStylelab(t, nil, "rerun", o.RunID[:8], "--db", db, "--json")
+	if r.code != 0 {
+		t.Fatalf("rerun: exit %d: %s", r.code, r.stderr)
+	}
+	var v struct{ Original, Rerun, Verdict string }
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v.Verdict != "identical" || v.Original != o.RunID {
+		t.Fatalf("rerun verdict: %v\n%s", err, r.stdout)
+	}
+	r = runStylelab(t, nil, "runs", "diff", o.RunID, v.Rerun, "--db", db, "--json")
+	var d struct {
+		Spec    []any
+		Metrics []struct{ Key string }
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &d) != nil || len(d.Spec) != 0 || len(d.Metrics) == 0 {
+		t.Fatalf("runs diff: exit %d, %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := runStylelab(t, nil, "rerun", "--db", db); r.code != 2 {
+		t.Fatalf("rerun without an id: exit %d", r.code)
+	}
+}
+
+func mustReadFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -72,15 +72,6 @@ func Prepare(sp *spec.Spec, allowChanged bool, warn func(string)) (*Prepared, er
 	if err := sp.Resolve(); err != nil {
 		return nil, err
 	}
-	warnings, err := sp.HashInputs(allowChanged)
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range warnings {
-		if warn != nil {
-			warn(w)
-		}
-	}
 	cfg := sp.Optimise
 	content, err := imageio.Load(sp.FilePath(sp.Inputs.Content.Path), cfg.Size)
 	if err != nil {
@@ -100,6 +91,16 @@ func Prepare(sp *spec.Spec, allowChanged bool, warn func(string)) (*Prepared, er
 	}
 	if err != nil {
 		return nil, err
+	}
+	// Hashed after loading, so that a missing or unreadable file gets the loader's error, which names it.
+	warnings, err := sp.HashInputs(allowChanged)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		if warn != nil {
+			warn(w)
+		}
 	}
 	if sp.Weights.SHA256 != "" && sp.Weights.SHA256 != w.SHA256 && !allowChanged {
 		return nil, fmt.Errorf("loss network weights have SHA-256 %s, the spec records %s (pass --allow-changed-inputs to run anyway)", w.SHA256[:12], sp.Weights.SHA256[:12])
