@@ -34,9 +34,9 @@ import (
 	"github.com/stylelab/stylelab/tracker"
 )
 
-// DefaultMaxPoints is the number of points a curve is downsampled to when it is longer (MLflow caps at 2500,
-// W&B at 1500; 1500 keeps a 20-run comparison page near 1 MB of JSON per metric).
-const DefaultMaxPoints = 1500
+// DefaultMaxPoints is the number of points a curve is downsampled to when it is longer: the tracker's ~1000 a
+// series (MLflow caps at 2500, W&B at 1500, TensorBoard keeps 1000); a 20-run comparison page stays near 1 MB.
+const DefaultMaxPoints = tracker.DefaultMaxPoints
 
 // LogRange is the ratio max/min of a chart's values above which the y axis is logarithmic by default
 // (when every finite value is > 0): three decades, the usual span of a style-transfer loss curve.
