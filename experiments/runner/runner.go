@@ -161,9 +161,13 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 		}
 	}
 
+	var style0 float64
 	res, err := gatys.Run(*sp.Optimise, p.Content, p.Styles, p.Weights, func(r gatys.StepReport) error {
+		if r.Step == 0 {
+			style0 = r.Style
+		}
 		if run != nil {
-			if e := run.LogMetrics(int64(r.Step), Metrics(r)); e != nil {
+			if e := run.LogMetrics(int64(r.Step), Metrics(r, style0)); e != nil {
 				return e
 			}
 		}
@@ -245,9 +249,13 @@ func recordSpec(run *tracker.Run, sp *spec.Spec, w *vgg.Weights, extra map[strin
 }
 
 // Metrics are the values logged for one step: total, content, style, tv and style/<layer> for every style
-// layer (unweighted terms, as gatys.StepReport defines them).
-func Metrics(r gatys.StepReport) map[string]float64 {
+// layer (unweighted terms, as gatys.StepReport defines them), and style_rel = style / style0, the style loss
+// relative to its value at step 0 (style0), which is comparable across style losses of different scales.
+func Metrics(r gatys.StepReport, style0 float64) map[string]float64 {
 	m := map[string]float64{"total": r.Total, "content": r.Content, "style": r.Style, "tv": r.TV}
+	if style0 != 0 {
+		m["style_rel"] = r.Style / style0
+	}
 	for l, v := range r.StyleByLayer {
 		m["style/"+l] = v
 	}

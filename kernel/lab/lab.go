@@ -5,40 +5,35 @@
 //
 //   - Nothing computed in a cell survives in memory: GoNB re-runs the declarations of earlier cells, not their
 //     effects.
-//   - An expensive result is a tracker run: Stylise records the resolved parameters, a metric per step, and the
-//     output image as the artifact "output.png", then returns the run. A later cell (or another notebook, or
+//   - An expensive result is a tracker run: Stylise executes an experiment spec through experiments/runner —
+//     the same path as `stylelab run` — which records the resolved spec, parameters, provenance, a metric per
+//     step and the output image as the artifact "output.png"; Stylise then returns the run. A later cell (or another notebook, or
 //     `stylelab runs`, or the dashboard) finds the run with Store.Search and loads the image with Output.
-//   - Re-running a cell does not recompute: Stylise tags each run with a key, the SHA-256 of the resolved
-//     configuration, the input files' contents and the loss network's weights, and returns an existing FINISHED
-//     run with the same key. Change any parameter and a new run is made. Delete runs (stylelab runs rm) to force
+//   - Re-running a cell does not recompute: every run is tagged with its spec key (spec.Spec.Key: the hash of
+//     the resolved parameters, seed, the input files' contents and the loss network's weights), and Stylise
+//     returns an existing FINISHED run with the same key. Change any parameter and a new run is made. Delete runs (stylelab runs rm) to force
 //     a recomputation.
 //   - Cheap results (scores of a few images) are simply recomputed in the cell that shows them.
-//
-// This package calls gatys.Run and writes the tracker itself; experiments/runner, when it exists, is the place
-// for that (provenance, reruns, verdicts), and Stylise should then delegate to it.
+//   - Every notebook run can be rerun and checked with `stylelab rerun RUN` (runner.Rerun), like a CLI run.
 package lab
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/stylelab/stylelab/experiments/backend"
 	"github.com/stylelab/stylelab/experiments/gatys"
 	"github.com/stylelab/stylelab/experiments/imageio"
+	"github.com/stylelab/stylelab/experiments/runner"
+	"github.com/stylelab/stylelab/experiments/spec"
 	"github.com/stylelab/stylelab/experiments/vgg"
 	"github.com/stylelab/stylelab/kernel/nbui"
 	"github.com/stylelab/stylelab/kernel/setup"
 	"github.com/stylelab/stylelab/tracker"
-	"github.com/stylelab/stylelab/tracker/provenance"
 )
 
 // Root is the repository root: $STYLELAB_ROOT (set by the kernelspec), else the folder above $GONB_DIR (the
@@ -132,7 +127,8 @@ func LoadImage(rel string, size int) (*imageio.Image, error) {
 // random VGG-19 (vgg.FromEnvOrRandom).
 func Weights(seed uint64) (*vgg.Weights, error) { return vgg.FromEnvOrRandom("", seed) }
 
-// Spec is one stylisation for Stylise.
+// Spec is one stylisation for Stylise: the notebook-friendly form of an experiment spec (spec.Spec), with
+// repository-relative paths.
 type Spec struct {
 	Experiment  string       // tracker experiment (the notebook's name)
 	Name        string       // run name (e.g. the loss)
@@ -142,218 +138,82 @@ type Spec struct {
 	WeightsSeed uint64       // seed of the random VGG-19 when $STYLELAB_VGG_WEIGHTS is not set
 }
 
-// OutputArtifact is the name of the output image artifact of a Stylise run.
-const OutputArtifact = "output.png"
+// OutputArtifact is the name of the output image artifact of a run (runner.OutputArtifact).
+const OutputArtifact = runner.OutputArtifact
 
-// KeyTag is the tag holding a run's Stylise key.
-const KeyTag = "lab.key"
+// KeyTag is the tag holding a run's spec key (runner.KeyTag).
+const KeyTag = runner.KeyTag
 
-// Stylise returns a FINISHED tracker run of spec: an existing one with the same key (see the package comment),
-// or a new one, computed with gatys.Run under a live progress bar and recorded with its parameters, the metrics
-// total, content, style, tv and style_rel (style / style at step 0, comparable across losses) at every step,
-// and the output image. A failed optimisation is recorded as a FAILED run and returned as an error.
-func Stylise(s *tracker.Store, spec Spec) (*tracker.RunInfo, error) {
-	if strings.ContainsAny(spec.Experiment, `'"\`) {
-		return nil, fmt.Errorf("lab: experiment name %q must not contain quotes or backslashes", spec.Experiment)
-	}
-	paths := append([]string{spec.Content}, spec.Styles...)
-	hashes := make([]string, len(paths))
-	for i, rel := range paths {
-		p, err := Path(rel)
-		if err != nil {
-			return nil, err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("lab: input image: %v", err)
-		}
-		sum := sha256.Sum256(b)
-		hashes[i] = hex.EncodeToString(sum[:])
-	}
-	cfg, err := spec.Config.Resolve(len(spec.Styles))
-	if err != nil {
-		return nil, err
-	}
-	w, err := Weights(spec.WeightsSeed)
-	if err != nil {
-		return nil, err
-	}
-	key, err := specKey(cfg, hashes, w.SHA256)
-	if err != nil {
-		return nil, err
-	}
-	old, err := s.Search(fmt.Sprintf("experiment = '%s' and tags.%s = '%s' and status = 'FINISHED'", spec.Experiment, KeyTag, key), "start_time DESC", 1)
-	if err != nil {
-		return nil, err
-	}
-	if len(old) == 1 {
-		fmt.Printf("%s: reusing run %s from %s (same parameters, inputs and weights)\n", spec.Name, short(old[0].ID), old[0].Start.Local().Format("2006-01-02 15:04"))
-		return &old[0], nil
-	}
-
-	content, err := LoadImage(spec.Content, cfg.Size)
-	if err != nil {
-		return nil, err
-	}
-	styles := make([]*imageio.Image, len(spec.Styles))
-	for i, p := range spec.Styles {
-		if styles[i], err = LoadImage(p, cfg.Size); err != nil {
-			return nil, err
-		}
-	}
+// ExperimentSpec converts s into the experiment spec the runner executes, with paths resolved against the
+// repository root and the loss network's weights from $STYLELAB_VGG_WEIGHTS or the seeded random VGG-19.
+func (s Spec) ExperimentSpec() (*spec.Spec, error) {
 	root, err := Root()
 	if err != nil {
 		return nil, err
 	}
-	// Provenance from the repository (the cell program runs in GoNB's scratch folder, outside any git tree).
-	run, err := s.StartRun(spec.Experiment, spec.Name, tracker.WithProvenanceOptions(provenance.Options{Dir: root}))
-	if err != nil {
-		return nil, err
+	cfg := s.Config
+	sp := spec.NewOptimise(s.Experiment, s.Name, s.Content, s.Styles, cfg)
+	sp.BaseDir = root // relative paths stay relative (portable), found from the repository root
+	sp.Weights.RandomSeed = s.WeightsSeed
+	if p := os.Getenv(vgg.EnvWeights); p != "" {
+		sp.Weights.File = &spec.Input{Path: p}
 	}
-	id, err := record(run, spec, cfg, w, hashes, key, content, styles)
-	if err != nil {
-		return nil, err
-	}
-	return s.GetRun(id)
+	return sp, nil
 }
 
-func record(run *tracker.Run, spec Spec, cfg gatys.Config, w *vgg.Weights, hashes []string, key string,
-	content *imageio.Image, styles []*imageio.Image) (id string, err error) {
-	defer func() {
-		if e := run.End(&err); err == nil {
-			err = e
-		}
-	}()
-	params, err := Params(cfg)
+// Stylise returns a FINISHED tracker run of spec: an existing one with the same spec key (see the package
+// comment), or a new one executed by experiments/runner under a live progress bar — recorded with its spec,
+// parameters, provenance, the metrics total, content, style, tv, style/<layer> and style_rel at every step,
+// and the output image. A failed optimisation is recorded as a FAILED run and returned as an error.
+func Stylise(s *tracker.Store, ls Spec) (*tracker.RunInfo, error) {
+	if strings.ContainsAny(ls.Experiment, `'"\`) {
+		return nil, fmt.Errorf("lab: experiment name %q must not contain quotes or backslashes", ls.Experiment)
+	}
+	sp, err := ls.ExperimentSpec()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	params["content"] = spec.Content
-	params["style"] = strings.Join(spec.Styles, ",")
-	params["weights"] = w.Source
-	if err := run.LogParams(params); err != nil {
-		return "", err
+	p, err := runner.Prepare(sp, false, nil)
+	if err != nil {
+		return nil, err
 	}
-	tags := map[string]string{KeyTag: key, "lab.weights_sha256": w.SHA256, "lab.recorded_by": "kernel/lab (notebook)",
-		"lab.content_sha256": hashes[0]}
-	for k, v := range tags {
-		if err := run.SetTag(k, v); err != nil {
-			return "", err
-		}
+	key := sp.Key()
+	old, err := s.Search(fmt.Sprintf("experiment = '%s' and tags.`%s` = '%s' and status = 'FINISHED'", sp.Experiment, KeyTag, key), "start_time DESC", 1)
+	if err != nil {
+		return nil, err
 	}
-	bar := nbui.NewProgress(fmt.Sprintf("%s (%s, %d px)", spec.Name, cfg.Loss, cfg.Size), cfg.Steps)
+	if len(old) == 1 {
+		fmt.Printf("%s: reusing run %s from %s (same parameters, inputs and weights)\n", ls.Name, short(old[0].ID), old[0].Start.Local().Format("2006-01-02 15:04"))
+		return &old[0], nil
+	}
+	cfg := sp.Optimise
+	bar := nbui.NewProgress(fmt.Sprintf("%s (%s, %d px)", ls.Name, cfg.Loss, cfg.Size), cfg.Steps)
 	var style0 float64
-	res, err := gatys.Run(cfg, content, styles, w, func(r gatys.StepReport) error {
+	out, err := p.Run(runner.Options{Store: s, Notebook: notebookName(), OnStep: func(r gatys.StepReport) {
 		if r.Step == 0 {
 			style0 = r.Style
 		}
-		m := map[string]float64{"total": r.Total, "content": r.Content, "style": r.Style, "tv": r.TV}
-		if style0 != 0 {
-			m["style_rel"] = r.Style / style0
-		}
-		for k, v := range m {
-			if err := run.LogMetric(k, int64(r.Step), v); err != nil {
-				return err
-			}
-		}
-		bar.Update(r.Step, m)
-		return nil
-	})
-	if res != nil && res.Image != nil {
-		var buf bytes.Buffer
-		if e := imageio.EncodePNG(&buf, res.Image); e == nil {
-			if _, e := run.LogArtifact(OutputArtifact, "image/png", buf.Bytes()); e != nil && err == nil {
-				err = e
-			}
-		}
-		run.SetTag("lab.backend", res.Backend.Name)
-		run.SetTag("lab.seconds_per_step", fmt.Sprintf("%.3f", res.SecondsPerStep))
-	}
+		bar.Update(r.Step, runner.Metrics(r, style0))
+	}})
 	if err != nil {
 		bar.Fail(err)
-		return run.ID(), err
+		return nil, err
 	}
 	bar.Done()
-	return run.ID(), nil
+	return s.GetRun(out.RunID)
 }
 
-// Params flattens a resolved configuration into tracker params: its JSON fields, nested objects joined with
-// dots (loss_options.PolyDegree), lists as comma-separated values.
-func Params(cfg gatys.Config) (map[string]string, error) {
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, err
+// notebookName is the notebook a cell runs in, as far as the environment tells: GoNB sets GONB_DIR to the
+// notebook's folder (not its file name), so the folder is what is recorded.
+func notebookName() string {
+	if d := os.Getenv("GONB_DIR"); d != "" {
+		return d
 	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	var walk func(prefix string, v any)
-	walk = func(prefix string, v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			keys := make([]string, 0, len(x))
-			for k := range x {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				walk(join(prefix, k), x[k])
-			}
-		case []any:
-			parts := make([]string, len(x))
-			for i, e := range x {
-				parts[i] = fmt.Sprint(e)
-			}
-			out[prefix] = strings.Join(parts, ",")
-		case nil:
-		default:
-			out[prefix] = fmt.Sprint(x)
-		}
-	}
-	walk("", m)
-	return out, nil
+	return "(not in a notebook)"
 }
 
-func join(prefix, k string) string {
-	if prefix == "" {
-		return k
-	}
-	return prefix + "." + k
-}
-
-// specKey is the SHA-256 of the resolved configuration's JSON, the input files' SHA-256 and the weights' SHA-256.
-func specKey(cfg gatys.Config, inputHashes []string, weightsSHA string) (string, error) {
-	b, err := json.Marshal(struct {
-		Config  gatys.Config
-		Inputs  []string
-		Weights string
-	}{cfg, inputHashes, weightsSHA})
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16]), nil
-}
-
-// Output loads the output image of a Stylise run from the tracker's artifact store.
-func Output(s *tracker.Store, runID string) (*imageio.Image, error) {
-	arts, err := s.Artifacts(runID)
-	if err != nil {
-		return nil, err
-	}
-	for _, a := range arts {
-		if a.Name == OutputArtifact {
-			p, err := s.ArtifactPath(a.SHA256)
-			if err != nil {
-				return nil, err
-			}
-			return imageio.Load(p, 0)
-		}
-	}
-	return nil, fmt.Errorf("run %s has no %s artifact (was it made by lab.Stylise?)", short(runID), OutputArtifact)
-}
+// Output loads the output image of a run from the tracker's artifact store.
+func Output(s *tracker.Store, runID string) (*imageio.Image, error) { return runner.Output(s, runID) }
 
 // Outputs loads the output image of each run, in order.
 func Outputs(s *tracker.Store, runs []tracker.RunInfo) ([]*imageio.Image, error) {

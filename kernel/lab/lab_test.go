@@ -2,7 +2,6 @@ package lab
 
 import (
 	"bytes"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,28 +11,6 @@ import (
 	"github.com/stylelab/stylelab/kernel/setup"
 	"github.com/stylelab/stylelab/tracker"
 )
-
-func TestParams(t *testing.T) {
-	c := gatys.DefaultConfig()
-	c.Size, c.Loss = 48, "mmd-gauss"
-	p, err := Params(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, want := range map[string]string{"size": "48", "loss": "mmd-gauss", "style_layers": "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
-		"style_weight": fmt.Sprint(gatys.DefaultStyleWeight("gram")), "optimizer": "adam"} {
-		if p[k] != want {
-			t.Errorf("param %s = %q, want %q", k, p[k], want)
-		}
-	}
-	var nested bool
-	for k := range p {
-		nested = nested || strings.HasPrefix(k, "loss_options.")
-	}
-	if !nested {
-		t.Errorf("loss options not flattened with dots: %v", p)
-	}
-}
 
 func TestRootAndDB(t *testing.T) {
 	root, err := setup.FindRoot(".")
