@@ -25,6 +25,7 @@ import (
 
 	"github.com/stylelab/stylelab/experiments/gatys"
 	"github.com/stylelab/stylelab/experiments/imageio"
+	"github.com/stylelab/stylelab/experiments/runner"
 	"github.com/stylelab/stylelab/experiments/vgg"
 	"github.com/stylelab/stylelab/kernel/lab"
 	"github.com/stylelab/stylelab/kernel/nbui"
@@ -126,7 +127,7 @@ content := must(lab.LoadImage(ContentImage, Size))
 style := must(lab.LoadImage(StyleImage, Size))
 captions := []string{"content", "style"}
 for _, r := range runs {
-	captions = append(captions, fmt.Sprintf("%s (%s s/step)", r.Name, r.Tags["lab.seconds_per_step"]))
+	captions = append(captions, fmt.Sprintf("%s (%s s/step)", r.Name, r.Tags["seconds_per_step"]))
 }
 must(0, nbui.Images(captions, append([]*imageio.Image{content, style}, outs...)...))
 must(0, nbui.OverlayRuns(store, lab.IDs(runs), []string{"style_rel", "content", "total"}))`),
@@ -147,6 +148,34 @@ for _, r := range runs[1:] {
 }
 nbui.RunCard(&best)
 must(0, nbui.RunChart(store, best.ID))`),
+		md(`
+## Did it reproduce? Rerunning a recorded run
+
+Every run stores its resolved **spec** (artifact ‵spec.json‵: inputs with their SHA-256, the loss network's weights,
+every parameter, the seed). ‵runner.Rerun‵ — the same as ‵stylelab rerun RUN‵ in a terminal — executes that spec
+again as a new run tagged ‵rerun.of‵, then compares every metric at every step and the output image's hash. On the
+CPU backend the verdict must be ‵identical‵ (bit for bit); on a GPU, ‵within tolerance‵. ‵runner.Diff‵
+(‵stylelab runs diff A B‵) lists what differs between the two records: spec, provenance, final metrics.`),
+		code(`
+%%
+store := must(lab.Open())
+defer store.Close()
+orig := compared(store)[0]
+v := must(runner.Rerun(store, orig.ID, runner.RerunOptions{}))
+fmt.Printf("original %s\nrerun    %s\nverdict: %s\n", v.Original[:8], v.Rerun[:8], v.Summary())
+for _, w := range v.Warnings {
+	fmt.Println("warning:", w)
+}
+d := must(runner.Diff(store, v.Original, v.Rerun))
+fmt.Printf("spec differences: %d; provenance differences: %d\n", len(d.Spec), len(d.Provenance))
+for _, c := range d.Provenance {
+	fmt.Printf("  %s: %.60q → %.60q\n", c.Key, c.A, c.B)
+}
+re := must(store.GetRun(v.Rerun))
+nbui.CompareRuns("the run and its rerun", []tracker.RunInfo{orig, *re}, []string{"total", "style", "content"})
+if !v.OK() {
+	panic("the rerun did not reproduce: " + v.Summary())
+}`),
 		md(`
 ## The dashboard
 
