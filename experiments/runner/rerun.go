@@ -289,24 +289,8 @@ func CodeDifferences(s *tracker.Store, a, b string) ([]string, error) {
 		return nil, err
 	}
 	var out []string
-	keys := map[string]bool{}
-	for k := range ra.Tags {
-		keys[k] = true
-	}
-	for k := range rb.Tags {
-		keys[k] = true
-	}
-	sorted := make([]string, 0, len(keys))
-	for k := range keys {
-		if isCodeTag(k) {
-			sorted = append(sorted, k)
-		}
-	}
-	sort.Strings(sorted)
-	for _, k := range sorted {
-		if ra.Tags[k] != rb.Tags[k] {
-			out = append(out, fmt.Sprintf("code differs: %s was %q, now %q", strings.TrimPrefix(k, "provenance."), ra.Tags[k], rb.Tags[k]))
-		}
+	for _, c := range changes(ra.Tags, rb.Tags, isCodeTag) {
+		out = append(out, fmt.Sprintf("code differs: %s was %q, now %q", strings.TrimPrefix(c.Key, "provenance."), c.A, c.B))
 	}
 	return out, nil
 }

@@ -182,3 +182,47 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+func TestCodeDifferencesAndCompareOfRecordedRuns(t *testing.T) {
+	st := openStore(t)
+	mk := func(commit string, values []float64) string {
+		r, err := st.StartRun("code", "r", tracker.WithoutProvenance())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.SetTags(map[string]string{"provenance.git.commit": commit, "provenance.host": "h-" + commit}); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range values {
+			if err := r.LogMetric("total", int64(i), v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var err2 error
+		if err := r.End(&err2); err != nil {
+			t.Fatal(err)
+		}
+		return r.ID()
+	}
+	a := mk("aaa", []float64{1, 0.5, 0.25})
+	b := mk("bbb", []float64{1, 0.5 * (1 + 1e-6), 0.25})
+	c := mk("aaa", []float64{1, 0.5, 0.3})
+	w, err := CodeDifferences(st, a, b)
+	if err != nil || len(w) != 1 || !strings.Contains(w[0], `git.commit was "aaa", now "bbb"`) {
+		t.Fatalf("code differences: %v %v (the host is not code)", w, err)
+	}
+	if w, _ := CodeDifferences(st, a, c); len(w) != 0 {
+		t.Fatalf("same commit reported as different: %v", w)
+	}
+	v, err := Compare(st, a, b, 1e-3)
+	if err != nil || v.Verdict != WithinTolerance || v.MaxRelDiff < 9e-7 || v.MaxRelDiff > 1.1e-6 {
+		t.Fatalf("tiny difference: %+v %v", v, err)
+	}
+	v, err = Compare(st, a, c, 1e-3)
+	if err != nil || v.Verdict != Different || v.Divergence == nil || v.Divergence.Step != 2 || v.Divergence.Metric != "total" {
+		t.Fatalf("real difference: %+v %v", v, err)
+	}
+	if v, _ := Compare(st, a, a, 0); v.Verdict != Identical {
+		t.Fatalf("a run against itself: %s", v.Verdict)
+	}
+}
