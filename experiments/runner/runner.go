@@ -270,7 +270,9 @@ func Params(cfg any) (map[string]string, error) {
 		return nil, err
 	}
 	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // numbers keep their JSON text: 1048576, not 1.048576e+06
+	if err := dec.Decode(&m); err != nil {
 		return nil, err
 	}
 	out := map[string]string{}

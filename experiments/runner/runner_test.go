@@ -2,6 +2,7 @@ package runner
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,7 +164,8 @@ func TestParamsFlatten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p["style_layers"] != "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1" || p["loss"] != "gram" {
+	if p["style_layers"] != "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1" || p["loss"] != "gram" ||
+		p["loss_options.GaussExactMax"] != "1048576" || p["learning_rate"] != fmt.Sprint(cfg.LearningRate) {
 		t.Fatalf("params: %v", p)
 	}
 	for k := range p {
