@@ -253,6 +253,15 @@ func varyingParams(runs []tracker.RunInfo, n int) []string {
 
 func latestLosses(latest map[string]float64, n int) string {
 	var keys []string
+	// The loss terms stylelab's runs log come first, in this order; other runs' "*loss*" metrics next.
+	for _, k := range []string{"total", "style", "content"} {
+		if _, ok := latest[k]; ok {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) > 0 {
+		return formatLatest(latest, keys, n)
+	}
 	for k := range latest {
 		if strings.Contains(strings.ToLower(k), "loss") {
 			keys = append(keys, k)
@@ -264,6 +273,11 @@ func latestLosses(latest map[string]float64, n int) string {
 		}
 	}
 	sort.Strings(keys)
+	return formatLatest(latest, keys, n)
+}
+
+// formatLatest writes the first n keys as key=value.
+func formatLatest(latest map[string]float64, keys []string, n int) string {
 	if len(keys) > n {
 		keys = keys[:n]
 	}
