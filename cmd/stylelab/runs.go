@@ -219,36 +219,11 @@ func printRunsTable(out io.Writer, runs []tracker.RunInfo) {
 	tw.Flush()
 }
 
-// varyingParams returns the names (sorted, at most n) of params whose value is not the same in every run.
+// varyingParams returns the names (sorted, at most n) of the params that tell the runs apart (all of a single
+// run's).
 func varyingParams(runs []tracker.RunInfo, n int) []string {
-	values := map[string]map[string]bool{}
-	count := map[string]int{}
-	for _, r := range runs {
-		for k, v := range r.Params {
-			if values[k] == nil {
-				values[k] = map[string]bool{}
-			}
-			values[k][v] = true
-			count[k]++
-		}
-	}
-	var keys []string
-	for k, vs := range values {
-		if len(vs) > 1 || (count[k] < len(runs) && len(runs) > 1) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	if len(runs) == 1 { // a single run: show its params
-		for k := range runs[0].Params {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-	}
-	if len(keys) > n {
-		keys = keys[:n]
-	}
-	return keys
+	keys := tracker.DifferingParams(runs)
+	return keys[:min(n, len(keys))]
 }
 
 func latestLosses(latest map[string]float64, n int) string {

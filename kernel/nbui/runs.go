@@ -114,25 +114,7 @@ type Comparison struct {
 // Compare builds the comparison of runs on metrics (nil: every metric any run has, sorted).
 func Compare(runs []tracker.RunInfo, metrics []string) Comparison {
 	c := Comparison{Runs: runs, Best: map[string]int{}}
-	keys := map[string]bool{}
-	for _, r := range runs {
-		for k := range r.Params {
-			keys[k] = true
-		}
-	}
-	for k := range keys {
-		vals := map[string]bool{}
-		missing := false
-		for _, r := range runs {
-			v, ok := r.Params[k]
-			vals[v] = true
-			missing = missing || !ok
-		}
-		if len(runs) == 1 || len(vals) > 1 || missing {
-			c.Params = append(c.Params, k)
-		}
-	}
-	sort.Strings(c.Params)
+	c.Params = tracker.DifferingParams(runs)
 	if metrics == nil {
 		ms := map[string]bool{}
 		for _, r := range runs {

@@ -406,25 +406,15 @@ func CompareSampled(st Store, ids []string, max int) (*Comparison, error) {
 	}
 	c := &Comparison{Runs: runs, Keys: keys, Series: series}
 	// Params: the union of keys; a row differs when any run's value (or absence) differs from the first's.
-	keySet := map[string]bool{}
-	for _, r := range runs {
-		for k := range r.Params {
-			keySet[k] = true
-		}
+	infos := make([]tracker.RunInfo, len(runs))
+	for i, r := range runs {
+		infos[i] = *r
 	}
-	pkeys := make([]string, 0, len(keySet))
-	for k := range keySet {
-		pkeys = append(pkeys, k)
-	}
-	sort.Strings(pkeys)
-	for _, k := range pkeys {
-		row := ParamRow{Key: k}
-		for i, r := range runs {
+	for _, k := range tracker.ParamKeys(infos) {
+		row := ParamRow{Key: k, Differ: tracker.ParamDiffers(infos, k)}
+		for _, r := range runs {
 			v, ok := r.Params[k]
 			row.Values, row.Present = append(row.Values, v), append(row.Present, ok)
-			if i > 0 && (ok != row.Present[0] || v != row.Values[0]) {
-				row.Differ = true
-			}
 		}
 		if row.Differ {
 			c.NDiffer++
