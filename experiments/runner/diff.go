@@ -1,8 +1,9 @@
 package runner
 
 import (
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/stylelab/stylelab/tracker"
@@ -56,7 +57,7 @@ func Diff(s *tracker.Store, a, b string) (*RunDiff, error) {
 	for k := range rb.Latest {
 		keys[k] = true
 	}
-	for _, k := range sortedKeys(keys) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		va, okA := ra.Latest[k]
 		vb, okB := rb.Latest[k]
 		if !okA {
@@ -79,7 +80,7 @@ func changes(a, b map[string]string, keep func(string) bool) []Change {
 		keys[k] = true
 	}
 	var out []Change
-	for _, k := range sortedKeys(keys) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		if keep != nil && !keep(k) {
 			continue
 		}
@@ -87,14 +88,5 @@ func changes(a, b map[string]string, keep func(string) bool) []Change {
 			out = append(out, Change{Key: k, A: a[k], B: b[k]})
 		}
 	}
-	return out
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
