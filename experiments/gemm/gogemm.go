@@ -58,3 +58,8 @@ func scaleC[T float32 | float64](m, n int, beta T, c []T, ldc int) {
 		}
 	}
 }
+
+// goEngine is the Go kernel split over threads goroutines.
+func goEngine(threads int) *engine {
+	return &engine{s: goGemm[float32], d: goGemm[float64], threads: threads, info: Info{Engine: "go"}}
+}
