@@ -33,6 +33,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/stylelab/stylelab/experiments/gemm/internal/blas"
 )
 
 // Info says which engine computes products in this process and why.
@@ -58,7 +60,7 @@ type engine struct {
 	info     Info
 	s        sgemmFn
 	d        dgemmFn
-	lib      *blasLib // nil for Go engines
+	lib      *blas.Lib // nil for Go engines
 	threads  int
 	smallMNK float64 // products with m·n·k below this go to the Go kernel (faster than a library call there)
 }
@@ -196,14 +198,28 @@ type loader func(name, coreType string, threads int) (*engine, error)
 
 // loadLibrary is the real loader: dlopen with one library thread, the product split over threads goroutines.
 func loadLibrary(name, coreType string, threads int) (*engine, error) {
-	l, err := loadBLAS(name, coreType, 1)
+	l, err := blas.Load(name, coreType, 1)
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{lib: l, s: l.sgemmFunc(), d: l.dgemmFunc(), threads: threads, smallMNK: smallMNK}
-	e.info.Engine, e.info.Library = name, l.path
+	s := func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+		if !blas.Fits(m, n, k, lda, ldb, ldc) {
+			goGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			return
+		}
+		l.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}
+	d := func(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+		if !blas.Fits(m, n, k, lda, ldb, ldc) {
+			goGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			return
+		}
+		l.Dgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}
+	e := &engine{lib: l, s: s, d: d, threads: threads, smallMNK: smallMNK}
+	e.info.Engine, e.info.Library = name, l.Path
 	if name == "openblas" {
-		e.info.CoreType = l.coreName
+		e.info.CoreType = l.CoreName
 	}
 	return e, nil
 }
@@ -257,7 +273,7 @@ func selectEngine(want, userCore string, ladder []string, threads int, load load
 			if err := verify(e); err != nil {
 				notes = append(notes, fmt.Sprintf("%s failed the reference check (%v)", describe(e, core, userCore), err))
 				if e.lib != nil {
-					e.lib.close()
+					e.lib.Close()
 				}
 				continue
 			}

@@ -1,6 +1,9 @@
 //go:build cgo && linux
 
-package gemm
+// Package blas loads a BLAS library (OpenBLAS or BLIS) at run time with dlopen and calls its
+// cblas_sgemm/cblas_dgemm (row-major). It is the cgo half of experiments/gemm, kept apart because a
+// package using cgo cannot also hold Go assembly.
+package blas
 
 /*
 #cgo LDFLAGS: -ldl
@@ -39,20 +42,19 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"unsafe"
 )
 
-const haveCgo = true
-
-// blasLib is one loaded BLAS library.
-type blasLib struct {
+// Lib is one loaded BLAS library.
+type Lib struct {
 	handle       unsafe.Pointer
 	sgemm, dgemm unsafe.Pointer
 	setThreads   unsafe.Pointer // openblas_set_num_threads / bli_thread_set_num_threads
-	path         string
-	coreName     string // what the library says it runs (OpenBLAS corename, BLIS arch)
+	Path         string         // the file loaded (from dladdr)
+	CoreName     string         // what the library says it runs: OpenBLAS corename, BLIS arch
 }
 
 func multiarch() string {
@@ -80,17 +82,17 @@ func dlerror() string {
 	return "unknown dlopen error"
 }
 
-func (l *blasLib) sym(name string) unsafe.Pointer {
+func (l *Lib) sym(name string) unsafe.Pointer {
 	cs := C.CString(name)
 	defer C.free(unsafe.Pointer(cs))
 	return C.dlsym(l.handle, cs)
 }
 
-// loadBLAS dlopens the library named "openblas" or "blis". For OpenBLAS, coreType ("" = the
+// Load dlopens the library named "openblas" or "blis". For OpenBLAS, coreType ("" = the
 // library's own detection) is put in OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS=libThreads for the
 // library's initialisation only; the process environment is restored afterwards. A user-set
 // OPENBLAS_CORETYPE is left alone (the caller passes coreType "" then).
-func loadBLAS(name, coreType string, libThreads int) (*blasLib, error) {
+func Load(name, coreType string, libThreads int) (*Lib, error) {
 	if name == "openblas" {
 		restore := setenvTemp(map[string]string{"OPENBLAS_CORETYPE": coreType, "OPENBLAS_NUM_THREADS": fmt.Sprint(libThreads)})
 		defer restore()
@@ -107,18 +109,18 @@ func loadBLAS(name, coreType string, libThreads int) (*blasLib, error) {
 			errs = append(errs, dlerror())
 			continue
 		}
-		l := &blasLib{handle: h}
+		l := &Lib{handle: h}
 		l.sgemm, l.dgemm = l.sym("cblas_sgemm"), l.sym("cblas_dgemm")
 		if name == "openblas" {
 			l.setThreads = l.sym("openblas_set_num_threads")
 			if f := l.sym("openblas_get_corename"); f != nil {
-				l.coreName = C.GoString(C.call_str(f))
+				l.CoreName = C.GoString(C.call_str(f))
 			}
 		} else {
 			l.setThreads = l.sym("bli_thread_set_num_threads")
 			id, str := l.sym("bli_arch_query_id"), l.sym("bli_arch_string")
 			if id != nil && str != nil {
-				l.coreName = C.GoString(C.call_arch(id, str))
+				l.CoreName = C.GoString(C.call_arch(id, str))
 			}
 		}
 		if l.sgemm == nil || l.dgemm == nil || l.setThreads == nil {
@@ -126,8 +128,11 @@ func loadBLAS(name, coreType string, libThreads int) (*blasLib, error) {
 			errs = append(errs, path+": lacks cblas_sgemm, cblas_dgemm or the thread-count function")
 			continue
 		}
-		l.path = C.GoString(C.lib_path(l.sgemm))
-		l.setNumThreads(libThreads)
+		l.Path = C.GoString(C.lib_path(l.sgemm))
+		if real, err := filepath.EvalSymlinks(l.Path); err == nil {
+			l.Path = real
+		}
+		l.SetThreads(libThreads)
 		return l, nil
 	}
 	return nil, fmt.Errorf("%s not loaded (%s)", name, strings.Join(errs, "; "))
@@ -160,13 +165,14 @@ func setenvTemp(vals map[string]string) func() {
 	}
 }
 
-func (l *blasLib) setNumThreads(n int) { C.call_int(l.setThreads, C.int(n)) }
+// SetThreads sets the library's thread count.
+func (l *Lib) SetThreads(n int) { C.call_int(l.setThreads, C.int(n)) }
 
-// close unloads the library so that a later loadBLAS initialises it afresh (with another core type).
-func (l *blasLib) close() { C.dlclose(l.handle) }
+// Close unloads the library so that a later Load initialises it afresh (with another core type).
+func (l *Lib) Close() { C.dlclose(l.handle) }
 
-// fits reports whether every size and stride fits the library's 32-bit integers.
-func fits(xs ...int) bool {
+// Fits reports whether every size and stride fits the library's 32-bit integers.
+func Fits(xs ...int) bool {
 	for _, x := range xs {
 		if x > math.MaxInt32 {
 			return false
@@ -175,29 +181,19 @@ func fits(xs ...int) bool {
 	return true
 }
 
-// sgemmFunc returns the library's sgemm as a single-call product (the slices are non-empty and checked).
-func (l *blasLib) sgemmFunc() func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	return func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-		if !fits(m, n, k, lda, ldb, ldc) {
-			goGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-			return
-		}
-		C.call_sgemm(l.sgemm, cbool(transA), cbool(transB), C.int(m), C.int(n), C.int(k), C.float(alpha),
-			(*C.float)(unsafe.Pointer(&a[0])), C.int(lda), (*C.float)(unsafe.Pointer(&b[0])), C.int(ldb),
-			C.float(beta), (*C.float)(unsafe.Pointer(&c[0])), C.int(ldc))
-	}
+// Sgemm calls cblas_sgemm (row-major): C = alpha·op(A)·op(B) + beta·C. The caller checks the
+// arguments: sizes ≥ 1, slices long enough, and Fits.
+func (l *Lib) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	C.call_sgemm(l.sgemm, cbool(transA), cbool(transB), C.int(m), C.int(n), C.int(k), C.float(alpha),
+		(*C.float)(unsafe.Pointer(&a[0])), C.int(lda), (*C.float)(unsafe.Pointer(&b[0])), C.int(ldb),
+		C.float(beta), (*C.float)(unsafe.Pointer(&c[0])), C.int(ldc))
 }
 
-func (l *blasLib) dgemmFunc() func(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
-	return func(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
-		if !fits(m, n, k, lda, ldb, ldc) {
-			goGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-			return
-		}
-		C.call_dgemm(l.dgemm, cbool(transA), cbool(transB), C.int(m), C.int(n), C.int(k), C.double(alpha),
-			(*C.double)(unsafe.Pointer(&a[0])), C.int(lda), (*C.double)(unsafe.Pointer(&b[0])), C.int(ldb),
-			C.double(beta), (*C.double)(unsafe.Pointer(&c[0])), C.int(ldc))
-	}
+// Dgemm calls cblas_dgemm, as Sgemm.
+func (l *Lib) Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	C.call_dgemm(l.dgemm, cbool(transA), cbool(transB), C.int(m), C.int(n), C.int(k), C.double(alpha),
+		(*C.double)(unsafe.Pointer(&a[0])), C.int(lda), (*C.double)(unsafe.Pointer(&b[0])), C.int(ldb),
+		C.double(beta), (*C.double)(unsafe.Pointer(&c[0])), C.int(ldc))
 }
 
 func cbool(b bool) C.int {
