@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -225,5 +226,28 @@ func TestCurrent(t *testing.T) {
 	}
 	if (info.Library == "") != strings.HasPrefix(info.Engine, "go") {
 		t.Errorf("engine %q with library %q", info.Engine, info.Library)
+	}
+	if os.Getenv("STYLELAB_REQUIRE_BLAS") != "" && info.Engine != "openblas" {
+		t.Errorf("STYLELAB_REQUIRE_BLAS is set but the engine is %q: %s. Install OpenBLAS (apt-get install -y libopenblas0-pthread, "+
+			"or scripts/install-deps.sh), build with cgo, and leave STYLELAB_GEMM unset", info.Engine, info.Reason)
+	}
+}
+
+// TestBuildsWithoutCgo: the package (and its internal/blas) vets and its tests compile with
+// CGO_ENABLED=0, where only the Go engine exists.
+func TestBuildsWithoutCgo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH")
+	}
+	for _, args := range [][]string{{"vet", "."}, {"vet", "./internal/blas"}, {"test", "-count=1", "-run", "TestCurrent|TestGoEngine", "."}} {
+		cmd := exec.Command(goCmd, args...)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "STYLELAB_REQUIRE_BLAS=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("CGO_ENABLED=0 go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 }
