@@ -251,3 +251,42 @@ func TestBuildsWithoutCgo(t *testing.T) {
 		}
 	}
 }
+
+// TestCoreTypeReload: the start-up ladder can move to the next core type, i.e. unloading OpenBLAS and
+// loading it again with another OPENBLAS_CORETYPE really re-initialises it. Runs in a child process,
+// where nothing else holds the library.
+func TestCoreTypeReload(t *testing.T) {
+	ladder := coreTypes(cpuFeatures(), cpuVendorAMD())
+	if os.Getenv("GEMM_RELOAD_CHILD") == "1" {
+		for _, core := range ladder {
+			e, err := loadLibrary("openblas", core, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.EqualFold(e.lib.CoreName, core) {
+				t.Fatalf("asked for core type %s, OpenBLAS runs %s: the library was not re-initialised", core, e.lib.CoreName)
+			}
+			if err := verify(e); err != nil {
+				t.Fatalf("core type %s: %v", core, err)
+			}
+			t.Logf("core type %s loaded, running %s, verified", core, e.lib.CoreName)
+			e.lib.Close()
+		}
+		return
+	}
+	if len(ladder) < 2 {
+		t.Skip("this CPU's ladder has fewer than two core types")
+	}
+	if e, err := loadLibrary("openblas", "", 1); err != nil {
+		t.Skipf("OpenBLAS not available: %v", err)
+	} else {
+		e.lib.Close()
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCoreTypeReload$", "-test.v")
+	cmd.Env = append(os.Environ(), "GEMM_RELOAD_CHILD=1", "OPENBLAS_CORETYPE=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	t.Logf("child:\n%s", out)
+}
