@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -289,4 +290,38 @@ func TestCoreTypeReload(t *testing.T) {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
 	t.Logf("child:\n%s", out)
+}
+
+// TestConcurrentCallers: products computed from several goroutines at once (as a backend running
+// independent ops may) give the same bytes as computed one at a time, on every engine.
+func TestConcurrentCallers(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	var ps []problem[float32]
+	for i := range 6 {
+		ps = append(ps, newProblem[float32](r, i&1 != 0, i&2 != 0, 150+i*7, 90-i*5, 200+i*11, 1, 1, 0.5))
+	}
+	for name, e := range testEngines(t) {
+		t.Run(name, func(t *testing.T) {
+			withKernel(name, func() {
+				f := func(tA, tB bool, m, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
+					run(e, e.s, tA, tB, m, n, k, al, a, lda, b, ldb, be, c, ldc)
+				}
+				want := make([][]byte, len(ps))
+				for i, p := range ps {
+					want[i] = bytesOf(p.run(f))
+				}
+				got := make([][]byte, len(ps)*3)
+				var wg sync.WaitGroup
+				for i := range got {
+					wg.Go(func() { got[i] = bytesOf(ps[i%len(ps)].run(f)) })
+				}
+				wg.Wait()
+				for i := range got {
+					if !bytes.Equal(got[i], want[i%len(ps)]) {
+						t.Fatalf("%v: concurrent call gave different bytes", ps[i%len(ps)])
+					}
+				}
+			})
+		})
+	}
 }

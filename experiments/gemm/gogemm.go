@@ -113,6 +113,10 @@ func packA[T float32 | float64](transA bool, a []T, lda, ic, pc, mb, kb, mr int,
 			}
 			continue
 		}
+		if h == 6 && mr == 6 {
+			pack6(a[(ic+s)*lda+pc:], lda, kb, dst)
+			continue
+		}
 		if h < mr {
 			clear(dst)
 		}
@@ -122,6 +126,22 @@ func packA[T float32 | float64](transA bool, a []T, lda, ic, pc, mb, kb, mr int,
 				dst[p*mr+i] = v
 			}
 		}
+	}
+}
+
+// pack6 interleaves six rows of length kb, stride lda, into dst: dst[6p+i] = a[i·lda+p], writing
+// dst sequentially (the general loop above writes with stride mr).
+func pack6[T float32 | float64](a []T, lda, kb int, dst []T) {
+	r0 := a[:kb]
+	r1 := a[lda : lda+kb]
+	r2 := a[2*lda : 2*lda+kb]
+	r3 := a[3*lda : 3*lda+kb]
+	r4 := a[4*lda : 4*lda+kb]
+	r5 := a[5*lda : 5*lda+kb]
+	dst = dst[:6*kb]
+	for p := range r0 {
+		d := dst[6*p : 6*p+6 : 6*p+6]
+		d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
 	}
 }
 
