@@ -45,6 +45,7 @@ func benchEngines() []benchEngine {
 		benchEngine{"blis-split", lib("blis", "", false)},
 		benchEngine{"blis-libthreads", lib("blis", "", true)},
 		benchEngine{"go-asm", func() (*engine, error) { return goEngine(threads), nil }},
+		benchEngine{"go-avx2", func() (*engine, error) { useAVX512 = false; return goEngine(threads), nil }},
 		benchEngine{"go-portable", func() (*engine, error) { useAsm = false; return goEngine(threads), nil }},
 	)
 	if f := os.Getenv("STYLELAB_GEMM_BENCH"); f != "" {
@@ -62,7 +63,7 @@ func benchEngines() []benchEngine {
 // withEngine loads be, runs fn, and unloads it (so that the next OpenBLAS core type initialises afresh).
 func withEngine(b *testing.B, be benchEngine, fn func(e *engine)) {
 	e, err := be.load()
-	defer func() { useAsm = useAsmDefault }()
+	defer func() { useAsm, useAVX512 = useAsmDefault, useAVX512Default }()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", be.name, err)
 		return

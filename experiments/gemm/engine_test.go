@@ -22,6 +22,9 @@ func testEngines(t *testing.T) map[string]*engine {
 	if useAsmDefault {
 		es["go-asm"] = goEngine(threads)
 	}
+	if useAVX512Default {
+		es["go-avx2"] = goEngine(threads)
+	}
 	ladder := coreTypes(cpuFeatures(), cpuVendorAMD())
 	for _, name := range []string{"openblas", "blis"} {
 		core := ""
@@ -40,10 +43,12 @@ func testEngines(t *testing.T) map[string]*engine {
 	return es
 }
 
-// withKernel runs fn with the portable Go microkernel when name is "go", the assembly one otherwise.
+// withKernel runs fn with the portable Go microkernel when name is "go", the AVX2 one for "go-avx2",
+// the CPU's best otherwise.
 func withKernel(name string, fn func()) {
 	useAsm = useAsmDefault && name != "go"
-	defer func() { useAsm = useAsmDefault }()
+	useAVX512 = useAVX512Default && name != "go-avx2"
+	defer func() { useAsm, useAVX512 = useAsmDefault, useAVX512Default }()
 	fn()
 }
 
@@ -117,7 +122,8 @@ func TestPartition(t *testing.T) {
 		m, n, k, th := s[0], s[1], s[2], s[3]
 		size, parts, alongM := partition(m, n, k, th)
 		dim := map[bool]int{true: m, false: n}[alongM]
-		if parts < 1 || parts > th || (parts-1)*size >= dim || parts*size < dim || (parts > 1 && size%partAlign != 0) {
+		align := map[bool]int{true: partAlignM, false: partAlignN}[alongM]
+		if parts < 1 || parts > th || (parts-1)*size >= dim || parts*size < dim || (parts > 1 && size%align != 0) {
 			t.Errorf("partition(%d,%d,%d,%d) = size %d, %d parts along M=%v: does not tile %d", m, n, k, th, size, parts, alongM, dim)
 		}
 		if float64(m)*float64(n)*float64(k) < 2*parallelMNK && parts != 1 {

@@ -6,8 +6,9 @@
 //     libopenblas0-pthread), its core type chosen from CPUID (OPENBLAS_CORETYPE, set for the library's
 //     initialisation only; a user-set OPENBLAS_CORETYPE is respected);
 //   - "blis": BLIS (libblis.so.4, Debian's libblis4-pthread), also through dlopen;
-//   - "go-asm" / "go": a packed, register-blocked Go kernel (AVX2+FMA assembly microkernel on amd64
-//     CPUs that have it, pure Go elsewhere and in CGO_ENABLED=0 builds, which cannot load a library).
+//   - "go-asm" / "go": a packed, register-blocked Go kernel: assembly microkernels on amd64 (AVX-512
+//     12×32 when the CPU has AVX-512F, else AVX2+FMA 6×16), a portable 4×4 Go one elsewhere. It is
+//     what CGO_ENABLED=0 builds use, since they cannot load a library.
 //
 // STYLELAB_GEMM=openblas|blis|go forces one engine; if it cannot be loaded or fails the check, the Go
 // engine is used and Info.Reason says why.
@@ -44,7 +45,7 @@ import (
 
 // Info says which engine computes products in this process and why.
 type Info struct {
-	Engine   string   // "openblas", "blis", "go-asm" (packed Go kernel with an AVX2+FMA microkernel), "go"
+	Engine   string   // "openblas", "blis", "go-asm" (packed Go kernel, AVX-512 or AVX2+FMA assembly microkernel), "go"
 	Library  string   // path of the loaded shared library, "" for Go engines
 	CoreType string   // OpenBLAS core type in use (e.g. "SkylakeX", "Haswell", "Zen"), "" otherwise
 	Threads  int      // goroutines one product is split over (libraries run one thread each)
@@ -101,22 +102,27 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 // parallelMNK is the least number of multiply-adds (m·n·k) per part worth a goroutine.
 const parallelMNK = 1 << 18
 
-// partAlign is the granularity of part boundaries (a multiple of every kernel's register block).
-const partAlign = 16
+// partAlignM and partAlignN are the granularity of part boundaries along M and N: multiples of the
+// Go kernels' register blocks (MR 4, 6, 12; NR 4, 8, 16, 32) and of OpenBLAS's usual unrolls.
+const (
+	partAlignM = 48
+	partAlignN = 32
+)
 
 // partition splits a product into parts along M (alongM) or N: at most threads parts, each with at
-// least parallelMNK multiply-adds, boundaries at multiples of partAlign. It depends only on its arguments.
+// least parallelMNK multiply-adds, boundaries at multiples of partAlignM or partAlignN. It depends
+// only on its arguments.
 func partition(m, n, k, threads int) (size, parts int, alongM bool) {
 	alongM = m >= n
-	dim := n
+	dim, align := n, partAlignN
 	if alongM {
-		dim = m
+		dim, align = m, partAlignM
 	}
-	p := min(threads, int(float64(m)*float64(n)*float64(k)/parallelMNK), (dim+partAlign-1)/partAlign)
+	p := min(threads, int(float64(m)*float64(n)*float64(k)/parallelMNK), (dim+align-1)/align)
 	if p <= 1 {
 		return dim, 1, alongM
 	}
-	size = ((dim+p-1)/p + partAlign - 1) / partAlign * partAlign
+	size = ((dim+p-1)/p + align - 1) / align * align
 	return size, (dim + size - 1) / size, alongM
 }
 
@@ -296,10 +302,8 @@ func selectEngine(want, userCore string, ladder []string, threads int, load load
 	switch {
 	case !e.info.Verified:
 		e.info.Reason = "the Go engine FAILED its own reference check (a bug: please report it)" + because(notes)
-	case len(notes) == 0:
-		e.info.Reason = "Go engine"
 	default:
-		e.info.Reason = "Go engine" + because(notes)
+		e.info.Reason = fmt.Sprintf("Go engine (packed, %d×%d %s microkernel)", kernelFor[float32]().mr, kernelFor[float32]().nr, kernelFor[float32]().isa) + because(notes)
 	}
 	return e
 }

@@ -19,7 +19,8 @@ const (
 // ap is k×mr packed p-major and bp is k×nr packed p-major.
 type kernel[T float32 | float64] struct {
 	mr, nr int
-	name   string
+	name   string // engine name: "go-asm" or "go"
+	isa    string // "AVX-512", "AVX2+FMA" or "portable Go"
 	f      func(k int, ap, bp, c []T, ldc int, alpha T)
 }
 
@@ -113,8 +114,10 @@ func packA[T float32 | float64](transA bool, a []T, lda, ic, pc, mb, kb, mr int,
 			}
 			continue
 		}
-		if h == 6 && mr == 6 {
-			pack6(a[(ic+s)*lda+pc:], lda, kb, dst)
+		if h == mr && mr%6 == 0 {
+			for i := 0; i < mr; i += 6 {
+				pack6(a[(ic+s+i)*lda+pc:], lda, kb, dst[i:], mr)
+			}
 			continue
 		}
 		if h < mr {
@@ -129,18 +132,18 @@ func packA[T float32 | float64](transA bool, a []T, lda, ic, pc, mb, kb, mr int,
 	}
 }
 
-// pack6 interleaves six rows of length kb, stride lda, into dst: dst[6p+i] = a[i·lda+p], writing
-// dst sequentially (the general loop above writes with stride mr).
-func pack6[T float32 | float64](a []T, lda, kb int, dst []T) {
+// pack6 interleaves six rows of length kb, stride lda, into dst: dst[mr·p+i] = a[i·lda+p] for i < 6,
+// six values per write burst (the general loop above writes one value at a stride of mr).
+func pack6[T float32 | float64](a []T, lda, kb int, dst []T, mr int) {
 	r0 := a[:kb]
 	r1 := a[lda : lda+kb]
 	r2 := a[2*lda : 2*lda+kb]
 	r3 := a[3*lda : 3*lda+kb]
 	r4 := a[4*lda : 4*lda+kb]
 	r5 := a[5*lda : 5*lda+kb]
-	dst = dst[:6*kb]
+	dst = dst[:mr*(kb-1)+6]
 	for p := range r0 {
-		d := dst[6*p : 6*p+6 : 6*p+6]
+		d := dst[mr*p : mr*p+6 : mr*p+6]
 		d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
 	}
 }

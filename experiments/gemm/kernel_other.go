@@ -4,7 +4,7 @@ package gemm
 
 // kernelFor is the portable 4×4 Go microkernel on architectures without an assembly one.
 func kernelFor[T float32 | float64]() kernel[T] {
-	return kernel[T]{mr: 4, nr: 4, name: "go", f: goKernel4x4[T]}
+	return kernel[T]{mr: 4, nr: 4, name: "go", isa: "portable Go", f: goKernel4x4[T]}
 }
 
-var useAsm, useAsmDefault = false, false
+var useAsm, useAsmDefault, useAVX512, useAVX512Default = false, false, false, false
