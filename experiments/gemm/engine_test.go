@@ -122,7 +122,7 @@ func TestPartition(t *testing.T) {
 		m, n, k, th := s[0], s[1], s[2], s[3]
 		size, parts, alongM := partition(m, n, k, th)
 		dim := map[bool]int{true: m, false: n}[alongM]
-		align := map[bool]int{true: partAlignM, false: partAlignN}[alongM]
+		align := map[bool]int{true: 16, false: 8}[alongM]
 		if parts < 1 || parts > th || (parts-1)*size >= dim || parts*size < dim || (parts > 1 && size%align != 0) {
 			t.Errorf("partition(%d,%d,%d,%d) = size %d, %d parts along M=%v: does not tile %d", m, n, k, th, size, parts, alongM, dim)
 		}
@@ -133,8 +133,10 @@ func TestPartition(t *testing.T) {
 			t.Errorf("partition(%d,%d,%d,%d) split along M=%v", m, n, k, th, alongM)
 		}
 	}
-	if _, parts, _ := partition(16384, 64, 576, 2); parts != 2 {
-		t.Errorf("a 16384×64×576 product is not split over 2 threads (%d parts)", parts)
+	for _, c := range [][6]int{{16384, 64, 576, 2, 8208, 2}, {64, 64, 16384, 2, 32, 2}, {100, 300, 1000, 2, 160, 2}, {1000, 10, 1000, 3, 336, 3}} {
+		if size, parts, _ := partition(c[0], c[1], c[2], c[3]); size != c[4] || parts != c[5] {
+			t.Errorf("partition(%d,%d,%d,%d) = %d parts of %d, want %d of %d", c[0], c[1], c[2], c[3], parts, size, c[5], c[4])
+		}
 	}
 }
 

@@ -103,26 +103,31 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 const parallelMNK = 1 << 18
 
 // partAlignM and partAlignN are the granularity of part boundaries along M and N: multiples of the
-// Go kernels' register blocks (MR 4, 6, 12; NR 4, 8, 16, 32) and of OpenBLAS's usual unrolls.
+// Go kernels' register blocks (MR 4, 6, 12; NR 4, 8, 16, 32) and of OpenBLAS's usual unrolls. Parts
+// narrower than 4 such blocks are aligned to 16 (M) or 8 (N) instead, to keep them balanced.
 const (
 	partAlignM = 48
 	partAlignN = 32
 )
 
 // partition splits a product into parts along M (alongM) or N: at most threads parts, each with at
-// least parallelMNK multiply-adds, boundaries at multiples of partAlignM or partAlignN. It depends
-// only on its arguments.
+// least parallelMNK multiply-adds, boundaries at multiples of an alignment (see partAlignM). It
+// depends only on its arguments.
 func partition(m, n, k, threads int) (size, parts int, alongM bool) {
 	alongM = m >= n
-	dim, align := n, partAlignN
+	dim, align, small := n, partAlignN, 8
 	if alongM {
-		dim, align = m, partAlignM
+		dim, align, small = m, partAlignM, 16
 	}
-	p := min(threads, int(float64(m)*float64(n)*float64(k)/parallelMNK), (dim+align-1)/align)
+	p := min(threads, int(float64(m)*float64(n)*float64(k)/parallelMNK), (dim+small-1)/small)
 	if p <= 1 {
 		return dim, 1, alongM
 	}
-	size = ((dim+p-1)/p + align - 1) / align * align
+	size = (dim + p - 1) / p
+	if size < 4*align {
+		align = small
+	}
+	size = (size + align - 1) / align * align
 	return size, (dim + size - 1) / size, alongM
 }
 
