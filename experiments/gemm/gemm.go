@@ -7,7 +7,7 @@
 //     initialisation only; a user-set OPENBLAS_CORETYPE is respected);
 //   - "blis": BLIS (libblis.so.4, Debian's libblis4-pthread), also through dlopen;
 //   - "go-asm" / "go": a packed, register-blocked Go kernel: assembly microkernels on amd64 (AVX-512
-//     12×32 when the CPU has AVX-512F, else AVX2+FMA 6×16), a portable 4×4 Go one elsewhere. It is
+//     12×32 when the CPU has AVX-512F, else AVX2+FMA 6×16), a portable 4×2 Go one elsewhere. It is
 //     what CGO_ENABLED=0 builds use, since they cannot load a library.
 //
 // STYLELAB_GEMM=openblas|blis|go forces one engine; if it cannot be loaded or fails the check, the Go
@@ -103,7 +103,7 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 const parallelMNK = 1 << 18
 
 // partAlignM and partAlignN are the granularity of part boundaries along M and N: multiples of the
-// Go kernels' register blocks (MR 4, 6, 12; NR 4, 8, 16, 32) and of OpenBLAS's usual unrolls. Parts
+// Go kernels' register blocks (MR 4, 6, 12; NR 2, 8, 16, 32) and of OpenBLAS's usual unrolls. Parts
 // narrower than 4 such blocks are aligned to 16 (M) or 8 (N) instead, to keep them balanced.
 const (
 	partAlignM = 48
