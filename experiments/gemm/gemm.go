@@ -29,8 +29,9 @@
 //
 // Determinism: the split depends only on (m, n, k) and Info.Threads, never on timing, so the same
 // inputs give the same bytes on every call. The Go engine's bytes do not depend on the thread count
-// either; a library's may (OpenBLAS's do), so they are the same on machines with the same library,
-// core type and thread count.
+// either. A library's may: OpenBLAS 0.3.21's Haswell kernels give other bytes for other splits (its
+// edge kernels sum differently), its SkylakeX kernels gave the same bytes for 1, 2 and 4 parts. So
+// library results are reproducible for the same library, core type and Info.Threads.
 package gemm
 
 import (
