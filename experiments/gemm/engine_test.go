@@ -120,7 +120,7 @@ func TestDeterminism(t *testing.T) {
 func TestPartition(t *testing.T) {
 	for _, s := range [][4]int{{1, 1, 1, 2}, {16384, 64, 576, 2}, {64, 4096, 64, 2}, {33, 31, 1 << 20, 2}, {1000, 1000, 1000, 3}, {17, 1000, 1000, 8}, {100, 100, 10, 2}} {
 		m, n, k, th := s[0], s[1], s[2], s[3]
-		size, parts, alongM := partition(m, n, k, th)
+		size, parts, alongM := partition(m, n, k, th, parallelMNK)
 		dim := map[bool]int{true: m, false: n}[alongM]
 		align := map[bool]int{true: 16, false: 8}[alongM]
 		if parts < 1 || parts > th || (parts-1)*size >= dim || parts*size < dim || (parts > 1 && size%align != 0) {
@@ -134,7 +134,7 @@ func TestPartition(t *testing.T) {
 		}
 	}
 	for _, c := range [][6]int{{16384, 64, 576, 2, 8208, 2}, {64, 64, 16384, 2, 32, 2}, {100, 300, 1000, 2, 160, 2}, {1000, 10, 1000, 3, 336, 3}} {
-		if size, parts, _ := partition(c[0], c[1], c[2], c[3]); size != c[4] || parts != c[5] {
+		if size, parts, _ := partition(c[0], c[1], c[2], c[3], parallelMNK); size != c[4] || parts != c[5] {
 			t.Errorf("partition(%d,%d,%d,%d) = %d parts of %d, want %d of %d", c[0], c[1], c[2], c[3], parts, size, c[5], c[4])
 		}
 	}
@@ -331,5 +331,37 @@ func TestConcurrentCallers(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestVerifySplits: the start-up check sends products through the split over goroutines (both
+// directions), so a library that is wrong only on sub-matrices (offsets, strides) is caught too.
+func TestVerifySplits(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[[3]int]int{}
+	e := goEngine(2)
+	e.s = func(tA, tB bool, m, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
+		mu.Lock()
+		calls[[3]int{m, n, k}]++
+		mu.Unlock()
+		goGemm(tA, tB, m, n, k, al, a, lda, b, ldb, be, c, ldc)
+	}
+	if err := verify(e); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range verifyShapes[:3] {
+		if calls[s] != 0 {
+			t.Errorf("%v was computed whole, not split: %v", s, calls)
+		}
+	}
+	// A part function that is wrong only when given a part (m or n smaller than the whole) is refused.
+	e.s = func(tA, tB bool, m, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
+		goGemm(tA, tB, m, n, k, al, a, lda, b, ldb, be, c, ldc)
+		if n == 59 { // the second part of 9×131×160 along N
+			c[0] = -c[0]
+		}
+	}
+	if err := verify(e); err == nil {
+		t.Errorf("an engine wrong on one part passed the check")
 	}
 }

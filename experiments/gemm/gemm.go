@@ -70,6 +70,7 @@ type engine struct {
 	lib      *blas.Lib // nil for Go engines
 	threads  int
 	smallMNK float64 // products with m·n·k below this go to the Go kernel (faster than a library call there)
+	partMNK  float64 // least multiply-adds per part when splitting (parallelMNK; the start-up check lowers it)
 }
 
 var (
@@ -112,15 +113,15 @@ const (
 )
 
 // partition splits a product into parts along M (alongM) or N: at most threads parts, each with at
-// least parallelMNK multiply-adds, boundaries at multiples of an alignment (see partAlignM). It
+// least partMNK multiply-adds, boundaries at multiples of an alignment (see partAlignM). It
 // depends only on its arguments.
-func partition(m, n, k, threads int) (size, parts int, alongM bool) {
+func partition(m, n, k, threads int, partMNK float64) (size, parts int, alongM bool) {
 	alongM = m >= n
 	dim, align, small := n, partAlignN, 8
 	if alongM {
 		dim, align, small = m, partAlignM, 16
 	}
-	p := min(threads, int(float64(m)*float64(n)*float64(k)/parallelMNK), (dim+small-1)/small)
+	p := min(threads, int(float64(m)*float64(n)*float64(k)/partMNK), (dim+small-1)/small)
 	if p <= 1 {
 		return dim, 1, alongM
 	}
@@ -144,7 +145,7 @@ func run[T float32 | float64](e *engine, f func(bool, bool, int, int, int, T, []
 	if float64(m)*float64(n)*float64(k) < e.smallMNK {
 		f = goGemm[T]
 	}
-	size, parts, alongM := partition(m, n, k, e.threads)
+	size, parts, alongM := partition(m, n, k, e.threads, e.partMNK)
 	if parts == 1 {
 		f(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
@@ -233,7 +234,7 @@ func loadLibrary(name, coreType string, threads int) (*engine, error) {
 		}
 		l.Dgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	}
-	e := &engine{lib: l, s: s, d: d, threads: threads, smallMNK: smallMNK}
+	e := &engine{lib: l, s: s, d: d, threads: threads, smallMNK: smallMNK, partMNK: parallelMNK}
 	e.info.Engine, e.info.Library = name, l.Path
 	if name == "openblas" {
 		e.info.CoreType = l.CoreName

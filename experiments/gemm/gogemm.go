@@ -230,5 +230,5 @@ func goEngine(threads int) *engine {
 	if kernelFor[float32]().name != "go" {
 		name = kernelFor[float32]().name
 	}
-	return &engine{s: goGemm[float32], d: goGemm[float64], threads: threads, info: Info{Engine: name}}
+	return &engine{s: goGemm[float32], d: goGemm[float64], threads: threads, partMNK: parallelMNK, info: Info{Engine: name}}
 }

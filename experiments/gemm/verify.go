@@ -119,17 +119,19 @@ func (p problem[T]) check(got []T) error {
 	return nil
 }
 
-// verifyShapes are the start-up check's products: odd sizes, each large enough to be split over two
-// goroutines, and a tall-skinny and a short-wide one so that both split directions are exercised.
-var verifyShapes = [][3]int{{67, 45, 93}, {130, 7, 301}, {9, 131, 260}, {3, 5, 7}}
+// verifyShapes are the start-up check's products: odd sizes, split over two goroutines along M
+// (m ≥ n) or N (the check lowers the split threshold), and one too small to split.
+var verifyShapes = [][3]int{{67, 45, 93}, {40, 7, 301}, {9, 131, 160}, {3, 5, 7}}
 
 // verify runs the start-up check on e: every verifyShapes product, all four transpose combinations,
 // strides padded by up to 3, alpha = 1.5 and beta = −0.75, in float32 and float64, through e's
-// whole path (splitting included, the small-product shortcut excluded), compared by problem.check.
+// whole path (splitting over at least two goroutines included, the small-product shortcut
+// excluded), compared by problem.check.
 func verify(e *engine) error {
 	ev := *e
 	ev.smallMNK = 0
 	ev.threads = max(2, e.threads)
+	ev.partMNK = 1000
 	r := rand.New(rand.NewPCG(8, 8))
 	for _, s := range verifyShapes {
 		for tr := 0; tr < 4; tr++ {
