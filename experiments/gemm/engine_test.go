@@ -141,7 +141,7 @@ func TestPartition(t *testing.T) {
 }
 
 // fakeLoader serves Go engines posing as libraries; bad[name+"/"+core] makes that one add 1e-3 to
-// C[0,0], missing[name] makes loading fail.
+// C[0,0], bad[name+"/generic"] makes it report BLIS's generic kernels, missing[name] makes loading fail.
 func fakeLoader(bad, missing map[string]bool, loaded *[]string) loader {
 	return func(name, core string, threads int) (*engine, error) {
 		*loaded = append(*loaded, name+"/"+core)
@@ -150,6 +150,9 @@ func fakeLoader(bad, missing map[string]bool, loaded *[]string) loader {
 		}
 		e := goEngine(threads)
 		e.info.Engine, e.info.Library, e.info.CoreType = name, "/fake/lib"+name+".so", core
+		if bad[name+"/generic"] {
+			e.arch = "generic"
+		}
 		if bad[name+"/"+core] {
 			e.s = func(tA, tB bool, m, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
 				goGemm(tA, tB, m, n, k, al, a, lda, b, ldb, be, c, ldc)
@@ -188,6 +191,9 @@ func TestFallback(t *testing.T) {
 		{name: "STYLELAB_GEMM=blis", want: "blis", engine: "blis", tried: "blis/"},
 		{name: "STYLELAB_GEMM=blis missing", want: "blis", missing: map[string]bool{"blis": true}, engine: "go", tried: "blis/",
 			reason: []string{"blis not loaded"}},
+		{name: "generic BLIS", missing: map[string]bool{"openblas": true}, bad: map[string]bool{"blis/generic": true}, engine: "go", tried: "openblas/SkylakeX blis/",
+			reason: []string{"generic kernels"}},
+		{name: "generic BLIS forced", want: "blis", bad: map[string]bool{"blis/generic": true}, engine: "blis", tried: "blis/"},
 		{name: "STYLELAB_GEMM invalid", want: "mkl", engine: "go", tried: "", reason: []string{`"mkl" is not one of openblas, blis, go`}},
 	}
 	for _, c := range cases {

@@ -20,7 +20,8 @@
 //	|C − C_ref| ≤ 2·(k+2)·ε·(|alpha|·Σ_p |op(A)[i,p]·op(B)[p,j]| + |beta·C₀[i,j]|)
 //
 // (ε = 2⁻²³ for float32, 2⁻⁵² for float64). On a mismatch the next-lower OpenBLAS core type is tried,
-// then BLIS, then the Go engine.
+// then BLIS, then the Go engine. BLIS is skipped (unless forced) where it runs its "generic" C
+// kernels and the Go engine has assembly ones, which are faster.
 //
 // Threads: libraries run single-threaded (OpenBLAS's own threads spin between calls, taking CPU
 // from the Go ops that follow); a product of at least parallelMNK multiply-adds per part is split
@@ -68,6 +69,7 @@ type engine struct {
 	s        sgemmFn
 	d        dgemmFn
 	lib      *blas.Lib // nil for Go engines
+	arch     string    // what a library says it runs: OpenBLAS core name, BLIS arch ("generic": its C reference kernels)
 	threads  int
 	smallMNK float64 // products with m·n·k below this go to the Go kernel (faster than a library call there)
 	partMNK  float64 // least multiply-adds per part when splitting (parallelMNK; the start-up check lowers it)
@@ -234,7 +236,7 @@ func loadLibrary(name, coreType string, threads int) (*engine, error) {
 		}
 		l.Dgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	}
-	e := &engine{lib: l, s: s, d: d, threads: threads, smallMNK: smallMNK, partMNK: parallelMNK}
+	e := &engine{lib: l, s: s, d: d, threads: threads, smallMNK: smallMNK, partMNK: parallelMNK, arch: l.CoreName}
 	e.info.Engine, e.info.Library = name, l.Path
 	if name == "openblas" {
 		e.info.CoreType = l.CoreName
@@ -290,6 +292,14 @@ func selectEngine(want, userCore string, ladder []string, threads int, load load
 			e, err := load(name, core, threads)
 			if err != nil {
 				notes = append(notes, err.Error())
+				break
+			}
+			if name == "blis" && e.arch == "generic" && want != "blis" && kernelFor[float32]().name == "go-asm" {
+				// Measured on an AMD EPYC (Zen 4), which BLIS 0.9 does not know: 3–4× slower than go-asm.
+				notes = append(notes, "BLIS runs its generic kernels on this CPU, slower than the Go engine's assembly (STYLELAB_GEMM=blis forces it)")
+				if e.lib != nil {
+					e.lib.Close()
+				}
 				break
 			}
 			if err := verify(e); err != nil {
