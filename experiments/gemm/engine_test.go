@@ -74,40 +74,39 @@ func bytesOf(x []float32) []byte {
 	return buf.Bytes()
 }
 
-// TestDeterminism: on every engine, the same product (split over goroutines) gives the same bytes on
-// every call. For the Go engine the bytes do not depend on the thread count either (its design);
-// for libraries that is only reported.
+// TestDeterminism: on every engine, the same product (cut into parts) gives the same bytes on every
+// call and with 1, 2, 3 or 5 goroutines; for the Go engine also the same as one uncut call.
 func TestDeterminism(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for name, e := range testEngines(t) {
 		t.Run(name, func(t *testing.T) {
 			withKernel(name, func() {
-				for tr := 0; tr < 4; tr++ {
-					p := newProblem[float32](r, tr&1 != 0, tr&2 != 0, 389, 71, 517, 2, 1.25, 0.5)
-					want := bytesOf(p.run(func(tA, tB bool, m, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
-						run(e, e.s, tA, tB, m, n, k, al, a, lda, b, ldb, be, c, ldc)
-					}))
-					for call := 0; call < 4; call++ {
-						got := bytesOf(p.run(func(tA, tB bool, m, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
-							run(e, e.s, tA, tB, m, n, k, al, a, lda, b, ldb, be, c, ldc)
-						}))
-						if !bytes.Equal(got, want) {
-							t.Fatalf("%v: call %d gave different bytes than the first", p, call+2)
-						}
+				for tr := 0; tr < 8; tr++ {
+					m, n := 1389, 71 // cut along M
+					if tr >= 4 {
+						m, n = 71, 1389 // along N
 					}
-					for _, threads := range []int{1, 3, 5} {
+					p := newProblem[float32](r, tr&1 != 0, tr&2 != 0, m, n, 300, 2, 1.25, 0.5)
+					if _, parts, _ := partition(m, n, 300, e.partMNK); parts < 3 {
+						t.Fatalf("%v is cut into %d parts; the test wants at least 3", p, parts)
+					}
+					with := func(threads int, partMNK float64) []byte {
 						e1 := *e
-						e1.threads = threads
-						got := bytesOf(p.run(func(tA, tB bool, m, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
+						e1.threads, e1.partMNK = threads, partMNK
+						return bytesOf(p.run(func(tA, tB bool, m, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
 							run(&e1, e1.s, tA, tB, m, n, k, al, a, lda, b, ldb, be, c, ldc)
 						}))
-						switch {
-						case bytes.Equal(got, want):
-						case e.lib == nil:
-							t.Fatalf("%v: %d threads gave different bytes than %d", p, threads, e.threads)
-						default:
-							t.Logf("%v: %d threads give different bytes than %d (allowed for a library)", p, threads, e.threads)
+					}
+					want := with(2, e.partMNK)
+					for i, threads := range []int{2, 2, 1, 3, 5} {
+						if !bytes.Equal(with(threads, e.partMNK), want) {
+							t.Fatalf("%v: run %d with %d goroutines gave other bytes than with 2", p, i, threads)
 						}
+					}
+					if whole := with(1, 1e300); e.lib == nil && !bytes.Equal(whole, want) {
+						t.Fatalf("%v: the Go engine gives other bytes uncut than cut", p)
+					} else if !bytes.Equal(whole, want) {
+						t.Logf("%v: uncut gives other bytes than cut (allowed for a library)", p)
 					}
 				}
 			})
@@ -115,27 +114,29 @@ func TestDeterminism(t *testing.T) {
 	}
 }
 
-// TestPartition: parts cover the split dimension exactly, at multiples of partAlign, at most threads
-// of them, and small products stay whole.
+// TestPartition: parts tile the cut dimension exactly, at multiples of 16 (M) or 8 (N), within the
+// limits on their number and width, and small products stay whole.
 func TestPartition(t *testing.T) {
-	for _, s := range [][4]int{{1, 1, 1, 2}, {16384, 64, 576, 2}, {64, 4096, 64, 2}, {33, 31, 1 << 20, 2}, {1000, 1000, 1000, 3}, {17, 1000, 1000, 8}, {100, 100, 10, 2}} {
-		m, n, k, th := s[0], s[1], s[2], s[3]
-		size, parts, alongM := partition(m, n, k, th, parallelMNK)
+	for _, s := range [][3]int{{1, 1, 1}, {16384, 64, 576}, {64, 4096, 64}, {33, 31, 1 << 20}, {1000, 1000, 1000}, {17, 1000, 1000}, {100, 100, 10}, {4096, 4096, 4096}} {
+		m, n, k := s[0], s[1], s[2]
+		size, parts, alongM := partition(m, n, k, parallelMNK)
 		dim := map[bool]int{true: m, false: n}[alongM]
 		align := map[bool]int{true: 16, false: 8}[alongM]
-		if parts < 1 || parts > th || (parts-1)*size >= dim || parts*size < dim || (parts > 1 && size%align != 0) {
-			t.Errorf("partition(%d,%d,%d,%d) = size %d, %d parts along M=%v: does not tile %d", m, n, k, th, size, parts, alongM, dim)
+		if parts < 1 || parts > maxParts || (parts-1)*size >= dim || parts*size < dim || (parts > 1 && (size%align != 0 || size < minPartDim)) {
+			t.Errorf("partition(%d,%d,%d) = %d parts of %d along M=%v: does not tile %d", m, n, k, parts, size, alongM, dim)
 		}
 		if float64(m)*float64(n)*float64(k) < 2*parallelMNK && parts != 1 {
-			t.Errorf("partition(%d,%d,%d,%d): %d parts for a small product", m, n, k, th, parts)
+			t.Errorf("partition(%d,%d,%d): %d parts for a small product", m, n, k, parts)
 		}
 		if alongM != (m >= n) {
-			t.Errorf("partition(%d,%d,%d,%d) split along M=%v", m, n, k, th, alongM)
+			t.Errorf("partition(%d,%d,%d) cuts along M=%v", m, n, k, alongM)
 		}
 	}
-	for _, c := range [][6]int{{16384, 64, 576, 2, 8208, 2}, {64, 64, 16384, 2, 32, 2}, {100, 300, 1000, 2, 160, 2}, {1000, 10, 1000, 3, 336, 3}} {
-		if size, parts, _ := partition(c[0], c[1], c[2], c[3], parallelMNK); size != c[4] || parts != c[5] {
-			t.Errorf("partition(%d,%d,%d,%d) = %d parts of %d, want %d of %d", c[0], c[1], c[2], c[3], parts, size, c[5], c[4])
+	// Worked examples of the rule: 16384 rows → 16 parts of 1024; 64×64 Gram → 2 of 32; 1024 rows →
+	// 4 of 256 (one per 256 rows); 512 columns → 2 of 256.
+	for _, c := range [][5]int{{16384, 64, 576, 1024, 16}, {64, 64, 16384, 32, 2}, {1024, 256, 2304, 256, 4}, {256, 512, 4608, 256, 2}} {
+		if size, parts, _ := partition(c[0], c[1], c[2], parallelMNK); size != c[3] || parts != c[4] {
+			t.Errorf("partition(%d,%d,%d) = %d parts of %d, want %d of %d", c[0], c[1], c[2], parts, size, c[4], c[3])
 		}
 	}
 }

@@ -24,15 +24,15 @@
 // kernels and the Go engine has assembly ones, which are faster.
 //
 // Threads: libraries run single-threaded (OpenBLAS's own threads spin between calls, taking CPU
-// from the Go ops that follow); a product of at least parallelMNK multiply-adds per part is split
-// along M (or N, when N > M) into at most Info.Threads = GOMAXPROCS (at first use) parts, run on
-// goroutines.
+// from the Go ops that follow). A large product is cut along M (or N, when N > M) into parts whose
+// boundaries depend on (m, n, k) alone, and Info.Threads = GOMAXPROCS (at first use) goroutines
+// compute them, each taking the next part when it finishes one (so a core slowed by other work
+// takes fewer).
 //
-// Determinism: the split depends only on (m, n, k) and Info.Threads, never on timing, so the same
-// inputs give the same bytes on every call. The Go engine's bytes do not depend on the thread count
-// either. A library's may: OpenBLAS 0.3.21's Haswell kernels give other bytes for other splits (its
-// edge kernels sum differently), its SkylakeX kernels gave the same bytes for 1, 2 and 4 parts. So
-// library results are reproducible for the same library, core type and Info.Threads.
+// Determinism: every part is one fixed call, whichever goroutine runs it and whenever, so the same
+// inputs give the same bytes on every call, with any thread count. (This matters for libraries:
+// OpenBLAS 0.3.21's Haswell kernels give other bytes for other cuts. The Go engine's bytes do not
+// depend on the cut at all.) Bytes still differ between engines and OpenBLAS core types.
 package gemm
 
 import (
@@ -41,6 +41,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/stylelab/stylelab/experiments/gemm/internal/blas"
 )
@@ -106,24 +107,26 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 // parallelMNK is the least number of multiply-adds (m·n·k) per part worth a goroutine.
 const parallelMNK = 1 << 18
 
-// partAlignM and partAlignN are the granularity of part boundaries along M and N: multiples of the
-// Go kernels' register blocks (MR 4, 6, 12; NR 2, 8, 16, 32) and of OpenBLAS's usual unrolls. Parts
-// narrower than 4 such blocks are aligned to 16 (M) or 8 (N) instead, to keep them balanced.
+// Parts (see partition): at most maxParts of them, at least minPartDim wide, and at most
+// max(2, dim/packPartDim) so that a library repacks the operand every part shares (B for parts of
+// M, A for parts of N) on no more than one part per packPartDim rows or columns.
 const (
-	partAlignM = 48
-	partAlignN = 32
+	maxParts    = 16
+	minPartDim  = 16
+	packPartDim = 256
 )
 
-// partition splits a product into parts along M (alongM) or N: at most threads parts, each with at
-// least partMNK multiply-adds, boundaries at multiples of an alignment (see partAlignM). It
-// depends only on its arguments.
-func partition(m, n, k, threads int, partMNK float64) (size, parts int, alongM bool) {
+// partition cuts a product into parts along M (alongM, when m ≥ n) or N, of size rows/columns each
+// (the last one may be smaller). It depends on the shape alone, not on the number of threads, so a
+// product's bytes do not depend on how many goroutines compute its parts, nor on which computes
+// which. Boundaries are at multiples of 16 rows, or of 32 columns (8 for parts narrower than 128).
+func partition(m, n, k int, partMNK float64) (size, parts int, alongM bool) {
 	alongM = m >= n
-	dim, align, small := n, partAlignN, 8
+	dim, align, small := n, 32, 8
 	if alongM {
-		dim, align, small = m, partAlignM, 16
+		dim, align, small = m, 16, 16
 	}
-	p := min(threads, int(float64(m)*float64(n)*float64(k)/partMNK), (dim+small-1)/small)
+	p := min(maxParts, int(float64(m)*float64(n)*float64(k)/partMNK), max(2, dim/packPartDim), dim/minPartDim)
 	if p <= 1 {
 		return dim, 1, alongM
 	}
@@ -135,7 +138,8 @@ func partition(m, n, k, threads int, partMNK float64) (size, parts int, alongM b
 	return size, (dim + size - 1) / size, alongM
 }
 
-// run computes the product with e's part function f, splitting it over goroutines as partition says.
+// run computes the product with e's part function f, part by part as partition says, on
+// min(e.threads, parts) goroutines that take the next part as they finish one.
 func run[T float32 | float64](e *engine, f func(bool, bool, int, int, int, T, []T, int, []T, int, T, []T, int), transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m == 0 || n == 0 {
 		return
@@ -147,41 +151,44 @@ func run[T float32 | float64](e *engine, f func(bool, bool, int, int, int, T, []
 	if float64(m)*float64(n)*float64(k) < e.smallMNK {
 		f = goGemm[T]
 	}
-	size, parts, alongM := partition(m, n, k, e.threads, e.partMNK)
+	size, parts, alongM := partition(m, n, k, e.partMNK)
 	if parts == 1 {
 		f(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	var wg sync.WaitGroup
-	for p := parts - 1; p >= 0; p-- {
+	part := func(p int) {
 		lo := p * size
-		var do func()
 		if alongM {
 			hi := min(m, lo+size)
-			var ap []T
+			var ap []T // where row lo of op(A) starts
 			if transA {
 				ap = a[lo:]
 			} else {
 				ap = a[lo*lda:]
 			}
-			do = func() { f(transA, transB, hi-lo, n, k, alpha, ap, lda, b, ldb, beta, c[lo*ldc:], ldc) }
+			f(transA, transB, hi-lo, n, k, alpha, ap, lda, b, ldb, beta, c[lo*ldc:], ldc)
+			return
+		}
+		hi := min(n, lo+size)
+		var bp []T // where column lo of op(B) starts
+		if transB {
+			bp = b[lo*ldb:]
 		} else {
-			hi := min(n, lo+size)
-			var bp []T
-			if transB {
-				bp = b[lo*ldb:]
-			} else {
-				bp = b[lo:]
-			}
-			do = func() { f(transA, transB, m, hi-lo, k, alpha, a, lda, bp, ldb, beta, c[lo:], ldc) }
+			bp = b[lo:]
 		}
-		if p == 0 {
-			do()
-			break
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); do() }()
+		f(transA, transB, m, hi-lo, k, alpha, a, lda, bp, ldb, beta, c[lo:], ldc)
 	}
+	var next atomic.Int64
+	work := func() {
+		for p := int(next.Add(1) - 1); p < parts; p = int(next.Add(1) - 1) {
+			part(p)
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(e.threads, parts) - 1 {
+		wg.Go(work)
+	}
+	work()
 	wg.Wait()
 }
 
