@@ -51,7 +51,7 @@ type Info struct {
 	Engine   string   // "openblas", "blis", "go-asm" (packed Go kernel, AVX-512 or AVX2+FMA assembly microkernel), "go"
 	Library  string   // path of the loaded shared library, "" for Go engines
 	CoreType string   // OpenBLAS core type in use (e.g. "SkylakeX", "Haswell", "Zen"), "" otherwise
-	Threads  int      // goroutines one product is split over (libraries run one thread each)
+	Threads  int      // goroutines computing the parts of a large product (libraries run one thread each)
 	CPU      string   // CPU model name from /proc/cpuinfo
 	Features []string // relevant CPUID features: avx2, fma, avx512f, ...
 	Verified bool     // the start-up reference check passed
