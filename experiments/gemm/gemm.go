@@ -318,6 +318,9 @@ func selectEngine(want, userCore string, ladder []string, threads int, load load
 			}
 			e.info.Verified = true
 			e.info.Reason = describe(e, core, userCore) + " passed the reference check" + because(notes)
+			if name == "openblas" && userCore != "" && len(ladder) > 0 && !strings.EqualFold(userCore, ladder[0]) {
+				e.info.Reason += fmt.Sprintf(" (from CPUID stylelab would choose %s: unset OPENBLAS_CORETYPE to use it)", ladder[0])
+			}
 			return e
 		}
 	}

@@ -112,7 +112,7 @@ func (p problem[T]) check(got []T) error {
 			}
 			want, mag := p.ref(i, j)
 			if d := math.Abs(float64(got[idx]) - want); !(d <= tol*mag) {
-				return fmt.Errorf("%v: C[%d,%d] = %v, reference %v (|diff| %.3g > bound %.3g)", p, i, j, got[idx], want, d, tol*mag)
+				return fmt.Errorf("%v: C[%d,%d] = %v, reference %v (|diff| %.3g > bound %.3g)", p, i, j, got[idx], T(want), d, tol*mag)
 			}
 		}
 	}
