@@ -89,8 +89,9 @@ func Current() Info {
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices; op(X) = Xᵀ when transX.
 // op(A) is m×k, op(B) is k×n, C is m×n; lda/ldb/ldc are row strides (elements).
-// As in BLAS, beta = 0 overwrites C (NaNs in C are not propagated) and alpha = 0 or k = 0 reads neither A nor B.
-// Invalid sizes or strides, or slices too short for them, panic with a message naming the argument.
+// As in BLAS, beta = 0 overwrites C (NaNs in C are not propagated), alpha = 0 or k = 0 reads neither A nor B,
+// and C must not overlap A or B. Invalid sizes or strides, or slices too short for them, panic with a
+// message naming the argument. Safe for concurrent use.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	Current()
