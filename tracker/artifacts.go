@@ -55,7 +55,7 @@ func (s *Store) ArtifactPath(sum string) (string, error) {
 
 // damagedBlob is the error for a blob whose bytes no longer hash to its name.
 func (s *Store) damagedBlob(sum, got string) error {
-	return fmt.Errorf("artifact %s is %w: its bytes now hash to %s (the file %s was modified after it was stored): log the correct bytes again (the store repairs the blob) or restore the file from a backup; 'stylelab runs check' lists every such blob",
+	return fmt.Errorf("artifact %s is %w: its bytes no longer match its SHA-256, they hash to %s (the file %s was modified after it was stored): log the correct bytes again (the store repairs the blob) or restore the file from a backup; 'stylelab runs check' lists every such blob",
 		sum, ErrDamaged, got, s.blobPath(sum))
 }
 

@@ -2,8 +2,11 @@ package dashboard
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -483,6 +486,7 @@ type paramView struct {
 type imageCell struct {
 	Src       template.URL
 	Alt, Size string
+	Problem   string // shown instead of the image (standalone report: the blob is missing or damaged)
 }
 
 type imageView struct {
@@ -542,11 +546,11 @@ func (s *Server) compareView(c *Comparison, standalone bool) (*compareView, erro
 				cell.Size = fmtSize(a.Size)
 				cell.Src = template.URL("/artifacts/" + a.SHA256)
 				if standalone {
-					uri, err := s.dataURI(a)
+					uri, problem, err := s.dataURI(a)
 					if err != nil {
 						return nil, err
 					}
-					cell.Src = uri
+					cell.Src, cell.Problem = uri, problem
 				}
 			}
 			iv.Cells = append(iv.Cells, cell)
@@ -557,20 +561,39 @@ func (s *Server) compareView(c *Comparison, standalone bool) (*compareView, erro
 }
 
 // dataURI reads an image artifact from the store as a data: URI (media type checked against the bytes).
-func (s *Server) dataURI(a *tracker.Artifact) (template.URL, error) {
-	path, err := s.st.ArtifactPath(a.SHA256)
-	if err != nil {
-		return "", fmt.Errorf("image %q: %w", a.Name, err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("reading image %q from the artifact store: %w", a.Name, err)
+// An image that cannot be shown — its blob missing, its bytes no longer matching its SHA-256, or not an
+// image — gives a problem text for a placeholder instead, as the live page shows the other images.
+func (s *Server) dataURI(a *tracker.Artifact) (uri template.URL, problem string, err error) {
+	data, err := readVerified(s.st, a.SHA256)
+	switch {
+	case errors.Is(err, tracker.ErrNotFound):
+		return "", fmt.Sprintf("image %s (sha256 %s) is missing from the artifact store", a.Name, charts.ShortID(a.SHA256)), nil
+	case errors.Is(err, tracker.ErrDamaged):
+		return "", fmt.Sprintf("image %s (sha256 %s) is damaged: its bytes no longer match its SHA-256", a.Name, charts.ShortID(a.SHA256)), nil
+	case err != nil:
+		return "", "", fmt.Errorf("reading image %q from the artifact store: %w", a.Name, err)
 	}
 	mt := http.DetectContentType(data)
 	if !isImage(mt) {
-		return "", fmt.Errorf("artifact %q is recorded as %s but its bytes are %s", a.Name, a.MediaType, mt)
+		return "", fmt.Sprintf("artifact %s is recorded as %s but its bytes are %s", a.Name, a.MediaType, mt), nil
 	}
-	return template.URL("data:" + mt + ";base64," + base64.StdEncoding.EncodeToString(data)), nil
+	return template.URL("data:" + mt + ";base64," + base64.StdEncoding.EncodeToString(data)), "", nil
+}
+
+// readVerified reads a blob and checks its bytes against its SHA-256 (tracker.ErrDamaged when they differ).
+func readVerified(st Store, sum string) ([]byte, error) {
+	path, err := st.ArtifactPath(sum)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != sum {
+		return nil, fmt.Errorf("artifact %s is %w: its bytes no longer match its SHA-256", sum, tracker.ErrDamaged)
+	}
+	return data, nil
 }
 
 func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
