@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -24,7 +25,7 @@ func lookupStatus(err error) int {
 	switch {
 	case errors.Is(err, tracker.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, tracker.ErrAmbiguous):
+	case errors.Is(err, tracker.ErrAmbiguous), errors.Is(err, ErrBadCompare):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
@@ -224,10 +225,23 @@ func intParam(r *http.Request, name string, def int) (int, error) {
 	return n, nil
 }
 
+// limitParam reads ?limit= the same way for the runs page and /api/runs: a positive integer, def when absent.
+func limitParam(r *http.Request, def int) (int, error) {
+	l := r.URL.Query().Get("limit")
+	if l == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("limit must be a positive integer (got %q): narrow the list with a filter instead", l)
+	}
+	return n, nil
+}
+
 // GET /api/runs?filter=&order=&limit= → {"runs": [run…]}, each run as tracker.RunInfo writes itself.
 func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, err := intParam(r, "limit", s.o.Limit)
+	limit, err := limitParam(r, s.o.Limit)
 	if err != nil {
 		writeJSONError(w, r, http.StatusBadRequest, err.Error())
 		return

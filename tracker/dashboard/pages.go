@@ -23,6 +23,7 @@ import (
 	"github.com/stylelab/stylelab/tracker"
 	"github.com/stylelab/stylelab/tracker/assets"
 	"github.com/stylelab/stylelab/tracker/charts"
+	"github.com/stylelab/stylelab/tracker/filter"
 )
 
 //go:embed templates/*.html
@@ -187,20 +188,22 @@ const MaxMetricColumns = 8
 func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	v := runsView{page: s.newPage("Runs", false, false), Filter: q.Get("filter"), Order: q.Get("order"), Limit: s.o.Limit}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n <= 0 {
-			v.Error = fmt.Sprintf("limit must be a positive integer (got %q)", l)
-			render(w, r, http.StatusBadRequest, "runs", v)
-			return
-		}
-		v.Limit = n
+	if len(v.Filter) > filter.MaxLen || len(v.Order) > filter.MaxLen {
+		// Refused below; not echoed into the form either.
+		v.Filter, v.Order = "", ""
 	}
+	n, err := limitParam(r, s.o.Limit)
+	if err != nil {
+		v.Error = err.Error()
+		render(w, r, http.StatusBadRequest, "runs", v)
+		return
+	}
+	v.Limit = n
 	order := v.Order
 	if order == "" {
 		order = "start_time DESC"
 	}
-	found, err := s.st.Search(v.Filter, order, v.Limit+1)
+	found, err := s.st.Search(q.Get("filter"), order, v.Limit+1)
 	if err != nil {
 		v.Error = err.Error()
 		render(w, r, searchStatus(err), "runs", v)
@@ -315,7 +318,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		if x, ok := ri.Latest[k]; ok {
 			val = fmtValue(x)
 		}
-		v.Latest = append(v.Latest, latestView{k, val, "/api/runs/" + ri.ID + "/metrics/" + k})
+		v.Latest = append(v.Latest, latestView{k, val, MetricURL(ri.ID, k)})
 	}
 	if len(keys) > 0 {
 		c, err := charts.RunChart(s.st, ri.ID, charts.WithMaxPoints(s.o.MaxPoints), charts.WithID("run-chart"))
@@ -345,6 +348,16 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 	render(w, r, http.StatusOK, "run", v)
 }
 
+// MetricURL is the API address of a run's metric history. The key goes into the path with each segment
+// percent-escaped ('?', '#', '%', spaces…) and its slashes kept, as the {key...} route takes them.
+func MetricURL(runID, key string) string {
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return "/api/runs/" + url.PathEscape(runID) + "/metrics/" + strings.Join(segs, "/")
+}
+
 func elements(cs ...*gocharts.Line) ([]template.HTML, error) {
 	out := make([]template.HTML, 0, len(cs))
 	for _, c := range cs {
@@ -361,6 +374,9 @@ func elements(cs ...*gocharts.Line) ([]template.HTML, error) {
 
 // MaxCompare is the most runs one comparison takes.
 const MaxCompare = 100
+
+// ErrBadCompare marks a comparison asked for with no runs or more than MaxCompare (HTTP 400 everywhere).
+var ErrBadCompare = errors.New("bad comparison")
 
 // Comparison is what the compare page, /api/compare and the standalone report show.
 type Comparison struct {
@@ -398,10 +414,10 @@ func Compare(st Store, ids []string) (*Comparison, error) { return CompareSample
 // only the points kept); max <= 0 keeps every point.
 func CompareSampled(st Store, ids []string, max int) (*Comparison, error) {
 	if len(ids) == 0 {
-		return nil, fmt.Errorf("no runs to compare: give run ids (/compare?ids=ID,ID)")
+		return nil, fmt.Errorf("%w: no runs to compare: give run ids (/compare?ids=ID,ID)", ErrBadCompare)
 	}
 	if len(ids) > MaxCompare {
-		return nil, fmt.Errorf("too many runs to compare: %d (at most %d)", len(ids), MaxCompare)
+		return nil, fmt.Errorf("%w: too many runs to compare: %d (at most %d)", ErrBadCompare, len(ids), MaxCompare)
 	}
 	runs, series, keys, err := charts.CompareSeriesSampled(st, ids, max)
 	if err != nil {
