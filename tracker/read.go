@@ -336,11 +336,21 @@ const countsQuery = `SELECT t.n, t.x, (SELECT COUNT(*) FROM metrics INDEXED BY m
 	FROM (SELECT COUNT(*) AS n, TOTAL(step) + TOTAL(value) + TOTAL(nonfinite) + TOTAL(wall_ms) AS x
 		FROM metrics WHERE run = ?1 AND key = ?2) AS t`
 
-// checkCounts verifies that the metrics table and its index hold the same number of points of a series.
-func (s *Store) checkCounts(rid int64, key string) (int64, error) {
+// quickCountsQuery counts a series' points in the metrics table (COUNT(wall_ms): wall_ms is only in the
+// table, so SQLite walks the primary key) and in its index, in one statement: ~0.1 µs a point, no row in Go.
+const quickCountsQuery = `SELECT (SELECT COUNT(wall_ms) FROM metrics WHERE run = ?1 AND key = ?2), 0,
+	(SELECT COUNT(*) FROM metrics INDEXED BY metrics_by_value WHERE run = ?1 AND key = ?2)`
+
+// checkCounts verifies that the metrics table and its index hold the same number of points of a series
+// (decoding every stored column of the table's rows when full is set), and returns that number.
+func (s *Store) checkCounts(rid int64, key string, full bool) (int64, error) {
+	q := quickCountsQuery
+	if full {
+		q = countsQuery
+	}
 	var table, index int64
 	var sum sql.NullFloat64
-	if err := s.db.QueryRow(countsQuery, rid, key).Scan(&table, &sum, &index); err != nil {
+	if err := s.db.QueryRow(q, rid, key).Scan(&table, &sum, &index); err != nil {
 		return 0, s.readErr(err)
 	}
 	if table != index {
