@@ -17,7 +17,9 @@
 //	run.LogParams(map[string]string{"loss": "gram"})
 //	run.LogMetric("style_loss", step, v)
 //
-// Reading: Search, GetRun, History, Downsample, Artifacts, ArtifactPath.
+// Reading: Search, GetRun, History, Downsample, Artifacts, ReadArtifact/OpenArtifact. Reads never return part
+// of what was asked for: a damaged database (SQLite corruption, or the metrics table and its index disagreeing)
+// or an artifact whose bytes no longer match its SHA-256 is an ErrDamaged error; Check examines everything.
 package tracker
 
 import (
