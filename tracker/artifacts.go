@@ -37,7 +37,8 @@ func (s *Store) blobPath(sum string) string {
 }
 
 // ArtifactPath returns the path of the blob with this SHA-256 (64 lowercase hex digits). Anything else is
-// refused, so the result is always inside the artifact store; a missing blob is ErrNotFound.
+// refused, so the result is always inside the artifact store; a missing blob is ErrNotFound. The file is not
+// verified: read blobs with ReadArtifact or OpenArtifact, which check that the bytes still match the name.
 func (s *Store) ArtifactPath(sum string) (string, error) {
 	if !shaRE.MatchString(sum) {
 		return "", fmt.Errorf("artifact id %q is not a SHA-256 (64 lowercase hex digits)", sum)
@@ -52,29 +53,92 @@ func (s *Store) ArtifactPath(sum string) (string, error) {
 	return p, nil
 }
 
-// ReadArtifact returns the bytes of the blob with this SHA-256.
+// damagedBlob is the error for a blob whose bytes no longer hash to its name.
+func (s *Store) damagedBlob(sum, got string) error {
+	return fmt.Errorf("artifact %s is %w: its bytes no longer match its SHA-256, they hash to %s (the file %s was modified after it was stored): log the correct bytes again (the store repairs the blob) or restore the file from a backup; 'stylelab runs check' lists every such blob",
+		sum, ErrDamaged, got, s.blobPath(sum))
+}
+
+// ReadArtifact returns the bytes of the blob with this SHA-256, after checking that they hash to it
+// (ErrDamaged otherwise; ErrNotFound when the blob is missing).
 func (s *Store) ReadArtifact(sum string) ([]byte, error) {
 	p, err := s.ArtifactPath(sum)
 	if err != nil {
 		return nil, err
 	}
-	return os.ReadFile(p)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256(b)
+	if got := hex.EncodeToString(h[:]); got != sum {
+		return nil, s.damagedBlob(sum, got)
+	}
+	return b, nil
 }
 
-// putBlob stores the content read from src in the artifact store and returns its SHA-256 and size. The
-// bytes go to a temporary file that is fsynced and then renamed into place, so a crash never leaves a
-// partial blob under a content name. Content already present is not written again; its modification time
-// is refreshed so that a concurrent GC (which spares recent files) keeps it.
-func (s *Store) putBlob(src io.Reader) (string, int64, error) {
+// OpenArtifact opens the blob with this SHA-256 for reading, after streaming it through SHA-256 to check
+// that its bytes still match the name (ErrDamaged otherwise, ErrNotFound when missing). The file is
+// returned positioned at its start; the caller closes it. Use it for blobs too large to hold in memory.
+func (s *Store) OpenArtifact(sum string) (*os.File, error) {
+	p, err := s.ArtifactPath(sum)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	got, err := hashReader(f)
+	if err == nil && got != sum {
+		err = s.damagedBlob(sum, got)
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// VerifyArtifact checks, streaming, that the blob with this SHA-256 exists and still hashes to it.
+func (s *Store) VerifyArtifact(sum string) error {
+	f, err := s.OpenArtifact(sum)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func hashReader(r io.Reader) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// stagedBlob is content written to a temporary file of the artifact store, hashed, not yet in place.
+type stagedBlob struct {
+	tmp  string
+	sum  string
+	size int64
+	good os.FileInfo // the blob already in place under sum, verified before the write lock (nil: none, or bad)
+}
+
+// stageBlob writes src to a temporary file in the artifact store (fsynced, hashed) and checks whether a
+// sound blob with the same content is already in place. Nothing is visible under a content name yet.
+func (s *Store) stageBlob(src io.Reader) (*stagedBlob, error) {
 	tmpDir := filepath.Join(s.artifactDir(), "tmp")
 	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
-		return "", 0, fmt.Errorf("artifact store %s: %w", s.artifactDir(), err)
+		return nil, fmt.Errorf("artifact store %s: %w", s.artifactDir(), err)
 	}
 	tmp, err := os.CreateTemp(tmpDir, "blob-*")
 	if err != nil {
-		return "", 0, fmt.Errorf("artifact store: %w", err)
+		return nil, fmt.Errorf("artifact store: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), src)
 	if err == nil {
@@ -84,29 +148,49 @@ func (s *Store) putBlob(src io.Reader) (string, int64, error) {
 		err = cerr
 	}
 	if err != nil {
-		return "", 0, fmt.Errorf("writing artifact: %w", err)
+		os.Remove(tmp.Name())
+		return nil, fmt.Errorf("writing artifact: %w", err)
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	final := s.blobPath(sum)
-	if st, err := os.Stat(final); err == nil && st.Size() == n {
+	b := &stagedBlob{tmp: tmp.Name(), sum: hex.EncodeToString(h.Sum(nil)), size: n}
+	final := s.blobPath(b.sum)
+	if fi, err := os.Stat(final); err == nil && fi.Size() == n {
+		if f, err := os.Open(final); err == nil {
+			got, herr := hashReader(f)
+			f.Close()
+			if herr == nil && got == b.sum {
+				b.good = fi
+			}
+		}
+	}
+	return b, nil
+}
+
+// install puts the staged content in place under its SHA-256. It runs inside the write transaction that
+// records the reference, so that GC (which deletes unreferenced blobs inside a write transaction too)
+// never runs between the two: a blob is never deleted between being put in place and being referenced.
+// A blob already in place is kept when it is the one verified by stageBlob, and replaced by the staged
+// bytes otherwise (missing, other size, or modified: logging the correct bytes repairs a damaged blob).
+func (s *Store) install(b *stagedBlob) error {
+	final := s.blobPath(b.sum)
+	if fi, err := os.Stat(final); err == nil && b.good != nil && os.SameFile(fi, b.good) {
 		now := time.Now()
 		_ = os.Chtimes(final, now, now)
-		return sum, n, nil
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		return "", 0, fmt.Errorf("artifact store: %w", err)
+		return fmt.Errorf("artifact store: %w", err)
 	}
-	if err := os.Chmod(tmp.Name(), 0o444); err != nil {
-		return "", 0, fmt.Errorf("artifact store: %w", err)
+	if err := os.Chmod(b.tmp, 0o444); err != nil {
+		return fmt.Errorf("artifact store: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
-		return "", 0, fmt.Errorf("artifact store: %w", err)
+	if err := os.Rename(b.tmp, final); err != nil {
+		return fmt.Errorf("artifact store: %w", err)
 	}
 	if d, err := os.Open(filepath.Dir(final)); err == nil {
 		_ = d.Sync() // make the rename durable
 		d.Close()
 	}
-	return sum, n, nil
+	return nil
 }
 
 func mediaTypeFor(name, given string) string {
@@ -122,7 +206,7 @@ func mediaTypeFor(name, given string) string {
 // LogArtifact stores data as the run's artifact called name (an existing one of that name is replaced).
 // An empty mediaType is guessed from the name's extension.
 func (r *Run) LogArtifact(name, mediaType string, data []byte) (Artifact, error) {
-	return r.logArtifact(name, mediaType, func() (string, int64, error) { return r.s.putBlob(bytes.NewReader(data)) })
+	return r.logArtifact(name, mediaType, func() (io.Reader, func(), error) { return bytes.NewReader(data), func() {}, nil })
 }
 
 // LogArtifactFile stores the file at path (streamed, not loaded whole) as the run's artifact called name;
@@ -131,17 +215,16 @@ func (r *Run) LogArtifactFile(name, mediaType, path string) (Artifact, error) {
 	if name == "" {
 		name = filepath.Base(path)
 	}
-	return r.logArtifact(name, mediaType, func() (string, int64, error) {
+	return r.logArtifact(name, mediaType, func() (io.Reader, func(), error) {
 		f, err := os.Open(path)
 		if err != nil {
-			return "", 0, err
+			return nil, nil, err
 		}
-		defer f.Close()
-		return r.s.putBlob(f)
+		return f, func() { f.Close() }, nil
 	})
 }
 
-func (r *Run) logArtifact(name, mediaType string, put func() (string, int64, error)) (Artifact, error) {
+func (r *Run) logArtifact(name, mediaType string, open func() (io.Reader, func(), error)) (Artifact, error) {
 	if err := checkKey("artifact name", name); err != nil {
 		return Artifact{}, err
 	}
@@ -151,12 +234,21 @@ func (r *Run) logArtifact(name, mediaType string, put func() (string, int64, err
 	if r.s.readOnly {
 		return Artifact{}, fmt.Errorf("store %s was opened %w", r.s.path, ErrReadOnly)
 	}
-	sum, size, err := put()
+	src, done, err := open()
 	if err != nil {
 		return Artifact{}, fmt.Errorf("artifact %q of run %s: %w", name, r.id, err)
 	}
-	a := Artifact{Name: name, MediaType: mediaTypeFor(name, mediaType), SHA256: sum, Size: size}
+	b, err := r.s.stageBlob(src)
+	done()
+	if err != nil {
+		return Artifact{}, fmt.Errorf("artifact %q of run %s: %w", name, r.id, err)
+	}
+	defer os.Remove(b.tmp) // no-op once installed
+	a := Artifact{Name: name, MediaType: mediaTypeFor(name, mediaType), SHA256: b.sum, Size: b.size}
 	err = r.s.write(func(tx *sql.Tx) error {
+		if err := r.s.install(b); err != nil {
+			return err
+		}
 		_, err := tx.Exec(`INSERT INTO artifacts (run, name, media_type, sha256, size, created_ms) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (run, name) DO UPDATE SET media_type = excluded.media_type, sha256 = excluded.sha256,
 				size = excluded.size, created_ms = excluded.created_ms`, r.rid, a.Name, a.MediaType, a.SHA256, a.Size, nowMs())
@@ -183,11 +275,14 @@ func (s *Store) Artifacts(runID string) ([]Artifact, error) {
 	for rows.Next() {
 		var a Artifact
 		if err := rows.Scan(&a.Name, &a.MediaType, &a.SHA256, &a.Size); err != nil {
-			return nil, err
+			return nil, s.readErr(err)
 		}
 		out = append(out, a)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, s.readErr(err)
+	}
+	return out, nil
 }
 
 // FindArtifact returns the run's artifact called name (ErrNotFound when there is none).
@@ -211,25 +306,51 @@ func (s *Store) FindArtifact(runID, name string) (Artifact, error) {
 // Delete soft-deletes a run (by id or unique prefix): it disappears from Search unless deleted runs are
 // asked for, and GC purges it. A RUNNING run is refused unless force is set.
 func (s *Store) Delete(idOrPrefix string, force bool) (string, error) {
-	info, err := s.GetRun(idOrPrefix)
+	ids, err := s.DeleteRuns([]string{idOrPrefix}, force)
 	if err != nil {
 		return "", err
 	}
-	if info.Status == StatusRunning && !force {
-		return "", fmt.Errorf("run %s is still RUNNING: end it first, or force the deletion", info.ID)
-	}
-	err = s.write(func(tx *sql.Tx) error {
-		_, err := tx.Exec(`UPDATE runs SET deleted_ms = COALESCE(deleted_ms, ?) WHERE id = ?`, nowMs(), info.ID)
-		return err
-	})
-	return info.ID, err
+	return ids[0], nil
 }
 
-// Restore undoes Delete for a run not yet purged by GC.
+// DeleteRuns soft-deletes several runs, all or none: every id is resolved and checked (a RUNNING run is
+// refused unless force is set) before any is deleted, in one transaction. It returns the full ids.
+func (s *Store) DeleteRuns(idsOrPrefixes []string, force bool) ([]string, error) {
+	ids := make([]string, len(idsOrPrefixes))
+	for i, p := range idsOrPrefixes {
+		info, err := s.GetRun(p)
+		if err != nil {
+			return nil, err
+		}
+		if info.Status == StatusRunning && !force {
+			return nil, fmt.Errorf("run %s is still RUNNING: end it first, or force the deletion (nothing was deleted)", info.ID)
+		}
+		ids[i] = info.ID
+	}
+	now := nowMs()
+	err := s.write(func(tx *sql.Tx) error {
+		for _, id := range ids {
+			if _, err := tx.Exec(`UPDATE runs SET deleted_ms = COALESCE(deleted_ms, ?) WHERE id = ?`, now, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// Restore undoes Delete for a run not yet purged by GC. A run that is not deleted is left as it is and the
+// error wraps ErrNotDeleted.
 func (s *Store) Restore(idOrPrefix string) (string, error) {
 	info, err := s.GetRun(idOrPrefix)
 	if err != nil {
 		return "", err
+	}
+	if !info.Deleted {
+		return info.ID, fmt.Errorf("run %s %w: nothing to restore", info.ID, ErrNotDeleted)
 	}
 	err = s.write(func(tx *sql.Tx) error {
 		_, err := tx.Exec(`UPDATE runs SET deleted_ms = NULL WHERE id = ?`, info.ID)
@@ -246,9 +367,18 @@ type GCReport struct {
 	TempFiles int      `json:"temp_files"` // abandoned temporary files removed
 }
 
+// TempGrace is the least age of a temporary file of the artifact store that GC removes, whatever its grace:
+// a writer may still be writing it (a file being written is modified continually).
+const TempGrace = time.Hour
+
 // GC purges soft-deleted runs (with their params, tags, metrics and artifact records) and then removes
-// every artifact file that no remaining run references. Files modified less than grace ago are kept, so a
-// writer that has stored a blob but not yet recorded it is never robbed of it (1 h is a safe grace).
+// every artifact file that no remaining run references and that was not modified within grace, and the
+// temporary files untouched for max(grace, TempGrace).
+//
+// It is safe beside live writers whatever the grace, by design: a writer puts a blob in place and records
+// the reference to it inside one write transaction (see install), and GC re-reads the references and
+// deletes inside a write transaction too, so a blob is never deleted between being put in place and being
+// referenced. Files are listed before the transaction, so the write lock is held only for the deletions.
 func (s *Store) GC(grace time.Duration) (GCReport, error) {
 	var rep GCReport
 	err := s.write(func(tx *sql.Tx) error {
@@ -261,11 +391,14 @@ func (s *Store) GC(grace time.Duration) (GCReport, error) {
 			var id string
 			if err := rows.Scan(&id); err != nil {
 				rows.Close()
-				return err
+				return s.readErr(err)
 			}
 			rep.Runs = append(rep.Runs, id)
 		}
 		rows.Close()
+		if err := rows.Err(); err != nil {
+			return s.readErr(err)
+		}
 		_, err = tx.Exec(`DELETE FROM runs WHERE deleted_ms IS NOT NULL`)
 		return err
 	})
@@ -273,21 +406,8 @@ func (s *Store) GC(grace time.Duration) (GCReport, error) {
 		return rep, fmt.Errorf("gc: %w", err)
 	}
 	// Experiments left without runs are kept: they are one row each and keep their creation time.
-	referenced := map[string]bool{}
-	rows, err := s.db.Query(`SELECT DISTINCT sha256 FROM artifacts`)
-	if err != nil {
-		return rep, fmt.Errorf("gc: %w", describe(err, s.path))
-	}
-	for rows.Next() {
-		var sum string
-		if err := rows.Scan(&sum); err != nil {
-			rows.Close()
-			return rep, err
-		}
-		referenced[sum] = true
-	}
-	rows.Close()
-	cutoff := time.Now().Add(-grace)
+	now := time.Now()
+	cutoff, tmpCutoff := now.Add(-grace), now.Add(-max(grace, TempGrace))
 	root := s.artifactDir()
 	entries, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -296,6 +416,11 @@ func (s *Store) GC(grace time.Duration) (GCReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("gc: %w", err)
 	}
+	type candidate struct {
+		path, sum string
+		info      fs.FileInfo
+	}
+	var blobs []candidate
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	for _, sub := range entries {
 		if !sub.IsDir() {
@@ -308,22 +433,138 @@ func (s *Store) GC(grace time.Duration) (GCReport, error) {
 		}
 		for _, f := range files {
 			info, err := f.Info()
-			if err != nil || !info.Mode().IsRegular() || !info.ModTime().Before(cutoff) {
+			if err != nil || !info.Mode().IsRegular() {
 				continue
 			}
 			p := filepath.Join(subDir, f.Name())
 			switch {
 			case sub.Name() == "tmp":
-				if os.Remove(p) == nil {
+				if info.ModTime().Before(tmpCutoff) && os.Remove(p) == nil {
 					rep.TempFiles++
 				}
-			case shaRE.MatchString(f.Name()) && f.Name()[:2] == sub.Name() && !referenced[f.Name()]:
-				if os.Remove(p) == nil {
-					rep.Blobs++
-					rep.BlobBytes += info.Size()
-				}
+			case shaRE.MatchString(f.Name()) && f.Name()[:2] == sub.Name() && info.ModTime().Before(cutoff):
+				blobs = append(blobs, candidate{p, f.Name(), info})
 			}
 		}
+	}
+	if len(blobs) == 0 {
+		return rep, nil
+	}
+	err = s.write(func(tx *sql.Tx) error {
+		referenced := map[string]bool{}
+		rows, err := tx.Query(`SELECT DISTINCT sha256 FROM artifacts`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var sum string
+			if err := rows.Scan(&sum); err != nil {
+				rows.Close()
+				return s.readErr(err)
+			}
+			referenced[sum] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			// Without every reference, no blob can be known to be unused.
+			return s.readErr(err)
+		}
+		for _, c := range blobs {
+			if referenced[c.sum] {
+				continue
+			}
+			// Deleted only if it is still the file listed, unmodified since (not one a writer just put there).
+			if fi, err := os.Stat(c.path); err != nil || !os.SameFile(fi, c.info) || !fi.ModTime().Equal(c.info.ModTime()) {
+				continue
+			}
+			if os.Remove(c.path) == nil {
+				rep.Blobs++
+				rep.BlobBytes += c.info.Size()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, fmt.Errorf("gc: %w", err)
+	}
+	return rep, nil
+}
+
+// ArtifactProblem is an artifact whose blob is missing or damaged.
+type ArtifactProblem struct {
+	Run     string `json:"run"`
+	Name    string `json:"name"`
+	SHA256  string `json:"sha256"`
+	Problem string `json:"problem"` // "missing" or "damaged: ..."
+}
+
+// CheckReport is what Check found.
+type CheckReport struct {
+	Database  []string          `json:"database"`  // PRAGMA integrity_check findings (empty: sound)
+	Blobs     int               `json:"blobs"`     // distinct artifact blobs verified
+	Artifacts []ArtifactProblem `json:"artifacts"` // artifacts whose blob is missing or damaged
+}
+
+// OK reports whether nothing was found.
+func (r CheckReport) OK() bool { return len(r.Database) == 0 && len(r.Artifacts) == 0 }
+
+// Check runs SQLite's PRAGMA integrity_check over the whole database (every page, every index against its
+// table) and verifies every referenced artifact blob against its SHA-256 (streaming). It reads everything,
+// so it takes time proportional to the store's size. The error is for a check that could not run; what it
+// finds is in the report.
+func (s *Store) Check() (CheckReport, error) {
+	var rep CheckReport
+	rows, err := s.db.Query(`PRAGMA integrity_check`)
+	if err != nil {
+		rep.Database = append(rep.Database, describe(err, s.path).Error())
+	} else {
+		for rows.Next() {
+			var msg string
+			if err := rows.Scan(&msg); err != nil {
+				rep.Database = append(rep.Database, err.Error())
+				break
+			}
+			if msg != "ok" {
+				rep.Database = append(rep.Database, msg)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			rep.Database = append(rep.Database, describe(err, s.path).Error())
+		}
+	}
+	arts, err := s.db.Query(`SELECT r.id, a.name, a.sha256 FROM artifacts a JOIN runs r ON r.rid = a.run ORDER BY a.sha256, r.id, a.name`)
+	if err != nil {
+		return rep, fmt.Errorf("listing artifacts: %w", describe(err, s.path))
+	}
+	defer arts.Close()
+	verdict := map[string]string{}
+	for arts.Next() {
+		var p ArtifactProblem
+		if err := arts.Scan(&p.Run, &p.Name, &p.SHA256); err != nil {
+			return rep, fmt.Errorf("listing artifacts: %w", s.readErr(err))
+		}
+		v, seen := verdict[p.SHA256]
+		if !seen {
+			switch err := s.VerifyArtifact(p.SHA256); {
+			case err == nil:
+			case errors.Is(err, ErrNotFound):
+				v = "missing"
+			case errors.Is(err, ErrDamaged):
+				v = "damaged: its bytes no longer match its SHA-256"
+			default:
+				v = err.Error()
+			}
+			verdict[p.SHA256] = v
+			rep.Blobs++
+		}
+		if v != "" {
+			p.Problem = v
+			rep.Artifacts = append(rep.Artifacts, p)
+		}
+	}
+	if err := arts.Err(); err != nil {
+		return rep, fmt.Errorf("listing artifacts: %w", s.readErr(err))
 	}
 	return rep, nil
 }

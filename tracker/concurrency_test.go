@@ -43,6 +43,9 @@ func writerValue(w, i int) float64 { return float64(w)*1e6 + float64(i) + 0.25 }
 //	        "committed N" after each; VICTIM=1 logs forever (sleeping 2 ms after each flush) until killed.
 //	ingest: log POINTS points with the default batching and print the seconds it took.
 func helperMain(mode string) int {
+	if mode == "readonly" {
+		return readOnlyHelper(os.Getenv("HELPER_DB"))
+	}
 	s, err := Open(os.Getenv("HELPER_DB"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)

@@ -17,7 +17,9 @@
 //	run.LogParams(map[string]string{"loss": "gram"})
 //	run.LogMetric("style_loss", step, v)
 //
-// Reading: Search, GetRun, History, Downsample, Artifacts, ArtifactPath.
+// Reading: Search, GetRun, History, Downsample, Artifacts, ReadArtifact/OpenArtifact. Reads never return part
+// of what was asked for: a damaged database (SQLite corruption, or the metrics table and its index disagreeing)
+// or an artifact whose bytes no longer match its SHA-256 is an ErrDamaged error; Check examines everything.
 package tracker
 
 import (
@@ -46,7 +48,24 @@ var (
 	ErrParamChanged = errors.New("param already logged with a different value")
 	// ErrEnded: the run has ended; nothing more can be logged to it.
 	ErrEnded = errors.New("run has ended")
+	// ErrDamaged: the database file or an artifact is damaged (SQLite reports corruption, two copies of the
+	// same rows disagree, or a blob's bytes no longer match its SHA-256). Nothing read from it is returned.
+	ErrDamaged = errors.New("damaged")
+	// ErrNotDeleted: Restore was asked for a run that is not deleted.
+	ErrNotDeleted = errors.New("run is not deleted")
 )
+
+// driverName is database/sql's name for go-sqlite3 with the connection settings every store uses:
+// PRAGMA cell_size_check = ON, so that SQLite checks each b-tree page's cell layout as it reads the page and
+// reports a damaged page as SQLITE_CORRUPT instead of reading garbage from it.
+const driverName = "sqlite3-stylelab"
+
+func init() {
+	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec("PRAGMA cell_size_check = ON", nil)
+		return err
+	}})
+}
 
 // DefaultPath is the database used when no --db flag is given: $STYLELAB_DB, else ./runs/stylelab.db.
 func DefaultPath() string {
@@ -107,6 +126,9 @@ func Open(path string) (*Store, error) {
 		if err := checkWritable(abs, st.Mode()); err != nil {
 			return nil, err
 		}
+		if err := checkFolderWritable(filepath.Dir(abs)); err != nil {
+			return nil, err
+		}
 	case errors.Is(err, os.ErrNotExist):
 		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 			return nil, fmt.Errorf("cannot create the folder for database %s: %w (pass --db or set STYLELAB_DB to a writable place)", abs, err)
@@ -115,7 +137,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("database %s: %w", abs, err)
 	}
 	dsn := sqliteURI(abs) + "?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=1"
-	db, err := sql.Open("sqlite3", dsn)
+	db, err := sql.Open(driverName, dsn)
 	if err != nil {
 		return nil, describe(err, abs)
 	}
@@ -148,9 +170,28 @@ func checkWritable(abs string, mode os.FileMode) error {
 	return f.Close()
 }
 
+// checkFolderWritable refuses a database whose folder cannot be written: SQLite creates the -wal and -shm
+// files beside a WAL database, so such a database can only be read (OpenReadOnly).
+func checkFolderWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".stylelab-probe-*")
+	if err != nil {
+		return fmt.Errorf("the folder %s of the database is %w (%v): SQLite writes its -wal and -shm files there; make it writable, or only read the database (stylelab serve and the runs commands open it read-only)",
+			dir, ErrReadOnly, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
 // OpenReadOnly opens an existing database for reading only (the dashboard uses it). It never migrates or
 // writes: a database with an older schema must be opened once with Open first. Stale RUNNING runs are
 // reported as KILLED without being rewritten.
+//
+// It works where nothing can be written, such as a read-only folder, volume or archive: SQLite's read-only
+// mode still needs the -shm file beside a WAL database, so when it cannot be created (SQLITE_READONLY or
+// SQLITE_CANTOPEN) and there is no write-ahead log with content (<db>-wal absent or empty), the file is opened
+// with SQLite's immutable=1 (no locks, no -shm: nothing can be changing a file in a folder nobody can write).
+// A non-empty -wal that cannot be read that way is an error saying to copy the folder somewhere writable:
+// opening without it would silently drop the runs it holds.
 func OpenReadOnly(path string) (*Store, error) {
 	if path == "" {
 		path = DefaultPath()
@@ -169,26 +210,44 @@ func OpenReadOnly(path string) (*Store, error) {
 	if st.IsDir() {
 		return nil, fmt.Errorf("database path %s is a folder: pass the database file inside it", abs)
 	}
-	db, err := sql.Open("sqlite3", sqliteURI(abs)+"?mode=ro&_busy_timeout=10000&_foreign_keys=1")
+	s := &Store{path: abs, dir: filepath.Dir(abs), readOnly: true}
+	open := func(params string) (int, error) {
+		db, err := sql.Open(driverName, sqliteURI(abs)+params)
+		if err != nil {
+			return 0, err
+		}
+		db.SetMaxIdleConns(4)
+		var v int
+		if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+			db.Close()
+			return 0, err
+		}
+		s.db = db
+		return v, nil
+	}
+	v, err := open("?mode=ro&_busy_timeout=10000&_foreign_keys=1")
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrReadonly || se.Code == sqlite3.ErrCantOpen) {
+		if wal, werr := os.Stat(abs + "-wal"); werr == nil && wal.Size() > 0 {
+			return nil, fmt.Errorf("database %s cannot be read here: its write-ahead log %s-wal holds recent changes, and SQLite cannot read it without creating %s-shm in this read-only folder (%v): copy the folder somewhere writable and open the copy",
+				abs, filepath.Base(abs), filepath.Base(abs), err)
+		}
+		v, err = open("?immutable=1&_foreign_keys=1")
+	}
 	if err != nil {
 		return nil, describe(err, abs)
 	}
-	db.SetMaxIdleConns(4)
-	s := &Store{db: db, path: abs, dir: filepath.Dir(abs), readOnly: true}
-	v, err := s.userVersion(db)
-	if err == nil {
-		switch {
-		case v > SchemaVersion:
-			err = newerError(abs, v)
-		case v == 0:
-			err = fmt.Errorf("%s is not a stylelab database (no schema): pass another --db", abs)
-		case v < SchemaVersion:
-			err = fmt.Errorf("database %s has schema version %d and needs migrating to %d: open it once for writing (e.g. 'stylelab runs ls --db %s') and retry",
-				abs, v, SchemaVersion, abs)
-		}
+	switch {
+	case v > SchemaVersion:
+		err = newerError(abs, v)
+	case v == 0:
+		err = fmt.Errorf("%s is not a stylelab database (no schema): pass another --db", abs)
+	case v < SchemaVersion:
+		err = fmt.Errorf("database %s has schema version %d and needs migrating to %d: open it once for writing (e.g. 'stylelab runs ls --db %s') and retry",
+			abs, v, SchemaVersion, abs)
 	}
 	if err != nil {
-		db.Close()
+		s.db.Close()
 		return nil, err
 	}
 	return s, nil
@@ -273,13 +332,34 @@ func describe(err error, path string) error {
 	case sqlite3.ErrNotADB:
 		return fmt.Errorf("%s is not an SQLite database (%v): pass another --db", path, err)
 	case sqlite3.ErrCorrupt:
-		return fmt.Errorf("database %s is damaged (%v): copy it aside and check it with sqlite3 %s 'PRAGMA integrity_check'", path, err, path)
+		return fmt.Errorf("database %s is %w (%v): nothing was read from it; copy it aside, see what is damaged with 'stylelab runs check --db %s', and restore it from a backup",
+			path, ErrDamaged, err, path)
 	case sqlite3.ErrBusy, sqlite3.ErrLocked:
 		return fmt.Errorf("database %s stayed locked by another process for more than 10 s (%v): retry, or look for a stuck stylelab process", path, err)
 	case sqlite3.ErrFull:
 		return fmt.Errorf("disk full writing database %s (%v): free space and retry", path, err)
 	}
 	return err
+}
+
+// damaged is the error for a read whose rows disagree with another copy of them (the table and its index):
+// SQLite found no fault in the pages it read, but rows are missing from one of the two b-trees.
+func (s *Store) damaged(format string, args ...any) error {
+	return fmt.Errorf("database %s is %w: %s: nothing was read from it; copy it aside, see what is damaged with 'stylelab runs check --db %s', and restore it from a backup",
+		s.path, ErrDamaged, fmt.Sprintf(format, args...), s.path)
+}
+
+// readErr describes an error met while reading rows (rows.Err, Scan). A Scan error on this schema's columns
+// means a stored value does not have its declared type, so it is reported as damage too.
+func (s *Store) readErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) || errors.Is(err, ErrDamaged) {
+		return describe(err, s.path)
+	}
+	return s.damaged("a stored row does not have the schema's types (%v)", err)
 }
 
 func nowMs() int64 { return time.Now().UnixMilli() }

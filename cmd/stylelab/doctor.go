@@ -117,6 +117,9 @@ func runDoctor(args []string) error {
 		printDoctor(os.Stdout, r)
 	}
 	if !r.SelfTest.OK {
+		if *asJSON {
+			return reportedError{errors.New(r.SelfTest.Error)} // the JSON report above says it failed
+		}
 		return errors.New(r.SelfTest.Error)
 	}
 	return nil

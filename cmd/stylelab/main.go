@@ -2,14 +2,22 @@
 //
 // Each command group lives in its own file and registers itself in init; main only dispatches.
 // Exit status: 0 on success, 1 when the command failed, 2 on a usage error.
+// With --json anywhere among a command's arguments (before a "--"), a failure is also written to stdout as
+// one JSON object, {"error", "kind", "command", "exit_code"}, by main for every command (see jsonError).
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/stylelab/stylelab/tracker"
 )
 
 // command is one `stylelab NAME ...` sub-command.
@@ -29,6 +37,12 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// reportedError wraps the error of a command that has already written its outcome to stdout as JSON (runs
+// check --json, rerun --json): with --json, main adds no error object after it; the exit status is kept.
+type reportedError struct{ error }
+
+func (e reportedError) Unwrap() error { return e.error }
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: stylelab COMMAND [flags]\n\ncommands:")
@@ -55,6 +69,9 @@ func main() {
 	if !ok {
 		fmt.Fprintf(os.Stderr, "stylelab: unknown command %q\n", os.Args[1])
 		usage()
+		if wantsJSON(os.Args[2:]) {
+			writeJSONError(os.Stdout, os.Args[1], usagef("unknown command %q: see 'stylelab help'", os.Args[1]), 2)
+		}
 		os.Exit(2)
 	}
 	err := c.run(os.Args[2:])
@@ -62,11 +79,61 @@ func main() {
 		return
 	}
 	fmt.Fprintf(os.Stderr, "stylelab %s: %v\n", c.name, err)
+	code := 1
 	var ue usageError
 	if errors.As(err, &ue) {
-		os.Exit(2)
+		code = 2
 	}
-	os.Exit(1)
+	var re reportedError
+	if wantsJSON(os.Args[2:]) && !errors.As(err, &re) {
+		writeJSONError(os.Stdout, c.name, err, code)
+	}
+	os.Exit(code)
+}
+
+// wantsJSON reports whether args ask for JSON output: --json or -json (or --json=true), before any "--".
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "json" {
+			continue
+		}
+		if !hasVal {
+			return true
+		}
+		b, err := strconv.ParseBool(val)
+		return err == nil && b
+	}
+	return false
+}
+
+// jsonError is what a failed command writes to stdout with --json. Kind is "usage" (exit code 2), or
+// "not_found", "damaged", "read_only" or "error" (exit code 1).
+type jsonError struct {
+	Error    string `json:"error"`
+	Kind     string `json:"kind"`
+	Command  string `json:"command"`
+	ExitCode int    `json:"exit_code"`
+}
+
+func writeJSONError(w io.Writer, command string, err error, code int) {
+	kind := "error"
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		kind = "usage"
+	case errors.Is(err, tracker.ErrNotFound):
+		kind = "not_found"
+	case errors.Is(err, tracker.ErrDamaged):
+		kind = "damaged"
+	case errors.Is(err, tracker.ErrReadOnly):
+		kind = "read_only"
+	}
+	b, _ := json.Marshal(jsonError{Error: err.Error(), Kind: kind, Command: command, ExitCode: code})
+	fmt.Fprintf(w, "%s\n", b)
 }
 
 // newFlags returns a flag set for a sub-command that reports errors instead of exiting.
@@ -75,8 +142,17 @@ func newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
+// acceptJSON gives a command that has no --json flag of its own one that only asks main for JSON errors,
+// so that --json never turns into a usage error. parseFlags and runsParseArgs call it: every command gets it.
+func acceptJSON(fs *flag.FlagSet) {
+	if fs.Lookup("json") == nil {
+		fs.Bool("json", false, "on failure, also print the error as a JSON object on stdout")
+	}
+}
+
 // parseFlags parses args and turns flag errors into usage errors.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	acceptJSON(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err

@@ -82,6 +82,9 @@ func runRerun(args []string) error {
 		fmt.Println(v.Summary())
 	}
 	if !v.OK() {
+		if *asJSON {
+			return reportedError{errNotReproduced{v.Summary()}} // the verdict on stdout says why
+		}
 		return errNotReproduced{v.Summary()}
 	}
 	return nil

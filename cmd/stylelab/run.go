@@ -301,7 +301,10 @@ func executeRun(req *runRequest, stdout, stderr io.Writer) error {
 		}
 	}
 	if runErr != nil && saved {
-		return fmt.Errorf("%w; the last good image was saved to %s", runErr, sp.Output)
+		runErr = fmt.Errorf("%w; the last good image was saved to %s", runErr, sp.Output)
+	}
+	if runErr != nil && req.JSON {
+		return reportedError{runErr} // the JSON object above carries the error: main adds no second one
 	}
 	return runErr
 }

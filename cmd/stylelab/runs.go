@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,6 +40,7 @@ func init() {
 	runsSubcommands["rm"] = &runsSubcommand{"delete runs (hidden from ls; purged by gc)", runsRm}
 	runsSubcommands["restore"] = &runsSubcommand{"undo rm for runs not yet purged", runsRestore}
 	runsSubcommands["gc"] = &runsSubcommand{"purge deleted runs and the artifact files no run uses", runsGC}
+	runsSubcommands["check"] = &runsSubcommand{"check the database (integrity_check) and every artifact's SHA-256", runsCheck}
 }
 
 func runsUsage(w io.Writer) {
@@ -94,6 +96,7 @@ func runsFlagSet(name, usage string) (*flag.FlagSet, *string) {
 // runsParseArgs parses flags that may come before, between or after the positional arguments
 // (`runs show ID --json`), which the flag package alone does not allow; "--" ends the flags.
 func runsParseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	acceptJSON(fs)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -305,7 +308,8 @@ type runsShowJSON struct {
 
 type runsArtifactJSON struct {
 	tracker.Artifact
-	Path string `json:"path"`
+	Path  string `json:"path"`  // "" when the blob is missing
+	State string `json:"state"` // "ok", "missing" or "damaged" (its bytes no longer match its SHA-256)
 }
 
 func runsShow(args []string, out io.Writer) error {
@@ -339,6 +343,16 @@ func runsShow(args []string, out io.Writer) error {
 	for i, a := range arts {
 		ajs[i].Artifact = a
 		ajs[i].Path, _ = s.ArtifactPath(a.SHA256) // "" when the blob is missing
+		switch err := s.VerifyArtifact(a.SHA256); {
+		case err == nil:
+			ajs[i].State = "ok"
+		case errors.Is(err, tracker.ErrNotFound):
+			ajs[i].State = "missing"
+		case errors.Is(err, tracker.ErrDamaged):
+			ajs[i].State = "damaged"
+		default:
+			return err
+		}
 	}
 	if *asJSON {
 		if sums == nil {
@@ -416,8 +430,11 @@ func runsShow(args []string, out io.Writer) error {
 		fmt.Fprintln(tw, "  NAME\tTYPE\tSIZE\tSHA256\tPATH")
 		for _, a := range ajs {
 			p := a.Path
-			if p == "" {
+			switch a.State {
+			case "missing":
 				p = "(missing)"
+			case "damaged":
+				p = "(DAMAGED: its bytes no longer match its SHA-256; see 'stylelab runs check') " + p
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\n", a.Name, a.MediaType, a.Size, a.SHA256[:min(12, len(a.SHA256))], p)
 		}
@@ -454,19 +471,25 @@ func runsExport(args []string, out io.Writer) error {
 		}
 		ids[i] = info.ID
 	}
-	w := out
-	var f *os.File
-	if *outPath != "" {
-		if f, err = os.Create(*outPath); err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
-		w = f
+	if *outPath == "" {
+		return writeExport(out, s, ids, *format)
 	}
-	err = writeExport(w, s, ids, *format)
-	if f != nil {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
+	// A file is written beside --out and renamed into place only when every point was read: a failed
+	// export leaves no partial file.
+	f, err := os.CreateTemp(filepath.Dir(*outPath), ".export-*")
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	defer os.Remove(f.Name())
+	err = writeExport(f, s, ids, *format)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), *outPath)
 	}
 	return err
 }
@@ -538,11 +561,12 @@ func runsRm(args []string, out io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	for _, p := range pos {
-		id, err := s.Delete(p, *force)
-		if err != nil {
-			return err
-		}
+	// Every id is checked before any run is deleted (all or none).
+	ids, err := s.DeleteRuns(pos, *force)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
 		fmt.Fprintf(out, "deleted %s (hidden from ls; 'stylelab runs restore %s' undoes it, 'stylelab runs gc' purges it)\n", id, id[:8])
 	}
 	return nil
@@ -562,19 +586,28 @@ func runsRestore(args []string, out io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	for _, p := range pos {
-		id, err := s.Restore(p)
-		if err != nil {
+	for _, p := range pos { // every id first: an unknown one restores nothing
+		if _, err := s.GetRun(p); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "restored %s\n", id)
+	}
+	for _, p := range pos {
+		id, err := s.Restore(p)
+		switch {
+		case errors.Is(err, tracker.ErrNotDeleted):
+			fmt.Fprintf(out, "%s was not deleted: nothing to restore\n", id)
+		case err != nil:
+			return err
+		default:
+			fmt.Fprintf(out, "restored %s\n", id)
+		}
 	}
 	return nil
 }
 
 func runsGC(args []string, out io.Writer) error {
 	fs, db := runsFlagSet("gc", "gc [--grace DURATION] [--json] [--db FILE]")
-	grace := fs.Duration("grace", time.Hour, "keep unreferenced artifact files younger than this (a writer may be about to record them)")
+	grace := fs.Duration("grace", time.Hour, "keep unreferenced artifact files younger than this (safe at 0 beside live writers; temporary files are kept at least 1h)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	pos, err := runsParseArgs(fs, args)
 	if err != nil {
@@ -610,4 +643,72 @@ func runsGC(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "removed %d unreferenced artifact file(s), %d bytes, and %d abandoned temporary file(s)\n",
 		rep.Blobs, rep.BlobBytes, rep.TempFiles)
 	return nil
+}
+
+func runsCheck(args []string, out io.Writer) error {
+	fs, db := runsFlagSet("check", "check [--json] [--db FILE]")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	pos, err := runsParseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("runs check takes no arguments (got %q): it checks the whole database", pos)
+	}
+	s, err := runsOpenRead(*db)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	rep, err := s.Check()
+	if err != nil {
+		return err
+	}
+	var problem error
+	switch {
+	case len(rep.Database) > 0:
+		problem = fmt.Errorf("database %s is %w (%d integrity_check finding(s)): copy it aside and restore it from a backup", s.Path(), tracker.ErrDamaged, len(rep.Database))
+	case len(rep.Artifacts) > 0:
+		problem = fmt.Errorf("%d artifact(s) missing or %w: log the correct bytes again to repair a blob, or restore the files from a backup", len(rep.Artifacts), tracker.ErrDamaged)
+	}
+	if *asJSON {
+		if rep.Database == nil {
+			rep.Database = []string{}
+		}
+		if rep.Artifacts == nil {
+			rep.Artifacts = []tracker.ArtifactProblem{}
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			OK bool `json:"ok"`
+			tracker.CheckReport
+		}{rep.OK(), rep}); err != nil {
+			return err
+		}
+		if problem != nil {
+			return reportedError{problem}
+		}
+		return nil
+	}
+	if len(rep.Database) == 0 {
+		fmt.Fprintf(out, "database  ok (PRAGMA integrity_check) %s\n", s.Path())
+	} else {
+		fmt.Fprintf(out, "database  DAMAGED %s:\n", s.Path())
+		for _, m := range rep.Database {
+			fmt.Fprintf(out, "  %s\n", cut(m, 200))
+		}
+	}
+	if len(rep.Artifacts) == 0 {
+		fmt.Fprintf(out, "artifacts ok (%d blobs match their SHA-256)\n", rep.Blobs)
+	} else {
+		fmt.Fprintf(out, "artifacts %d of %d blobs checked have problems:\n", len(rep.Artifacts), rep.Blobs)
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  RUN\tNAME\tSHA256\tPROBLEM")
+		for _, p := range rep.Artifacts {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", p.Run[:8], p.Name, p.SHA256[:12], p.Problem)
+		}
+		tw.Flush()
+	}
+	return problem
 }

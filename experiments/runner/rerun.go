@@ -270,6 +270,15 @@ func compareArtifacts(s *tracker.Store, a, b string) ([]ArtifactCheck, bool, err
 			continue
 		}
 		c := ArtifactCheck{Name: x.Name, Original: x.SHA256, Rerun: hb[x.Name]}
+		// The verdict compares the recorded hashes: the blobs must still hold those bytes.
+		for _, sum := range []string{c.Original, c.Rerun} {
+			if sum == "" {
+				continue
+			}
+			if err := s.VerifyArtifact(sum); err != nil {
+				return nil, false, fmt.Errorf("artifact %s: %w", x.Name, err)
+			}
+		}
 		c.Equal = c.Original == c.Rerun
 		all = all && c.Equal
 		out = append(out, c)

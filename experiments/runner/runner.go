@@ -313,9 +313,9 @@ func LoadSpec(s *tracker.Store, runID string) (*spec.Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("run %s has no %s artifact (was it recorded by stylelab run or a notebook?): %w", runID, SpecArtifact, err)
 	}
-	b, err := s.ReadArtifact(a.SHA256)
+	b, err := s.ReadArtifact(a.SHA256) // checked against its SHA-256 (tracker.ErrDamaged)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the recorded spec of run %s: %w", runID, err)
 	}
 	return spec.Parse(bytes.NewReader(b))
 }
@@ -326,11 +326,11 @@ func Output(s *tracker.Store, runID string) (*imageio.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("run %s has no %s artifact: %w", runID, OutputArtifact, err)
 	}
-	p, err := s.ArtifactPath(a.SHA256)
+	b, err := s.ReadArtifact(a.SHA256) // checked against its SHA-256 (tracker.ErrDamaged)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("output image of run %s: %w", runID, err)
 	}
-	return imageio.Load(p, 0)
+	return imageio.DecodeBytes(OutputArtifact, b, 0)
 }
 
 func writeFile(path string, data []byte) error {

@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 const (
@@ -381,7 +382,17 @@ func aptInstall(pkgs []string, log io.Writer) error {
 		}
 		prefix = []string{"sudo", "env", "DEBIAN_FRONTEND=noninteractive"}
 	}
+	wait, err := aptLockWait()
+	if err != nil {
+		return err
+	}
 	run := func(args ...string) error {
+		// Another package manager (unattended upgrades on a fresh machine) may hold the dpkg lock: wait for
+		// it, bounded, and let apt-get wait too for what cannot be seen from here.
+		if err := WaitForLocks(AptLockFiles, wait, time.Second, log); err != nil {
+			return err
+		}
+		args = append([]string{args[0], "-o", fmt.Sprintf("DPkg::Lock::Timeout=%d", int(wait.Seconds()))}, args[1:]...)
 		all := append(append([]string(nil), prefix...), args...)
 		cmd := exec.Command(all[0], all[1:]...)
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")

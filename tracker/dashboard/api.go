@@ -2,8 +2,12 @@ package dashboard
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,7 +25,7 @@ func lookupStatus(err error) int {
 	switch {
 	case errors.Is(err, tracker.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, tracker.ErrAmbiguous):
+	case errors.Is(err, tracker.ErrAmbiguous), errors.Is(err, ErrBadCompare):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
@@ -85,24 +89,55 @@ func (s *Server) artifact(w http.ResponseWriter, r *http.Request) {
 		httpError(w, r, http.StatusNotFound, "artifact %s is not a regular file", sha)
 		return
 	}
+	// The bytes are checked against the name before anything is sent: the response is cached as immutable
+	// under that name. Blobs up to maxVerifiedInMemory are served from the very bytes hashed; larger ones
+	// are hashed streaming and then served from the same open file.
+	var content io.ReadSeeker = f
+	h := sha256.New()
+	if fi.Size() <= maxVerifiedInMemory {
+		data, err := io.ReadAll(io.LimitReader(f, maxVerifiedInMemory+1))
+		if err != nil {
+			httpError(w, r, http.StatusInternalServerError, "reading artifact %s: %v", sha, err)
+			return
+		}
+		h.Write(data)
+		content = bytes.NewReader(data)
+	} else if _, err := io.Copy(h, f); err != nil {
+		httpError(w, r, http.StatusInternalServerError, "reading artifact %s: %v", sha, err)
+		return
+	} else if _, err := f.Seek(0, io.SeekStart); err != nil {
+		httpError(w, r, http.StatusInternalServerError, "reading artifact %s: %v", sha, err)
+		return
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sha {
+		httpError(w, r, http.StatusInternalServerError, "artifact %s is damaged: its file now hashes to %s (it was modified after it was stored); log the correct bytes again or restore it from a backup ('stylelab runs check' lists every such file)", sha, got)
+		return
+	}
 	head := make([]byte, 512)
-	n, _ := f.Read(head)
+	n, _ := io.ReadFull(content, head)
+	if _, err := content.Seek(0, io.SeekStart); err != nil {
+		httpError(w, r, http.StatusInternalServerError, "reading artifact %s: %v", sha, err)
+		return
+	}
 	mt := http.DetectContentType(head[:n])
-	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox")
+	h2 := w.Header()
+	h2.Set("Content-Security-Policy", "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox")
 	switch {
 	case isImage(mt):
-		h.Set("Content-Type", mt)
+		h2.Set("Content-Type", mt)
 	case strings.HasPrefix(mt, "text/plain"):
-		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h2.Set("Content-Type", "text/plain; charset=utf-8")
 	default:
-		h.Set("Content-Type", "application/octet-stream")
-		h.Set("Content-Disposition", `attachment; filename="`+sha[:16]+`"`)
+		h2.Set("Content-Type", "application/octet-stream")
+		h2.Set("Content-Disposition", `attachment; filename="`+sha[:16]+`"`)
 	}
-	h.Set("Cache-Control", "private, max-age=31536000, immutable") // content-addressed
-	h.Set("ETag", `"`+sha+`"`)
-	http.ServeContent(w, r, "", fi.ModTime(), f)
+	h2.Set("Cache-Control", "private, max-age=31536000, immutable") // content-addressed, and checked above
+	h2.Set("ETag", `"`+sha+`"`)
+	http.ServeContent(w, r, "", fi.ModTime(), content)
 }
+
+// maxVerifiedInMemory is the largest artifact the dashboard reads whole to check and serve the same bytes.
+const maxVerifiedInMemory = 32 << 20
 
 // insideStore reports whether path, with symlinks resolved, lies inside the store's folder (Store.Dir when
 // the store has one, which *tracker.Store does).
@@ -190,10 +225,23 @@ func intParam(r *http.Request, name string, def int) (int, error) {
 	return n, nil
 }
 
+// limitParam reads ?limit= the same way for the runs page and /api/runs: a positive integer, def when absent.
+func limitParam(r *http.Request, def int) (int, error) {
+	l := r.URL.Query().Get("limit")
+	if l == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("limit must be a positive integer (got %q): narrow the list with a filter instead", l)
+	}
+	return n, nil
+}
+
 // GET /api/runs?filter=&order=&limit= → {"runs": [run…]}, each run as tracker.RunInfo writes itself.
 func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, err := intParam(r, "limit", s.o.Limit)
+	limit, err := limitParam(r, s.o.Limit)
 	if err != nil {
 		writeJSONError(w, r, http.StatusBadRequest, err.Error())
 		return

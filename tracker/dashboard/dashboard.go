@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -126,6 +127,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if bad := badPath(r); bad != "" {
 		httpError(w, r, http.StatusBadRequest, "refused path %q: %s", r.URL.EscapedPath(), bad)
+		return
+	}
+	// r.URL.Query() drops what it cannot decode: ?filter=% would silently mean "no filter".
+	if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+		msg := fmt.Sprintf("malformed query string (%v): percent-encode a literal %% as %%25 (e.g. filter=name%%20like%%20'run-%%25')", err)
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			writeJSONError(w, r, http.StatusBadRequest, msg)
+		} else {
+			httpError(w, r, http.StatusBadRequest, "%s", msg)
+		}
 		return
 	}
 	s.mux.ServeHTTP(w, r)

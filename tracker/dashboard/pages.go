@@ -2,8 +2,11 @@ package dashboard
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -20,6 +23,7 @@ import (
 	"github.com/stylelab/stylelab/tracker"
 	"github.com/stylelab/stylelab/tracker/assets"
 	"github.com/stylelab/stylelab/tracker/charts"
+	"github.com/stylelab/stylelab/tracker/filter"
 )
 
 //go:embed templates/*.html
@@ -184,20 +188,22 @@ const MaxMetricColumns = 8
 func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	v := runsView{page: s.newPage("Runs", false, false), Filter: q.Get("filter"), Order: q.Get("order"), Limit: s.o.Limit}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n <= 0 {
-			v.Error = fmt.Sprintf("limit must be a positive integer (got %q)", l)
-			render(w, r, http.StatusBadRequest, "runs", v)
-			return
-		}
-		v.Limit = n
+	if len(v.Filter) > filter.MaxLen || len(v.Order) > filter.MaxLen {
+		// Refused below; not echoed into the form either.
+		v.Filter, v.Order = "", ""
 	}
+	n, err := limitParam(r, s.o.Limit)
+	if err != nil {
+		v.Error = err.Error()
+		render(w, r, http.StatusBadRequest, "runs", v)
+		return
+	}
+	v.Limit = n
 	order := v.Order
 	if order == "" {
 		order = "start_time DESC"
 	}
-	found, err := s.st.Search(v.Filter, order, v.Limit+1)
+	found, err := s.st.Search(q.Get("filter"), order, v.Limit+1)
 	if err != nil {
 		v.Error = err.Error()
 		render(w, r, searchStatus(err), "runs", v)
@@ -312,7 +318,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		if x, ok := ri.Latest[k]; ok {
 			val = fmtValue(x)
 		}
-		v.Latest = append(v.Latest, latestView{k, val, "/api/runs/" + ri.ID + "/metrics/" + k})
+		v.Latest = append(v.Latest, latestView{k, val, MetricURL(ri.ID, k)})
 	}
 	if len(keys) > 0 {
 		c, err := charts.RunChart(s.st, ri.ID, charts.WithMaxPoints(s.o.MaxPoints), charts.WithID("run-chart"))
@@ -342,6 +348,16 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 	render(w, r, http.StatusOK, "run", v)
 }
 
+// MetricURL is the API address of a run's metric history. The key goes into the path with each segment
+// percent-escaped ('?', '#', '%', spaces…) and its slashes kept, as the {key...} route takes them.
+func MetricURL(runID, key string) string {
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return "/api/runs/" + url.PathEscape(runID) + "/metrics/" + strings.Join(segs, "/")
+}
+
 func elements(cs ...*gocharts.Line) ([]template.HTML, error) {
 	out := make([]template.HTML, 0, len(cs))
 	for _, c := range cs {
@@ -358,6 +374,9 @@ func elements(cs ...*gocharts.Line) ([]template.HTML, error) {
 
 // MaxCompare is the most runs one comparison takes.
 const MaxCompare = 100
+
+// ErrBadCompare marks a comparison asked for with no runs or more than MaxCompare (HTTP 400 everywhere).
+var ErrBadCompare = errors.New("bad comparison")
 
 // Comparison is what the compare page, /api/compare and the standalone report show.
 type Comparison struct {
@@ -395,10 +414,10 @@ func Compare(st Store, ids []string) (*Comparison, error) { return CompareSample
 // only the points kept); max <= 0 keeps every point.
 func CompareSampled(st Store, ids []string, max int) (*Comparison, error) {
 	if len(ids) == 0 {
-		return nil, fmt.Errorf("no runs to compare: give run ids (/compare?ids=ID,ID)")
+		return nil, fmt.Errorf("%w: no runs to compare: give run ids (/compare?ids=ID,ID)", ErrBadCompare)
 	}
 	if len(ids) > MaxCompare {
-		return nil, fmt.Errorf("too many runs to compare: %d (at most %d)", len(ids), MaxCompare)
+		return nil, fmt.Errorf("%w: too many runs to compare: %d (at most %d)", ErrBadCompare, len(ids), MaxCompare)
 	}
 	runs, series, keys, err := charts.CompareSeriesSampled(st, ids, max)
 	if err != nil {
@@ -483,6 +502,7 @@ type paramView struct {
 type imageCell struct {
 	Src       template.URL
 	Alt, Size string
+	Problem   string // shown instead of the image (standalone report: the blob is missing or damaged)
 }
 
 type imageView struct {
@@ -542,11 +562,11 @@ func (s *Server) compareView(c *Comparison, standalone bool) (*compareView, erro
 				cell.Size = fmtSize(a.Size)
 				cell.Src = template.URL("/artifacts/" + a.SHA256)
 				if standalone {
-					uri, err := s.dataURI(a)
+					uri, problem, err := s.dataURI(a)
 					if err != nil {
 						return nil, err
 					}
-					cell.Src = uri
+					cell.Src, cell.Problem = uri, problem
 				}
 			}
 			iv.Cells = append(iv.Cells, cell)
@@ -557,20 +577,39 @@ func (s *Server) compareView(c *Comparison, standalone bool) (*compareView, erro
 }
 
 // dataURI reads an image artifact from the store as a data: URI (media type checked against the bytes).
-func (s *Server) dataURI(a *tracker.Artifact) (template.URL, error) {
-	path, err := s.st.ArtifactPath(a.SHA256)
-	if err != nil {
-		return "", fmt.Errorf("image %q: %w", a.Name, err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("reading image %q from the artifact store: %w", a.Name, err)
+// An image that cannot be shown — its blob missing, its bytes no longer matching its SHA-256, or not an
+// image — gives a problem text for a placeholder instead, as the live page shows the other images.
+func (s *Server) dataURI(a *tracker.Artifact) (uri template.URL, problem string, err error) {
+	data, err := readVerified(s.st, a.SHA256)
+	switch {
+	case errors.Is(err, tracker.ErrNotFound):
+		return "", fmt.Sprintf("image %s (sha256 %s) is missing from the artifact store", a.Name, charts.ShortID(a.SHA256)), nil
+	case errors.Is(err, tracker.ErrDamaged):
+		return "", fmt.Sprintf("image %s (sha256 %s) is damaged: its bytes no longer match its SHA-256", a.Name, charts.ShortID(a.SHA256)), nil
+	case err != nil:
+		return "", "", fmt.Errorf("reading image %q from the artifact store: %w", a.Name, err)
 	}
 	mt := http.DetectContentType(data)
 	if !isImage(mt) {
-		return "", fmt.Errorf("artifact %q is recorded as %s but its bytes are %s", a.Name, a.MediaType, mt)
+		return "", fmt.Sprintf("artifact %s is recorded as %s but its bytes are %s", a.Name, a.MediaType, mt), nil
 	}
-	return template.URL("data:" + mt + ";base64," + base64.StdEncoding.EncodeToString(data)), nil
+	return template.URL("data:" + mt + ";base64," + base64.StdEncoding.EncodeToString(data)), "", nil
+}
+
+// readVerified reads a blob and checks its bytes against its SHA-256 (tracker.ErrDamaged when they differ).
+func readVerified(st Store, sum string) ([]byte, error) {
+	path, err := st.ArtifactPath(sum)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != sum {
+		return nil, fmt.Errorf("artifact %s is %w: its bytes no longer match its SHA-256", sum, tracker.ErrDamaged)
+	}
+	return data, nil
 }
 
 func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {

@@ -18,9 +18,12 @@
 //	KEY        := name with dots (params.style.weight) | `quoted key` | "quoted key"
 //	ATTR       := status | name | experiment | id | start_time | end_time
 //	value      := 'string' | "string" | number
+//	number     := decimal literal | NaN | Inf | Infinity, optionally signed, any case (quoted too, for metrics)
 //
 // Semantics: metrics.X compares the latest value (the one at the highest step) of metric X, which must be a
-// number; a NaN latest value matches no comparison. params.X and tags.X compare strings with = != LIKE
+// number: finite, or ±Inf (ordered below and above every finite value). A NaN latest value matches only
+// metrics.X = NaN (metrics.X != NaN matches every other value, and metrics.X IN (…, NaN) matches it); it
+// matches no other comparison, and < <= > >= with NaN are refused. params.X and tags.X compare strings with = != LIKE
 // ILIKE IN, and a run lacking the key never matches (NOT in front of the comparison does). LIKE is
 // case-sensitive with % (any run of characters) and _ (one character); ILIKE ignores ASCII case.
 // start_time and end_time compare with a number of milliseconds since the Unix epoch or a date string
@@ -36,8 +39,10 @@ package filter
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // SQL is a fragment of parameterised SQL: Text holds one '?' per element of Args, in order.
@@ -57,7 +62,31 @@ func (e *Error) Error() string {
 	if e.Expr == "" {
 		return fmt.Sprintf("filter: %s (at position %d)", e.Msg, e.Pos)
 	}
-	return fmt.Sprintf("filter: %s (at position %d in %q)", e.Msg, e.Pos, e.Expr)
+	return fmt.Sprintf("filter: %s (at position %d in %s)", e.Msg, e.Pos, excerpt(e.Expr, e.Pos))
+}
+
+// excerpt quotes expr whole when it is at most 80 bytes, else the 30 bytes or so either side of pos, marked
+// with "…" and followed by the expression's length: an error never echoes a long expression back in full.
+func excerpt(expr string, pos int) string {
+	if len(expr) <= 80 {
+		return strconv.Quote(expr)
+	}
+	pos = max(0, min(pos, len(expr)))
+	lo, hi := max(0, pos-30), min(len(expr), pos+30)
+	for lo > 0 && !utf8.RuneStart(expr[lo]) {
+		lo--
+	}
+	for hi < len(expr) && !utf8.RuneStart(expr[hi]) {
+		hi++
+	}
+	out := strconv.Quote(expr[lo:hi])
+	if lo > 0 {
+		out = "…" + out
+	}
+	if hi < len(expr) {
+		out += "…"
+	}
+	return fmt.Sprintf("%s of a %d-byte expression", out, len(expr))
 }
 
 // Limits that keep a hostile or accidental expression from building huge SQL or deep recursion.
@@ -309,7 +338,7 @@ func (p *parser) parseComparison() (node, error) {
 			return nil, p.errorf(t, "expected '(' after %s, as in %s %s ('a', 'b')", op, f, op)
 		}
 		for {
-			v := p.next()
+			v := metricValue(f, p.next())
 			if err := p.checkValue(f, op, v); err != nil {
 				return nil, err
 			}
@@ -323,7 +352,7 @@ func (p *parser) parseComparison() (node, error) {
 			}
 		}
 	} else {
-		v := p.next()
+		v := metricValue(f, p.next())
 		if err := p.checkValue(f, op, v); err != nil {
 			return nil, err
 		}
@@ -359,6 +388,17 @@ func checkOp(f field, op string) error {
 	return nil
 }
 
+// metricValue reads the words NaN, Inf and Infinity (optionally signed; unquoted or quoted) as numbers when
+// they are compared with a metric.
+func metricValue(f field, v token) token {
+	if f.kind == fieldMetric && (v.kind == tokIdent || v.kind == tokString) {
+		if x, ok := nonFinite(strings.TrimSpace(v.text)); ok {
+			return token{kind: tokNumber, text: v.text, num: x, pos: v.pos}
+		}
+	}
+	return v
+}
+
 // checkValue checks that token v is a literal suited to field f.
 func (p *parser) checkValue(f field, op string, v token) error {
 	if v.kind != tokString && v.kind != tokNumber {
@@ -369,7 +409,11 @@ func (p *parser) checkValue(f field, op string, v token) error {
 	}
 	switch {
 	case f.kind == fieldMetric && v.kind != tokNumber:
-		return p.errorf(v, "%s compares with a number, got the string %q", f, v.text)
+		return p.errorf(v, "%s compares with a number (or NaN, Inf, -Inf), got the string %q", f, v.text)
+	case f.kind == fieldMetric && math.IsNaN(v.num) && (op == "<" || op == "<=" || op == ">" || op == ">="):
+		return p.errorf(v, "NaN is not ordered, so %s %s NaN would match nothing: use %s = NaN or %s != NaN", f, op, f, f)
+	case (f.key == "start_time" || f.key == "end_time") && f.kind == fieldAttr && v.kind == tokNumber && (math.IsNaN(v.num) || math.IsInf(v.num, 0)):
+		return p.errorf(v, "%s: %s is not a time", f, v.text)
 	case f.kind == fieldAttr && f.key == "status":
 		if v.kind != tokString || !validStatus(v.text) {
 			return p.errorf(v, "unknown status %s: use one of %s", v.describe(), strings.Join(Statuses, ", "))
@@ -527,28 +571,33 @@ const (
 	fComma  fragment = ", "
 	fParam  fragment = "EXISTS (SELECT 1 FROM params p WHERE p.run = r.rid AND p.key = ? AND p.value"
 	fTag    fragment = "EXISTS (SELECT 1 FROM tags t WHERE t.run = r.rid AND t.key = ? AND t.value"
-	fMetric fragment = "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run = r.rid AND m.key = ? AND m.value"
-	fStatus fragment = "r.status"
-	fName   fragment = "r.name"
-	fExp    fragment = "e.name"
-	fID     fragment = "r.id"
-	fStart  fragment = "r.start_ms"
-	fEnd    fragment = "r.end_ms"
-	fEq     fragment = " = ?"
-	fNe     fragment = " != ?"
-	fLt     fragment = " < ?"
-	fLe     fragment = " <= ?"
-	fGt     fragment = " > ?"
-	fGe     fragment = " >= ?"
-	fGlob   fragment = " GLOB ?"
-	fLike   fragment = " LIKE ?"
-	fIn     fragment = " IN ("
-	fNotIn  fragment = " NOT IN ("
-	fPlace  fragment = "?"
+	fMetric fragment = "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run = r.rid AND m.key = ? AND "
+	// fMetricValue is the latest value with ±Inf (stored as NULL with a flag) restored, NaN as NULL.
+	fMetricValue fragment = "(CASE m.nonfinite WHEN 0 THEN m.value WHEN 2 THEN 9e999 WHEN 3 THEN -9e999 END)"
+	fIsNaN       fragment = "m.nonfinite = 1"
+	fNotNaN      fragment = "m.nonfinite != 1"
+	fOrNaN       fragment = " OR m.nonfinite = 1"
+	fStatus      fragment = "r.status"
+	fName        fragment = "r.name"
+	fExp         fragment = "e.name"
+	fID          fragment = "r.id"
+	fStart       fragment = "r.start_ms"
+	fEnd         fragment = "r.end_ms"
+	fEq          fragment = " = ?"
+	fNe          fragment = " != ?"
+	fLt          fragment = " < ?"
+	fLe          fragment = " <= ?"
+	fGt          fragment = " > ?"
+	fGe          fragment = " >= ?"
+	fGlob        fragment = " GLOB ?"
+	fLike        fragment = " LIKE ?"
+	fIn          fragment = " IN ("
+	fNotIn       fragment = " NOT IN ("
+	fPlace       fragment = "?"
 
 	fOrdParam  fragment = "(SELECT p.value FROM params p WHERE p.run = r.rid AND p.key = ?)"
 	fOrdTag    fragment = "(SELECT t.value FROM tags t WHERE t.run = r.rid AND t.key = ?)"
-	fOrdMetric fragment = "(SELECT m.value FROM latest_metrics m WHERE m.run = r.rid AND m.key = ?)"
+	fOrdMetric fragment = "(SELECT (CASE m.nonfinite WHEN 0 THEN m.value WHEN 2 THEN 9e999 WHEN 3 THEN -9e999 END) FROM latest_metrics m WHERE m.run = r.rid AND m.key = ?)"
 	fAsc       fragment = " ASC NULLS LAST"
 	fDesc      fragment = " DESC NULLS LAST"
 )
@@ -556,7 +605,7 @@ const (
 // fragments lists every fragment; the tests check outputs against it.
 var fragments = []fragment{fOpen, fClose, fAnd, fOr, fNot, fComma, fParam, fTag, fMetric, fStatus, fName, fExp,
 	fID, fStart, fEnd, fEq, fNe, fLt, fLe, fGt, fGe, fGlob, fLike, fIn, fNotIn, fPlace, fOrdParam, fOrdTag,
-	fOrdMetric, fAsc, fDesc}
+	fOrdMetric, fAsc, fDesc, fMetricValue, fIsNaN, fNotNaN, fOrNaN}
 
 var opFragments = map[string]fragment{"=": fEq, "!=": fNe, "<": fLt, "<=": fLe, ">": fGt, ">=": fGe,
 	"LIKE": fGlob, "ILIKE": fLike}
@@ -600,6 +649,10 @@ func (b *builder) emit(n node) {
 }
 
 func (b *builder) comparison(c cmpNode) {
+	if c.f.kind == fieldMetric {
+		b.metricComparison(c)
+		return
+	}
 	closing := false
 	switch c.f.kind {
 	case fieldParam:
@@ -636,6 +689,59 @@ func (b *builder) comparison(c cmpNode) {
 		b.arg(value(c.f, c.op, c.vals[0]))
 	}
 	if closing {
+		b.frag(fClose)
+	}
+}
+
+// metricComparison writes a comparison of a metric's latest value: NaN by its flag, numbers (±Inf included)
+// against fMetricValue.
+func (b *builder) metricComparison(c cmpNode) {
+	b.frag(fMetric)
+	b.arg(c.f.key)
+	defer b.frag(fClose)
+	if (c.op == "=" || c.op == "!=") && math.IsNaN(c.vals[0].num) {
+		if c.op == "=" {
+			b.frag(fIsNaN)
+		} else {
+			b.frag(fNotNaN)
+		}
+		return
+	}
+	if c.op != "IN" && c.op != "NOT IN" {
+		b.frag(fMetricValue)
+		b.frag(opFragments[c.op])
+		b.arg(c.vals[0].num)
+		return
+	}
+	var nums []float64
+	hasNaN := false
+	for _, v := range c.vals {
+		if math.IsNaN(v.num) {
+			hasNaN = true
+		} else {
+			nums = append(nums, v.num)
+		}
+	}
+	orNaN := hasNaN && c.op == "IN" // NOT IN: a NaN value (NULL) is never in or out of a list, as elsewhere
+	if orNaN {
+		b.frag(fOpen)
+	}
+	b.frag(fMetricValue)
+	if c.op == "IN" {
+		b.frag(fIn)
+	} else {
+		b.frag(fNotIn)
+	}
+	for i, x := range nums {
+		if i > 0 {
+			b.frag(fComma)
+		}
+		b.frag(fPlace)
+		b.arg(x)
+	}
+	b.frag(fClose)
+	if orNaN {
+		b.frag(fOrNaN)
 		b.frag(fClose)
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 func TestWhere(t *testing.T) {
 	const pv = "EXISTS (SELECT 1 FROM params p WHERE p.run = r.rid AND p.key = ? AND p.value"
-	const mv = "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run = r.rid AND m.key = ? AND m.value"
+	const mv = "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run = r.rid AND m.key = ? AND (CASE m.nonfinite WHEN 0 THEN m.value WHEN 2 THEN 9e999 WHEN 3 THEN -9e999 END)"
 	const tv = "EXISTS (SELECT 1 FROM tags t WHERE t.run = r.rid AND t.key = ? AND t.value"
 	cases := []struct {
 		expr string
@@ -129,8 +129,8 @@ func TestOrderBy(t *testing.T) {
 		args       []any
 	}{
 		{"", "", nil},
-		{"metrics.style_loss", "(SELECT m.value FROM latest_metrics m WHERE m.run = r.rid AND m.key = ?) ASC NULLS LAST", []any{"style_loss"}},
-		{"metrics.`a-b` desc, start_time", "(SELECT m.value FROM latest_metrics m WHERE m.run = r.rid AND m.key = ?) DESC NULLS LAST, r.start_ms ASC NULLS LAST", []any{"a-b"}},
+		{"metrics.style_loss", "(SELECT (CASE m.nonfinite WHEN 0 THEN m.value WHEN 2 THEN 9e999 WHEN 3 THEN -9e999 END) FROM latest_metrics m WHERE m.run = r.rid AND m.key = ?) ASC NULLS LAST", []any{"style_loss"}},
+		{"metrics.`a-b` desc, start_time", "(SELECT (CASE m.nonfinite WHEN 0 THEN m.value WHEN 2 THEN 9e999 WHEN 3 THEN -9e999 END) FROM latest_metrics m WHERE m.run = r.rid AND m.key = ?) DESC NULLS LAST, r.start_ms ASC NULLS LAST", []any{"a-b"}},
 		{"params.lr ASC, tags.t DESC, name", "(SELECT p.value FROM params p WHERE p.run = r.rid AND p.key = ?) ASC NULLS LAST, (SELECT t.value FROM tags t WHERE t.run = r.rid AND t.key = ?) DESC NULLS LAST, r.name ASC NULLS LAST", []any{"lr", "t"}},
 	}
 	for _, c := range cases {
@@ -262,4 +262,31 @@ func FuzzOrderBy(f *testing.F) {
 		}
 		checkComposition(t, spec, s)
 	})
+}
+
+// TestNonFiniteValues: the words the hints suggest (NaN, Inf, -Inf, Infinity, quoted or not) are numbers
+// for metrics; NaN is refused where it cannot match.
+func TestNonFiniteValues(t *testing.T) {
+	for _, expr := range []string{"metrics.x = NaN", "metrics.x = 'NaN'", "metrics.x != nan", "metrics.x > -inf",
+		"metrics.x < Infinity", "metrics.x <= +Inf", "metrics.x = '-Infinity'", "metrics.x in (1, NaN)", "metrics.x not in (NaN, -inf)"} {
+		got, err := Where(expr)
+		if err != nil {
+			t.Errorf("Where(%q): %v", expr, err)
+			continue
+		}
+		checkComposition(t, expr, got)
+	}
+	for _, expr := range []string{"metrics.x < NaN", "params.x = NaN", "start_time > -inf", "metrics.x = infinite"} {
+		if _, err := Where(expr); err == nil {
+			t.Errorf("Where(%q) accepted", expr)
+		}
+	}
+}
+
+func TestLongExpressionNotEchoed(t *testing.T) {
+	long := "params.x = '" + strings.Repeat("y", 5000) + "' and bogus = 1"
+	_, err := Where(long)
+	if err == nil || len(err.Error()) > 300 || !strings.Contains(err.Error(), "bogus") || !strings.Contains(err.Error(), "5027-byte") {
+		t.Errorf("error for a long expression: %.400v (%d bytes)", err, len(err.Error()))
+	}
 }

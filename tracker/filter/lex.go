@@ -102,6 +102,11 @@ func lex(src string) ([]token, error) {
 			}
 			toks = append(toks, token{kind: tokString, text: s, pos: i, dq: c == '"'})
 			i += n
+		case (c == '+' || c == '-') && nonFiniteWordAt(src, i+1) > 0:
+			n := 1 + nonFiniteWordAt(src, i+1)
+			v, _ := nonFinite(src[i : i+n])
+			toks = append(toks, token{kind: tokNumber, text: src[i : i+n], num: v, pos: i})
+			i += n
 		case numberStart(src, i):
 			j := i
 			if src[j] == '-' || src[j] == '+' {
@@ -225,4 +230,35 @@ func quoted(src string, start int, q byte, escapes bool) (string, int, error) {
 		what = "quoted key"
 	}
 	return "", 0, &Error{Pos: start, Msg: fmt.Sprintf("unterminated %s: add the closing %c", what, q)}
+}
+
+// nonFinite reads NaN, Inf, Infinity (any case, optionally signed) as the float64 it names.
+func nonFinite(word string) (float64, bool) {
+	sign := 1
+	switch {
+	case strings.HasPrefix(word, "-"):
+		sign, word = -1, word[1:]
+	case strings.HasPrefix(word, "+"):
+		word = word[1:]
+	}
+	switch strings.ToLower(word) {
+	case "nan":
+		return math.NaN(), true
+	case "inf", "infinity":
+		return math.Inf(sign), true
+	}
+	return 0, false
+}
+
+// nonFiniteWordAt is the length of the unsigned word NaN, Inf or Infinity at src[i:] (0 when there is none
+// or it runs on into a longer identifier).
+func nonFiniteWordAt(src string, i int) int {
+	j := i
+	for j < len(src) && isIdentChar(src[j]) {
+		j++
+	}
+	if _, ok := nonFinite(src[i:j]); ok && j > i {
+		return j - i
+	}
+	return 0
 }
