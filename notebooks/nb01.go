@@ -70,7 +70,8 @@ func must[T any](v T, err error) T {
 func config(loss string) gatys.Config {
 	c := gatys.DefaultConfig()
 	c.Size, c.Steps, c.Loss, c.Seed = Size, Steps, loss, 1
-	c.StyleWeight = 0 // 0: the loss's own default weight (gatys.DefaultStyleWeight), as the losses differ in scale
+	// c.StyleWeight is left unset: each loss gets its own default weight (gatys.DefaultStyleWeight), as the losses
+	// differ in scale.
 	return c
 }
 

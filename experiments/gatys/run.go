@@ -270,7 +270,7 @@ func (p *problem) terms(ctx *context.Context, x *Node) (total, vec *Node) {
 		}
 	}
 	tv := losses.TotalVariation(x)
-	total = Add(Add(MulScalar(content, cfg.ContentWeight), MulScalar(style, cfg.StyleWeight)), MulScalar(tv, cfg.TVWeight))
+	total = Add(Add(MulScalar(content, *cfg.ContentWeight), MulScalar(style, *cfg.StyleWeight)), MulScalar(tv, *cfg.TVWeight))
 	parts := append([]*Node{total, content, style, tv}, byLayer...)
 	for i := range parts {
 		parts[i] = Reshape(parts[i], 1)

@@ -40,15 +40,17 @@ type StyleLoss func(F, S *graph.Node) *graph.Node
 var Names = []string{"gram", "mmd-poly", "mmd-linear", "mmd-gauss", "meanvar"}
 
 // Options are the parameters of the style losses that take any. A zero PolyDegree, GaussSamples or GaussExactMax
-// means "use the default" (DefaultOptions), so Options{Seed: 7} is valid; PolyC and Seed are used as given.
+// means "use the default" (DefaultOptions, WithDefaults), so Options{Seed: 7} is valid; PolyC and Seed are used
+// as given. In JSON (specs, tracker params) the fields are snake_case: poly_degree, poly_c, gauss_samples,
+// gauss_exact_max, seed.
 type Options struct {
 	// PolyDegree is d in the mmd-poly kernel (xᵀy + c)^d; ≥ 1 (default 2).
-	PolyDegree int
+	PolyDegree int `json:"poly_degree"`
 	// PolyC is c in the mmd-poly kernel (xᵀy + c)^d; ≥ 0 so the kernel is positive definite (default 0).
-	PolyC float64
+	PolyC float64 `json:"poly_c"`
 	// GaussSamples is K, the number of positions sampled (with replacement) from each of F and S when a kernel
 	// MMD is too large to compute exactly; ≥ 2 (default 1024). Used by mmd-gauss, and by mmd-poly when d ≠ 2.
-	GaussSamples int
+	GaussSamples int `json:"gauss_samples"`
 	// GaussExactMax bounds the kernel matrices: the exact kernel form (full M×M matrices) is used when
 	// max(M_F, M_S)² ≤ GaussExactMax, otherwise the cheaper form described at Style. Default 1024·1024 entries
 	// (4 MiB per float32 matrix): the exact form then costs no more than the sampled estimator with the default
@@ -56,9 +58,9 @@ type Options struct {
 	// Measured on the pure-Go backend (2 shared cores, N = 64, with experiments/nn's DotGeneral gradient):
 	// M = 1024 ≈ 0.6–0.8 s and 37 MB peak RSS; M = 4096 ≈ 6–16 s and 0.3–0.5 GB. Raise it on XLA/GPU.
 	// Applies to mmd-gauss and mmd-poly.
-	GaussExactMax int
+	GaussExactMax int `json:"gauss_exact_max"`
 	// Seed seeds the host-side PCG generator that chooses the sampled positions (deterministic per seed).
-	Seed uint64
+	Seed uint64 `json:"seed"`
 }
 
 // Defaults of Options; see the field docs.
@@ -75,8 +77,9 @@ func DefaultOptions() Options {
 		GaussExactMax: DefaultGaussExactMax, Seed: 0}
 }
 
-// withDefaults fills zero fields with defaults and validates the result.
-func (o Options) withDefaults() (Options, error) {
+// WithDefaults returns o with its zero PolyDegree, GaussSamples and GaussExactMax replaced by the defaults: the
+// options a loss built from o uses.
+func (o Options) WithDefaults() Options {
 	if o.PolyDegree == 0 {
 		o.PolyDegree = DefaultPolyDegree
 	}
@@ -86,6 +89,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.GaussExactMax == 0 {
 		o.GaussExactMax = DefaultGaussExactMax
 	}
+	return o
+}
+
+// withDefaults fills zero fields with defaults and validates the result.
+func (o Options) withDefaults() (Options, error) {
+	o = o.WithDefaults()
 	switch {
 	case o.PolyDegree < 1:
 		return o, fmt.Errorf("losses: PolyDegree must be ≥ 1 (got %d); use 2 for the Gram-equivalent kernel", o.PolyDegree)

@@ -162,12 +162,16 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 	}
 
 	var style0 float64
+	evals := 0
 	res, err := gatys.Run(*sp.Optimise, p.Content, p.Styles, p.Weights, func(r gatys.StepReport) error {
 		if r.Step == 0 {
 			style0 = r.Style
 		}
+		evals += r.Evals
 		if run != nil {
-			if e := run.LogMetrics(int64(r.Step), Metrics(r, style0)); e != nil {
+			m := Metrics(r, style0)
+			m["evals_total"] = float64(evals)
+			if e := run.LogMetrics(int64(r.Step), m); e != nil {
 				return e
 			}
 		}
@@ -249,10 +253,13 @@ func recordSpec(run *tracker.Run, sp *spec.Spec, w *vgg.Weights, extra map[strin
 }
 
 // Metrics are the values logged for one step: total, content, style, tv and style/<layer> for every style
-// layer (unweighted terms, as gatys.StepReport defines them), and style_rel = style / style0, the style loss
-// relative to its value at step 0 (style0), which is comparable across style losses of different scales.
+// layer (unweighted terms, as gatys.StepReport defines them), style_rel = style / style0, the style loss
+// relative to its value at step 0 (style0), which is comparable across style losses of different scales, and
+// evals, the number of loss evaluations of the step (1 for Adam; L-BFGS's line search may take several). Run
+// also logs evals_total, the evaluations so far (steps 0..this one): the cost axis on which Adam and L-BFGS
+// runs compare.
 func Metrics(r gatys.StepReport, style0 float64) map[string]float64 {
-	m := map[string]float64{"total": r.Total, "content": r.Content, "style": r.Style, "tv": r.TV}
+	m := map[string]float64{"total": r.Total, "content": r.Content, "style": r.Style, "tv": r.TV, "evals": float64(r.Evals)}
 	if style0 != 0 {
 		m["style_rel"] = r.Style / style0
 	}
