@@ -118,22 +118,54 @@ func (o Options) withDefaults() (Options, error) {
 //     sampled estimator MMDPolySampled on o.GaussSamples positions.
 //   - "mmd-linear": MMDLinear.
 //   - "mmd-gauss": MMDGauss (exact) when max(M_F,M_S)² ≤ o.GaussExactMax, otherwise MMDGaussSampled on
-//     o.GaussSamples positions of F and of S drawn on the host by SampleIndices(o.Seed, stream, M, K), where the
-//     stream is derived from the role (F or S) and the layer's sizes (so layers differ but runs repeat).
-//     The sampled positions are fixed when the graph is built: a graph that is built once and executed many times
-//     sees the same positions every step. Callers that want fresh positions per step should call MMDGaussSampled
-//     with index nodes fed as graph parameters.
+//     o.GaussSamples positions of F and of S.
 //   - "meanvar": MeanVar.
+//
+// Where the sampled estimator is used (Sampled), Style draws the positions on the host by
+// SampleIndices(o.Seed, stream, M, K), the stream derived from the role (F or S) and the layer's sizes, and puts
+// them in the graph as constants: a graph built once and executed many times sees the same positions every
+// time. That suits a one-off measurement (gatys.Measure); an optimisation must draw fresh positions every step
+// and feed them as graph inputs through StyleAt, as gatys.Run does.
 func Style(name string, o Options) (StyleLoss, error) {
+	at, err := StyleAt(name, o)
+	if err != nil {
+		return nil, err
+	}
+	o = o.WithDefaults()
+	return func(F, S *graph.Node) *graph.Node {
+		var idxF, idxS *graph.Node
+		_, mF, mS, _ := checkPair(F, S, name)
+		if Sampled(name, o, mF, mS) {
+			idxF, idxS = sampleFor(F, S, o)
+		}
+		return at(F, S, idxF, idxS)
+	}, nil
+}
+
+// StyleLossAt is a style loss that takes the sampled positions as arguments: idxF (int [K], positions of F in
+// [0, M_F)) and idxS (int [K'], of S). They are used only where the loss samples (Sampled); elsewhere they are
+// ignored and may be nil.
+type StyleLossAt func(F, S, idxF, idxS *graph.Node) *graph.Node
+
+// StyleAt returns the style loss registered under name, as Style describes it, with the sampled positions
+// supplied by the caller: typically graph inputs (variables or parameters) that get new values every
+// optimisation step, so every position of every layer is reached over the steps without recompiling the graph.
+// Where Sampled(name, o, M_F, M_S) is true, idxF and idxS must be given.
+func StyleAt(name string, o Options) (StyleLossAt, error) {
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	need := func(idxF, idxS *graph.Node, what string) {
+		if idxF == nil || idxS == nil {
+			throwf("%s samples positions here (M above the exact limit): give idxF and idxS (see Sampled)", what)
+		}
+	}
 	switch name {
 	case "gram":
-		return Gram, nil
+		return func(F, S, _, _ *graph.Node) *graph.Node { return Gram(F, S) }, nil
 	case "mmd-poly":
-		return func(F, S *graph.Node) *graph.Node {
+		return func(F, S, idxF, idxS *graph.Node) *graph.Node {
 			_, mF, mS, _ := checkPair(F, S, "mmd-poly")
 			if fitsExact(mF, mS, o.GaussExactMax) {
 				return MMDPoly(F, S, o.PolyDegree, o.PolyC)
@@ -141,24 +173,39 @@ func Style(name string, o Options) (StyleLoss, error) {
 			if o.PolyDegree == 2 {
 				return polyDegree2ClosedForm(F, S, o.PolyC)
 			}
-			idxF, idxS := sampleFor(F, S, o)
+			need(idxF, idxS, "mmd-poly")
 			return MMDPolySampled(F, S, idxF, idxS, o.PolyDegree, o.PolyC)
 		}, nil
 	case "mmd-linear":
-		return MMDLinear, nil
+		return func(F, S, _, _ *graph.Node) *graph.Node { return MMDLinear(F, S) }, nil
 	case "mmd-gauss":
-		return func(F, S *graph.Node) *graph.Node {
+		return func(F, S, idxF, idxS *graph.Node) *graph.Node {
 			_, mF, mS, _ := checkPair(F, S, "mmd-gauss")
 			if fitsExact(mF, mS, o.GaussExactMax) {
 				return MMDGauss(F, S)
 			}
-			idxF, idxS := sampleFor(F, S, o)
+			need(idxF, idxS, "mmd-gauss")
 			return MMDGaussSampled(F, S, idxF, idxS)
 		}, nil
 	case "meanvar":
-		return MeanVar, nil
+		return func(F, S, _, _ *graph.Node) *graph.Node { return MeanVar(F, S) }, nil
 	}
 	return nil, fmt.Errorf("losses: unknown style loss %q; valid names are %s", name, strings.Join(Names, ", "))
+}
+
+// Sampled reports whether the style loss name with options o uses the sampled estimator (and so sampled
+// positions) on feature maps of mF and mS positions: mmd-gauss, and mmd-poly with degree ≠ 2, when
+// max(mF, mS)² > GaussExactMax (zero options taking their defaults). The estimator then uses
+// o.WithDefaults().GaussSamples positions of each map.
+func Sampled(name string, o Options, mF, mS int) bool {
+	o = o.WithDefaults()
+	switch name {
+	case "mmd-gauss":
+		return !fitsExact(mF, mS, o.GaussExactMax)
+	case "mmd-poly":
+		return o.PolyDegree != 2 && !fitsExact(mF, mS, o.GaussExactMax)
+	}
+	return false
 }
 
 // fitsExact reports whether the M×M kernel matrices of the exact MMD stay within maxEntries entries.
