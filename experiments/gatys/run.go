@@ -156,7 +156,8 @@ func resizeInputs(size int, content *imageio.Image, styles []*imageio.Image) (*i
 }
 
 // initialImage returns the starting image: a copy of the content, seeded uniform noise in [0,1) (math/rand/v2
-// PCG seeded with (Seed, "GATYSINI")), or the first style image resized to the content's size.
+// PCG seeded with (Seed, "GATYSINI")), or the first style image scaled to cover the content's size with its
+// aspect ratio kept, then centre-cropped to it (imageio.ResizeCover).
 func initialImage(cfg Config, content *imageio.Image, styles []*imageio.Image) (*imageio.Image, error) {
 	switch cfg.Init {
 	case "noise":
@@ -167,7 +168,7 @@ func initialImage(cfg Config, content *imageio.Image, styles []*imageio.Image) (
 		}
 		return im, nil
 	case "style":
-		return imageio.Resize(styles[0], content.W, content.H)
+		return imageio.ResizeCover(styles[0], content.W, content.H)
 	}
 	return content.Clone(), nil
 }
