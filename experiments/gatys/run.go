@@ -181,10 +181,10 @@ type problem struct {
 	w          *vgg.Weights
 	loss       losses.StyleLossAt
 	h, wd      int
-	contentT   []*context.Variable   // per content layer
-	styleT     [][]*context.Variable // [style image][style layer]
-	poison     *context.Variable     // nil unless testPoisonStep ≥ 0
-	layerNames []string              // union of content and style layers, for one Features call
+	contentT   []*context.Variable    // per content layer
+	styleT     [][]*context.Variable  // [style image][style layer]
+	poison     *context.Variable      // nil unless testPoisonStep ≥ 0
+	layerNames []string               // union of content and style layers, for one Features call
 	slots      map[[2]int]*sampleSlot // sampled positions per (style layer, style image); see sampling.go
 	sampleStep int                    // the step whose positions the slots hold
 }
