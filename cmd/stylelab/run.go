@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -260,7 +261,10 @@ func executeRun(req *runRequest, stdout, stderr io.Writer) error {
 		defer st.Close()
 	}
 	prog := newRunProgress(sp.Optimise.Steps, stdout, stderr)
-	out, runErr := p.Run(runner.Options{Store: st, OnStep: func(r gatys.StepReport) { _ = prog.step(r) }})
+	// SIGINT/SIGTERM stop the run at the next step boundary: last image written, run KILLED, exit 130/143.
+	ctx, stop := runner.NotifyInterrupt(context.Background())
+	defer stop()
+	out, runErr := p.Run(runner.Options{Store: st, Context: ctx, OnStep: func(r gatys.StepReport) { _ = prog.step(r) }})
 	prog.finish()
 	if out == nil || out.Result == nil {
 		return runErr

@@ -6,6 +6,7 @@ package runner
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +36,10 @@ const (
 
 // Options control Run.
 type Options struct {
+	// Context, when done, stops the optimisation at the next step boundary: the run ends with the last completed
+	// step's image as its output, recorded KILLED (NotifyInterrupt gives one cancelled by SIGINT/SIGTERM). nil
+	// runs to the end.
+	Context context.Context
 	// Store records the run; nil runs without recording (tests, dry runs).
 	Store *tracker.Store
 	// OnStep, when set, is called after each step has been logged (progress bars).
@@ -124,6 +129,9 @@ func Run(sp *spec.Spec, o Options) (*Outcome, error) {
 func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 	sp := p.Spec
 	out = &Outcome{Spec: sp}
+	if err := interruption(o.Context, -1); err != nil {
+		return nil, err
+	}
 	var run *tracker.Run
 	if o.Store != nil {
 		rec := provenance.Collect(provenance.Options{Dir: sp.BaseDir})
@@ -163,11 +171,16 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 
 	var style0 float64
 	evals := 0
-	res, err := gatys.Run(*sp.Optimise, p.Content, p.Styles, p.Weights, func(r gatys.StepReport) error {
+	res, err := gatys.Run(*sp.Optimise, p.Content, p.Styles, p.Weights, func(r gatys.StepReport) (e error) {
 		if r.Step == 0 {
 			style0 = r.Style
 		}
 		evals += r.Evals
+		defer func() { // stop at this step boundary once interrupted, after the step has been logged
+			if e == nil {
+				e = interruption(o.Context, r.Step)
+			}
+		}()
 		if run != nil {
 			m := Metrics(r, style0)
 			m["evals_total"] = float64(evals)
