@@ -181,16 +181,15 @@ func (c Config) Resolve(numStyles int) (Config, error) {
 	}
 	switch c.Optimizer {
 	case "lbfgs":
-		c.LearningRate = 0
 		if c.LBFGSHistory == 0 {
 			c.LBFGSHistory = d.LBFGSHistory
 		}
 	case "adam":
-		c.LBFGSHistory = 0
 		if c.LearningRate == 0 {
 			c.LearningRate = d.LearningRate
 		}
 	}
+	c = c.OnlyUsed()
 	if c.Init == "" {
 		c.Init = d.Init
 	}
@@ -226,6 +225,19 @@ func (c Config) Resolve(numStyles int) (Config, error) {
 	}
 	c.LossOptions = c.LossOptions.WithDefaults()
 	return c, c.Validate(numStyles)
+}
+
+// OnlyUsed returns c with the parameter its optimiser does not use set to 0 (and so left out of the JSON):
+// LearningRate for L-BFGS, LBFGSHistory for Adam. What a run computes does not depend on it, so neither does
+// its record or its spec key.
+func (c Config) OnlyUsed() Config {
+	switch c.Optimizer {
+	case "lbfgs":
+		c.LearningRate = 0
+	case "adam":
+		c.LBFGSHistory = 0
+	}
+	return c
 }
 
 // Validate checks every field for a run with numStyles style images; the error lists every problem, each with

@@ -125,3 +125,23 @@ func TestVersion1SpecWithOldLossOptionNamesIsRead(t *testing.T) {
 		t.Fatalf("a version %d spec with old names: %v, want an unknown-field error", Version, err)
 	}
 }
+
+// A resolved spec read back has the same key (parsing decodes over the defaults, which bring back the parameter
+// the optimiser does not use; the key ignores it).
+func TestParsedSpecKeepsItsKey(t *testing.T) {
+	for _, opt := range gatys.Optimizers {
+		cfg := gatys.DefaultConfig()
+		cfg.Optimizer = opt
+		s := NewOptimise("e", "n", "c.png", []string{"s.png"}, cfg)
+		if err := s.Resolve(); err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse(strings.NewReader(string(s.JSON())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back.Key() != s.Key() {
+			t.Fatalf("%s: key %s after Parse, %s before", opt, back.Key(), s.Key())
+		}
+	}
+}

@@ -325,16 +325,22 @@ func (s *Spec) HashInputs(allowChanged bool) (warnings []string, err error) {
 }
 
 // Key identifies what a spec computes: the SHA-256 of its resolved kind, seed, input hashes, weights and
-// parameters (not its experiment, name, output path, base directory or backend). Two specs with the same key
-// compute the same thing; notebooks use it to reuse a finished run instead of recomputing.
+// parameters (not its experiment, name, output path, base directory or backend, nor the parameter its optimiser
+// does not use: gatys.Config.OnlyUsed). Two specs with the same key compute the same thing; notebooks use it to
+// reuse a finished run instead of recomputing. A resolved spec read back (Parse) has the same key.
 func (s *Spec) Key() string {
+	opt := s.Optimise
+	if opt != nil {
+		o := opt.OnlyUsed()
+		opt = &o
+	}
 	id := struct {
 		Kind     string
 		Seed     uint64
 		Inputs   []string
 		Weights  Weights
 		Optimise *gatys.Config
-	}{s.Kind, s.Seed, nil, s.Weights, s.Optimise}
+	}{s.Kind, s.Seed, nil, s.Weights, opt}
 	for _, ref := range s.Files() {
 		id.Inputs = append(id.Inputs, ref.Role+"="+ref.Input.SHA256)
 	}
