@@ -90,6 +90,35 @@ func flatLen(flat any) int {
 	return -1
 }
 
+// flatDType returns the dtype of a supported slice type.
+func flatDType(flat any) dtypes.DType {
+	switch flat.(type) {
+	case []float32:
+		return dtypes.Float32
+	case []float64:
+		return dtypes.Float64
+	case []int32:
+		return dtypes.Int32
+	case []int64:
+		return dtypes.Int64
+	case []bool:
+		return dtypes.Bool
+	case []int8:
+		return dtypes.Int8
+	case []int16:
+		return dtypes.Int16
+	case []uint8:
+		return dtypes.Uint8
+	case []uint16:
+		return dtypes.Uint16
+	case []uint32:
+		return dtypes.Uint32
+	case []uint64:
+		return dtypes.Uint64
+	}
+	panic(errors.Errorf("cpu backend: unsupported storage %T", flat))
+}
+
 // newBuffer allocates a zeroed buffer.
 func newBuffer(shape shapes.Shape) *Buffer {
 	return &Buffer{shape: shape, flat: makeFlat(shape.DType, shape.Size())}
@@ -145,7 +174,7 @@ func (p *bufferPool) put(flat any) {
 	if n < 16 {
 		return
 	}
-	dt := dtypes.FromAny(flat)
+	dt := flatDType(flat)
 	bytes := n * dt.Size()
 	p.mu.Lock()
 	defer p.mu.Unlock()
