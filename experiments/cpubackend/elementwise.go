@@ -168,9 +168,9 @@ func (b *Builder) unary(op backends.OpType, x backends.Op) (backends.Op, error) 
 	}
 	var shape shapes.Shape
 	switch op {
-	case backends.OpTypeIsNaN:
+	case backends.OpTypeIsNaN, backends.OpTypeIsFinite:
 		if !n.shape.DType.IsFloat() {
-			return nil, errors.Errorf("IsNaN needs a float operand, got %s", n.shape)
+			return nil, errors.Errorf("%s needs a float operand, got %s", op, n.shape)
 		}
 		shape = n.shape.Clone()
 	default:
