@@ -16,6 +16,9 @@ type Buffer struct {
 	// exposed is set once the caller got the storage itself (BufferData, NewSharedBuffer): such memory is never
 	// recycled, since the caller may still hold it.
 	exposed bool
+	// base is the buffer whose storage this one views (Reshape and the like), nil when it owns its storage.
+	// Views exist only inside an execution: outputs are always roots.
+	base *Buffer
 }
 
 // supportedDTypes are the dtypes buffers can hold. Ops accept a subset (see each op's doc comment).

@@ -97,29 +97,76 @@ func (e *Executable) Outputs() []shapes.Shape {
 	return out
 }
 
-// execCtx is the state of one Execute call while one node runs.
+// execCtx is the state of one Execute call.
 type execCtx struct {
 	backend *Backend
 	pool    *bufferPool
-	owned   []bool // per input slot of the running node: its storage may be taken (last use, ours)
-	stolen  *Buffer
-	in      []*Buffer
+	// Storage accounting: every value is a Buffer whose storage belongs to a root Buffer (itself, or base for a
+	// view). refs counts the live values using each root; owned says the execution may overwrite or recycle the
+	// root's storage (intermediates and donated inputs; never constants, plain inputs or exposed memory).
+	refs  map[*Buffer]int
+	owned map[*Buffer]bool
+	// For the running node:
+	in     []*Buffer
+	dying  []bool  // per input slot: this is the value's last use
+	stolen *Buffer // the root whose storage became the output (in-place op), if any
 }
 
-// output returns storage for n's output: the storage of the first listed input slot that is at its last use,
-// owned by the execution and of the same dtype and size (the op then runs in place), else pooled storage. Ops
-// only list inputs they can safely overwrite while reading them (elementwise ops over same-shaped operands).
+func root(b *Buffer) *Buffer {
+	if b.base != nil {
+		return b.base
+	}
+	return b
+}
+
+// takeable reports whether input slot i's storage may become the output: the value dies here, the execution owns
+// its root and no other live value shares it.
+func (ex *execCtx) takeable(i int) bool {
+	if i >= len(ex.in) || !ex.dying[i] || ex.stolen != nil {
+		return false
+	}
+	r := root(ex.in[i])
+	return ex.owned[r] && ex.refs[r] == 1 && !r.exposed && r.flat != nil
+}
+
+// output returns storage for n's output: the storage of the first listed input slot that is takeable and of the
+// same dtype and size (the op then runs in place), else pooled storage. Ops only list inputs they can safely
+// overwrite while reading them (elementwise ops over same-shaped operands).
 func (ex *execCtx) output(n *node, reusable ...int) *Buffer {
 	for _, i := range reusable {
-		if i < len(ex.in) && ex.owned[i] && ex.stolen == nil {
+		if ex.takeable(i) {
 			in := ex.in[i]
-			if in.shape.DType == n.shape.DType && in.shape.Size() == n.shape.Size() && !in.exposed {
-				ex.stolen = in
+			if in.shape.DType == n.shape.DType && in.shape.Size() == n.shape.Size() {
+				ex.stolen = root(in)
 				return &Buffer{shape: n.shape, flat: in.flat}
 			}
 		}
 	}
 	return ex.pool.get(n.shape)
+}
+
+// view returns a value of n's shape sharing in's storage (no copy): used by Reshape, Identity and the other ops
+// that do not change the values' order.
+func (ex *execCtx) view(n *node, in *Buffer) *Buffer {
+	return &Buffer{shape: n.shape, flat: in.flat, base: root(in)}
+}
+
+// release drops one reference to a root, recycling its storage when it was the last and the execution owns it.
+func (ex *execCtx) release(r *Buffer) {
+	ex.refs[r]--
+	if ex.refs[r] > 0 {
+		return
+	}
+	delete(ex.refs, r)
+	if r == ex.stolen {
+		return // its storage lives on as the output
+	}
+	if ex.owned[r] {
+		if r.flat != nil && !r.exposed {
+			ex.pool.put(r.flat)
+		}
+		r.flat = nil // a donated input is invalid after the call
+	}
 }
 
 // Execute runs the computation. Parameters arrive in creation order; donated inputs become invalid and their
@@ -134,8 +181,8 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, defaultDev
 	if donate != nil && len(donate) != len(inputs) {
 		return nil, errors.Errorf("cpu backend: Execute(%q) got %d donate flags for %d inputs", e.name, len(donate), len(inputs))
 	}
+	ex := &execCtx{backend: e.backend, pool: e.backend.pool, refs: map[*Buffer]int{}, owned: map[*Buffer]bool{}}
 	values := make([]*Buffer, e.numNodes)
-	owned := make([]bool, e.numNodes) // the execution may reuse or recycle the storage
 	for i, p := range e.params {
 		buf, err := e.backend.checkBuffer(inputs[i], fmt.Sprintf("Execute(%q) input #%d (%s)", e.name, i, p.data.(paramData).name))
 		if err != nil {
@@ -144,35 +191,37 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, defaultDev
 		if !buf.shape.Equal(p.shape) {
 			return nil, errors.Errorf("cpu backend: Execute(%q) input #%d (%s) has shape %s, the parameter was declared %s", e.name, i, p.data.(paramData).name, buf.shape, p.shape)
 		}
+		r := root(buf)
 		values[p.id] = buf
-		owned[p.id] = donate != nil && donate[i]
+		ex.refs[r]++
+		if donate != nil && donate[i] {
+			ex.owned[r] = true
+		}
 	}
 	// Ops panic only on internal errors; report them as errors with the op and a stack.
 	var current *node
 	defer func() {
-		if r := recover(); r != nil {
+		if rec := recover(); rec != nil {
 			what := "?"
 			if current != nil {
 				what = fmt.Sprintf("%s -> %s", current.op, current.shape)
 			}
-			err = errors.Errorf("cpu backend: Execute(%q) panicked in op %s: %v\n%s", e.name, what, r, debug.Stack())
+			err = errors.Errorf("cpu backend: Execute(%q) panicked in op %s: %v\n%s", e.name, what, rec, debug.Stack())
 			outs = nil
 		}
 	}()
-	ex := &execCtx{backend: e.backend, pool: e.backend.pool}
 	var inBufs [8]*Buffer
-	var inOwned [8]bool
+	var inDying [8]bool
 	for step, n := range e.schedule {
 		current = n
-		ex.in = inBufs[:0]
-		ex.owned = inOwned[:0]
+		ex.in, ex.dying = inBufs[:0], inDying[:0]
 		for _, in := range n.inputs {
 			v := values[in.id]
 			if v == nil {
 				v = in.data.(*Buffer) // constant
 			}
 			ex.in = append(ex.in, v)
-			ex.owned = append(ex.owned, owned[in.id] && e.lastUse[in.id] == step)
+			ex.dying = append(ex.dying, e.lastUse[in.id] == step && in.op != backends.OpTypeConstant)
 		}
 		ex.stolen = nil
 		out, err := n.exec(ex, n, ex.in)
@@ -180,24 +229,27 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, defaultDev
 			return nil, errors.WithMessagef(err, "cpu backend: Execute(%q), op %s", e.name, n.op)
 		}
 		values[n.id] = out
-		owned[n.id] = true
-		// Release the inputs that die here.
+		r := root(out)
+		ex.refs[r]++
+		if out.base == nil {
+			ex.owned[r] = true
+		}
+		// Release the inputs that die here (each value once, even if it feeds several slots).
 		for j, in := range n.inputs {
-			if e.lastUse[in.id] != step || values[in.id] == nil {
-				continue
+			if ex.dying[j] && values[in.id] != nil {
+				ex.release(root(values[in.id]))
+				values[in.id] = nil
 			}
-			buf := values[in.id]
-			if ex.owned[j] {
-				if buf != ex.stolen && buf.flat != nil && !buf.exposed {
-					ex.pool.put(buf.flat)
-				}
-				buf.flat = nil // a donated input is invalid after the call
+		}
+		if ex.stolen != nil {
+			// The stolen root's storage now belongs to the output; invalidate the old handle (a donated input).
+			if _, alive := ex.refs[ex.stolen]; !alive {
+				ex.stolen.flat = nil
 			}
-			values[in.id] = nil
 		}
 	}
 	current = nil
-	// Outputs: fresh buffers only.
+	// Outputs: every output gets storage of its own.
 	outs = make([]backends.Buffer, len(e.outputs))
 	given := map[*Buffer]bool{}
 	for i, o := range e.outputs {
@@ -205,35 +257,31 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, defaultDev
 		if v == nil {
 			v = o.data.(*Buffer)
 		}
-		if !owned[o.id] || given[v] {
+		r := root(v)
+		if !ex.owned[r] || given[r] || r.exposed {
 			c := ex.pool.get(o.shape)
 			copyFlat(c.flat, v.flat)
-			v = c
-		} else if o.op == backends.OpTypeParameter {
-			// A donated input returned as is: hand out a new handle and invalidate the donated one.
-			v = &Buffer{shape: v.shape, flat: v.flat}
-			values[o.id].flat = nil
+			outs[i] = c
+			continue
 		}
-		given[v] = true
-		outs[i] = v
+		given[r] = true
+		outs[i] = &Buffer{shape: o.shape, flat: v.flat}
 	}
-	// Donated inputs no live node read.
-	for _, p := range e.params {
-		if owned[p.id] && !e.live[p.id] && values[p.id] != nil && values[p.id].flat != nil {
-			if !values[p.id].exposed {
-				ex.pool.put(values[p.id].flat)
+	// Invalidate donated inputs whose storage was handed out, and recycle owned roots nobody got.
+	for r := range ex.refs {
+		if given[r] {
+			r.flat = nil
+		} else if ex.owned[r] && r.flat != nil {
+			if !r.exposed {
+				ex.pool.put(r.flat)
 			}
-			values[p.id].flat = nil
+			r.flat = nil
 		}
 	}
 	return outs, nil
 }
 
-// execIdentity returns its input's values (taking its storage when the input dies here).
+// execIdentity returns its input's values as a view of the same storage (no copy).
 func execIdentity(ex *execCtx, n *node, in []*Buffer) (*Buffer, error) {
-	out := ex.output(n, 0)
-	if ex.stolen == nil {
-		copyFlat(out.flat, in[0].flat)
-	}
-	return out, nil
+	return ex.view(n, in[0]), nil
 }

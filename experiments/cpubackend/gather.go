@@ -96,18 +96,20 @@ func execGather(ex *execCtx, n *node, in []*Buffer) (*Buffer, error) {
 	d := n.data.(*gatherData)
 	operand, indices := in[0], in[1]
 	out := ex.output(n)
-	idx := indexValues(indices.flat)
 	if d.rowWise {
 		R, L := operand.shape.Dimensions[0], d.rowLen
 		src, dst := words(operand.flat), words(out.flat)
-		ex.backend.parallelFor(len(idx), max(1, elemGrain/max(L, 1)), func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				r := min(max(idx[i], 0), R-1)
-				copyWords(dst, src, i*L, r*L, L)
-			}
-		})
+		switch iv := indices.flat.(type) {
+		case []int32:
+			gatherRows(ex.backend, dst, src, iv, R, L)
+		case []int64:
+			gatherRows(ex.backend, dst, src, iv, R, L)
+		default:
+			gatherRows(ex.backend, dst, src, indexValues(iv), R, L)
+		}
 		return out, nil
 	}
+	idx := indexValues(indices.flat)
 	// General path.
 	os, is := operand.shape, indices.shape
 	oStr := strides(os.Dimensions)
@@ -177,6 +179,25 @@ func execGather(ex *execCtx, n *node, in []*Buffer) (*Buffer, error) {
 	return out, nil
 }
 
+// gatherRows copies row idx[i] (clamped into [0, R)) of src to row i of dst; rows have L words.
+func gatherRows[I int32 | int64 | int](b *Backend, dst, src any, idx []I, R, L int) {
+	b.parallelFor(len(idx), max(1, elemGrain/max(L, 1)), func(lo, hi int) {
+		switch d := dst.(type) {
+		case []uint32:
+			s := src.([]uint32)
+			for i := lo; i < hi; i++ {
+				r := min(max(int(idx[i]), 0), R-1)
+				copy(d[i*L:(i+1)*L], s[r*L:(r+1)*L])
+			}
+		default:
+			for i := lo; i < hi; i++ {
+				r := min(max(int(idx[i]), 0), R-1)
+				copyWords(dst, src, i*L, r*L, L)
+			}
+		}
+	})
+}
+
 type scatterData struct {
 	indexVectorAxis                                                int
 	updateWindowAxes, insertedWindowAxes, scatterAxesToOperandAxes []int
@@ -244,7 +265,10 @@ func execScatter(ex *execCtx, n *node, in []*Buffer) (*Buffer, error) {
 	if ex.stolen == nil {
 		copyFlat(out.flat, in[0].flat)
 	}
-	idx := indexValues(in[1].flat)
+	var idx []int
+	if !d.rowWise {
+		idx = indexValues(in[1].flat)
+	}
 	var err error
 	switch o := out.flat.(type) {
 	case []float32:
@@ -291,20 +315,33 @@ func combine[T number](op backends.OpType, dst, src []T) {
 	}
 }
 
+// scatterRows combines row i of upd into row idx[i] of out (rows of L values; rows out of [0, R) are skipped).
+// Workers own disjoint ranges of destination rows and each scans all updates in order, so every row accumulates
+// in update order whatever the number of workers.
+func scatterRows[T number, I int32 | int64 | int](b *Backend, op backends.OpType, out, upd []T, idx []I, R, L int) {
+	b.parallelFor(R, max(1, (elemGrain/4)/max(L, 1)), func(lo, hi int) {
+		for i, ri := range idx {
+			r := int(ri)
+			if r < lo || r >= hi {
+				continue
+			}
+			combine(op, out[r*L:(r+1)*L], upd[i*L:(i+1)*L])
+		}
+	})
+}
+
 func scatterT[T number](ex *execCtx, op backends.OpType, d *scatterData, out []T, idx []int, upd []T, in []*Buffer) error {
 	os, is, us := in[0].shape, in[1].shape, in[2].shape
 	if d.rowWise {
 		R, L := os.Dimensions[0], d.rowLen
-		// Workers own disjoint ranges of destination rows and each scans all updates in order, so every row
-		// accumulates in update order.
-		ex.backend.parallelFor(R, max(1, (elemGrain/4)/max(L, 1)), func(lo, hi int) {
-			for i, r := range idx {
-				if r < lo || r >= hi {
-					continue
-				}
-				combine(op, out[r*L:(r+1)*L], upd[i*L:(i+1)*L])
-			}
-		})
+		switch iv := in[1].flat.(type) {
+		case []int32:
+			scatterRows(ex.backend, op, out, upd, iv, R, L)
+		case []int64:
+			scatterRows(ex.backend, op, out, upd, iv, R, L)
+		default:
+			scatterRows(ex.backend, op, out, upd, indexValues(iv), R, L)
+		}
 		return nil
 	}
 	// General path: element by element, in update order.
