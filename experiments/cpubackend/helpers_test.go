@@ -241,3 +241,7 @@ func randHost(r *rand.Rand, dt dtypes.DType, dims []int, lo, hi float64) host {
 	}
 	return host{flat, dims}
 }
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }
+
+func mathExp(x float64) float64 { return math.Exp(x) }
