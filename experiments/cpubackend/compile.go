@@ -1,13 +1,20 @@
 package cpubackend
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"runtime/debug"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/pkg/errors"
 )
+
+// opLabels turns on pprof labels naming the op being executed (STYLELAB_CPU_OPLABELS=1), so that a CPU profile
+// says which ops the time goes to.
+var opLabels = os.Getenv("STYLELAB_CPU_OPLABELS") == "1"
 
 // execFn computes one node from its input buffers. It gets its output storage from ex.output, which may hand it
 // the storage of an input that is at its last use (then the op runs in place).
@@ -224,7 +231,14 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, defaultDev
 			ex.dying = append(ex.dying, e.lastUse[in.id] == step && in.op != backends.OpTypeConstant)
 		}
 		ex.stolen = nil
-		out, err := n.exec(ex, n, ex.in)
+		var out *Buffer
+		var err error
+		if opLabels {
+			// CPU profiles then attribute time to ops: go tool pprof -tagfocus op=DotGeneral, or -tags.
+			pprof.Do(context.Background(), pprof.Labels("op", n.op.String()), func(context.Context) { out, err = n.exec(ex, n, ex.in) })
+		} else {
+			out, err = n.exec(ex, n, ex.in)
+		}
 		if err != nil {
 			return nil, errors.WithMessagef(err, "cpu backend: Execute(%q), op %s", e.name, n.op)
 		}

@@ -898,6 +898,10 @@ func unaryFloat[T ~float32 | ~float64](op backends.OpType, outAny any, xs []T, l
 			o[i] = v
 		}
 	case backends.OpTypeSign:
+		if xs, ok := any(x).([]float32); ok {
+			signFloat32(any(o).([]float32), xs)
+			break
+		}
 		for i, v := range x {
 			switch {
 			case v > 0:
@@ -968,6 +972,21 @@ func unaryFloat[T ~float32 | ~float64](op backends.OpType, outAny any, xs []T, l
 		return errors.Errorf("unary op %s not supported for floats", op)
 	}
 	return nil
+}
+
+// signFloat32 is Sign without data-dependent branches (ReLU gradients take the sign of half-zero tensors, where
+// branches mispredict): ±1 with x's sign bit, except ±0 and NaN, which are kept.
+func signFloat32(o, x []float32) {
+	o = o[:len(x)]
+	for i, v := range x {
+		b := math.Float32bits(v)
+		m := b & 0x7fffffff
+		r := b&0x80000000 | 0x3f800000
+		if m == 0 || m > 0x7f800000 {
+			r = b
+		}
+		o[i] = math.Float32frombits(r)
+	}
 }
 
 func unaryInt[T integer](op backends.OpType, o, x []T) error {

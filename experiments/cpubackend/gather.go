@@ -185,6 +185,17 @@ func gatherRows[I int32 | int64 | int](b *Backend, dst, src any, idx []I, R, L i
 		switch d := dst.(type) {
 		case []uint32:
 			s := src.([]uint32)
+			if L <= 8 {
+				// Short rows (the RGB input of the first conv): a plain loop beats copy's call.
+				for i := lo; i < hi; i++ {
+					r := min(max(int(idx[i]), 0), R-1)
+					dd, ss := d[i*L:(i+1)*L], s[r*L:(r+1)*L]
+					for j := range dd {
+						dd[j] = ss[j]
+					}
+				}
+				break
+			}
 			for i := lo; i < hi; i++ {
 				r := min(max(int(idx[i]), 0), R-1)
 				copy(d[i*L:(i+1)*L], s[r*L:(r+1)*L])
