@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	procbackend "github.com/stylelab/stylelab/experiments/backend"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	procbackend "github.com/stylelab/stylelab/experiments/backend"
 )
 
 var (

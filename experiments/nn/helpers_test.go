@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/stylelab/stylelab/experiments/backend"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/stylelab/stylelab/experiments/backend"
 )
 
 // testBackend is the process backend (experiments/backend: stylelab's CPU backend unless GOMLX_BACKEND or a
