@@ -75,16 +75,25 @@ func withEngine(b *testing.B, be benchEngine, fn func(e *engine)) {
 	fn(e)
 }
 
-func benchProduct(b *testing.B, e *engine, m, n, k int) {
+func benchProduct(b *testing.B, e *engine, m, n, k int) { benchProductT(b, e, false, false, m, n, k) }
+
+func benchProductT(b *testing.B, e *engine, transA, transB bool, m, n, k int) {
 	r := rand.New(rand.NewPCG(3, 4))
 	a, bb, c := randSlice[float32](r, m*k), randSlice[float32](r, k*n), make([]float32, m*n)
-	run(e, e.s, false, false, m, n, k, 1, a, k, bb, n, 0, c, n) // warm-up
+	lda, ldb := k, n
+	if transA {
+		lda = m
+	}
+	if transB {
+		ldb = k
+	}
+	run(e, e.s, transA, transB, m, n, k, 1, a, lda, bb, ldb, 0, c, n) // warm-up
 	var ru0, ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	t0 := time.Now()
 	b.ResetTimer()
 	for range b.N {
-		run(e, e.s, false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
+		run(e, e.s, transA, transB, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
 	}
 	wall := time.Since(t0).Seconds()
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
@@ -106,6 +115,23 @@ func BenchmarkConv(b *testing.B) {
 		withEngine(b, be, func(e *engine) {
 			for _, s := range convShapes {
 				b.Run(fmt.Sprintf("%s/%dx%dx%d", be.name, s[0], s[2], s[1]), func(b *testing.B) { benchProduct(b, e, s[0], s[1], s[2]) })
+			}
+		})
+	}
+}
+
+// BenchmarkConvGrad: the gradient products of the first conv shape (16384×576·576×64) and a Gram
+// matrix: dX = dY·Wᵀ (NT), dW = Xᵀ·dY (TN), G = Fᵀ·F (TN, 64 channels, 128² positions).
+func BenchmarkConvGrad(b *testing.B) {
+	shapes := []struct {
+		name           string
+		transA, transB bool
+		m, n, k        int
+	}{{"dX-NT-m16384-n576-k64", false, true, 16384, 576, 64}, {"dW-TN-m576-n64-k16384", true, false, 576, 64, 16384}, {"gram-TN-m64-n64-k16384", true, false, 64, 64, 16384}}
+	for _, be := range benchEngines() {
+		withEngine(b, be, func(e *engine) {
+			for _, s := range shapes {
+				b.Run(be.name+"/"+s.name, func(b *testing.B) { benchProductT(b, e, s.transA, s.transB, s.m, s.n, s.k) })
 			}
 		})
 	}

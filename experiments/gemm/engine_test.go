@@ -74,40 +74,39 @@ func bytesOf(x []float32) []byte {
 	return buf.Bytes()
 }
 
-// TestDeterminism: on every engine, the same product (split over goroutines) gives the same bytes on
-// every call. For the Go engine the bytes do not depend on the thread count either (its design);
-// for libraries that is only reported.
+// TestDeterminism: on every engine, the same product (cut into parts) gives the same bytes on every
+// call and with 1, 2, 3 or 5 goroutines; for the Go engine also the same as one uncut call.
 func TestDeterminism(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for name, e := range testEngines(t) {
 		t.Run(name, func(t *testing.T) {
 			withKernel(name, func() {
-				for tr := 0; tr < 4; tr++ {
-					p := newProblem[float32](r, tr&1 != 0, tr&2 != 0, 389, 71, 517, 2, 1.25, 0.5)
-					want := bytesOf(p.run(func(tA, tB bool, m, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
-						run(e, e.s, tA, tB, m, n, k, al, a, lda, b, ldb, be, c, ldc)
-					}))
-					for call := 0; call < 4; call++ {
-						got := bytesOf(p.run(func(tA, tB bool, m, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
-							run(e, e.s, tA, tB, m, n, k, al, a, lda, b, ldb, be, c, ldc)
-						}))
-						if !bytes.Equal(got, want) {
-							t.Fatalf("%v: call %d gave different bytes than the first", p, call+2)
-						}
+				for tr := 0; tr < 8; tr++ {
+					m, n := 1389, 71 // cut along M
+					if tr >= 4 {
+						m, n = 71, 1389 // along N
 					}
-					for _, threads := range []int{1, 3, 5} {
+					p := newProblem[float32](r, tr&1 != 0, tr&2 != 0, m, n, 300, 2, 1.25, 0.5)
+					if _, parts, _ := partition(m, n, 300, e.partMNK); parts < 3 {
+						t.Fatalf("%v is cut into %d parts; the test wants at least 3", p, parts)
+					}
+					with := func(threads int, partMNK float64) []byte {
 						e1 := *e
-						e1.threads = threads
-						got := bytesOf(p.run(func(tA, tB bool, m, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
+						e1.threads, e1.partMNK = threads, partMNK
+						return bytesOf(p.run(func(tA, tB bool, m, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
 							run(&e1, e1.s, tA, tB, m, n, k, al, a, lda, b, ldb, be, c, ldc)
 						}))
-						switch {
-						case bytes.Equal(got, want):
-						case e.lib == nil:
-							t.Fatalf("%v: %d threads gave different bytes than %d", p, threads, e.threads)
-						default:
-							t.Logf("%v: %d threads give different bytes than %d (allowed for a library)", p, threads, e.threads)
+					}
+					want := with(2, e.partMNK)
+					for i, threads := range []int{2, 2, 1, 3, 5} {
+						if !bytes.Equal(with(threads, e.partMNK), want) {
+							t.Fatalf("%v: run %d with %d goroutines gave other bytes than with 2", p, i, threads)
 						}
+					}
+					if whole := with(1, 1e300); e.lib == nil && !bytes.Equal(whole, want) {
+						t.Fatalf("%v: the Go engine gives other bytes uncut than cut", p)
+					} else if !bytes.Equal(whole, want) {
+						t.Logf("%v: uncut gives other bytes than cut (allowed for a library)", p)
 					}
 				}
 			})
@@ -115,31 +114,35 @@ func TestDeterminism(t *testing.T) {
 	}
 }
 
-// TestPartition: parts cover the split dimension exactly, at multiples of partAlign, at most threads
-// of them, and small products stay whole.
+// TestPartition: parts tile the cut dimension exactly, at multiples of 16 (M) or 8 (N), within the
+// limits on their number and width, and small products stay whole.
 func TestPartition(t *testing.T) {
-	for _, s := range [][4]int{{1, 1, 1, 2}, {16384, 64, 576, 2}, {64, 4096, 64, 2}, {33, 31, 1 << 20, 2}, {1000, 1000, 1000, 3}, {17, 1000, 1000, 8}, {100, 100, 10, 2}} {
-		m, n, k, th := s[0], s[1], s[2], s[3]
-		size, parts, alongM := partition(m, n, k, th)
+	for _, s := range [][3]int{{1, 1, 1}, {16384, 64, 576}, {64, 4096, 64}, {33, 31, 1 << 20}, {1000, 1000, 1000}, {17, 1000, 1000}, {100, 100, 10}, {4096, 4096, 4096}} {
+		m, n, k := s[0], s[1], s[2]
+		size, parts, alongM := partition(m, n, k, parallelMNK)
 		dim := map[bool]int{true: m, false: n}[alongM]
-		align := map[bool]int{true: partAlignM, false: partAlignN}[alongM]
-		if parts < 1 || parts > th || (parts-1)*size >= dim || parts*size < dim || (parts > 1 && size%align != 0) {
-			t.Errorf("partition(%d,%d,%d,%d) = size %d, %d parts along M=%v: does not tile %d", m, n, k, th, size, parts, alongM, dim)
+		align := map[bool]int{true: 16, false: 8}[alongM]
+		if parts < 1 || parts > maxParts || (parts-1)*size >= dim || parts*size < dim || (parts > 1 && (size%align != 0 || size < minPartDim)) {
+			t.Errorf("partition(%d,%d,%d) = %d parts of %d along M=%v: does not tile %d", m, n, k, parts, size, alongM, dim)
 		}
 		if float64(m)*float64(n)*float64(k) < 2*parallelMNK && parts != 1 {
-			t.Errorf("partition(%d,%d,%d,%d): %d parts for a small product", m, n, k, th, parts)
+			t.Errorf("partition(%d,%d,%d): %d parts for a small product", m, n, k, parts)
 		}
 		if alongM != (m >= n) {
-			t.Errorf("partition(%d,%d,%d,%d) split along M=%v", m, n, k, th, alongM)
+			t.Errorf("partition(%d,%d,%d) cuts along M=%v", m, n, k, alongM)
 		}
 	}
-	if _, parts, _ := partition(16384, 64, 576, 2); parts != 2 {
-		t.Errorf("a 16384×64×576 product is not split over 2 threads (%d parts)", parts)
+	// Worked examples of the rule: 16384 rows → 16 parts of 1024; 64×64 Gram → 2 of 32; 1024 rows →
+	// 4 of 256 (one per 256 rows); 512 columns → 2 of 256.
+	for _, c := range [][5]int{{16384, 64, 576, 1024, 16}, {64, 64, 16384, 32, 2}, {1024, 256, 2304, 256, 4}, {256, 512, 4608, 256, 2}} {
+		if size, parts, _ := partition(c[0], c[1], c[2], parallelMNK); size != c[3] || parts != c[4] {
+			t.Errorf("partition(%d,%d,%d) = %d parts of %d, want %d of %d", c[0], c[1], c[2], parts, size, c[4], c[3])
+		}
 	}
 }
 
 // fakeLoader serves Go engines posing as libraries; bad[name+"/"+core] makes that one add 1e-3 to
-// C[0,0], missing[name] makes loading fail.
+// C[0,0], bad[name+"/generic"] makes it report BLIS's generic kernels, missing[name] makes loading fail.
 func fakeLoader(bad, missing map[string]bool, loaded *[]string) loader {
 	return func(name, core string, threads int) (*engine, error) {
 		*loaded = append(*loaded, name+"/"+core)
@@ -148,6 +151,9 @@ func fakeLoader(bad, missing map[string]bool, loaded *[]string) loader {
 		}
 		e := goEngine(threads)
 		e.info.Engine, e.info.Library, e.info.CoreType = name, "/fake/lib"+name+".so", core
+		if bad[name+"/generic"] {
+			e.arch = "generic"
+		}
 		if bad[name+"/"+core] {
 			e.s = func(tA, tB bool, m, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
 				goGemm(tA, tB, m, n, k, al, a, lda, b, ldb, be, c, ldc)
@@ -179,13 +185,18 @@ func TestFallback(t *testing.T) {
 			engine: "go", tried: "openblas/SkylakeX openblas/Haswell openblas/Sandybridge blis/", reason: []string{"Go engine", "blis", "failed the reference check"}},
 		{name: "no libraries", missing: map[string]bool{"openblas": true, "blis": true}, engine: "go",
 			tried: "openblas/SkylakeX blis/", reason: []string{"openblas not loaded", "blis not loaded"}},
-		{name: "user core type", userCore: "Haswell", engine: "openblas", core: "", tried: "openblas/", reason: []string{"user's OPENBLAS_CORETYPE=Haswell"}},
+		{name: "user core type", userCore: "Haswell", engine: "openblas", core: "", tried: "openblas/",
+			reason: []string{"user's OPENBLAS_CORETYPE=Haswell", "stylelab would choose SkylakeX: unset OPENBLAS_CORETYPE"}},
+		{name: "user core type as CPUID's", userCore: "skylakex", engine: "openblas", core: "", tried: "openblas/", reason: []string{"OPENBLAS_CORETYPE=skylakex (running"}},
 		{name: "user core type bad", userCore: "Zen", bad: map[string]bool{"openblas/": true}, engine: "blis", tried: "openblas/ blis/",
 			reason: []string{"OPENBLAS_CORETYPE=Zen", "failed"}},
 		{name: "STYLELAB_GEMM=go", want: "go", engine: "go", tried: "", reason: []string{"STYLELAB_GEMM=go"}},
 		{name: "STYLELAB_GEMM=blis", want: "blis", engine: "blis", tried: "blis/"},
 		{name: "STYLELAB_GEMM=blis missing", want: "blis", missing: map[string]bool{"blis": true}, engine: "go", tried: "blis/",
 			reason: []string{"blis not loaded"}},
+		{name: "generic BLIS", missing: map[string]bool{"openblas": true}, bad: map[string]bool{"blis/generic": true}, engine: "go", tried: "openblas/SkylakeX blis/",
+			reason: []string{"generic kernels"}},
+		{name: "generic BLIS forced", want: "blis", bad: map[string]bool{"blis/generic": true}, engine: "blis", tried: "blis/"},
 		{name: "STYLELAB_GEMM invalid", want: "mkl", engine: "go", tried: "", reason: []string{`"mkl" is not one of openblas, blis, go`}},
 	}
 	for _, c := range cases {
@@ -329,5 +340,37 @@ func TestConcurrentCallers(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestVerifySplits: the start-up check sends products through the split over goroutines (both
+// directions), so a library that is wrong only on sub-matrices (offsets, strides) is caught too.
+func TestVerifySplits(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[[3]int]int{}
+	e := goEngine(2)
+	e.s = func(tA, tB bool, m, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
+		mu.Lock()
+		calls[[3]int{m, n, k}]++
+		mu.Unlock()
+		goGemm(tA, tB, m, n, k, al, a, lda, b, ldb, be, c, ldc)
+	}
+	if err := verify(e); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range verifyShapes[:3] {
+		if calls[s] != 0 {
+			t.Errorf("%v was computed whole, not split: %v", s, calls)
+		}
+	}
+	// A part function that is wrong only when given a part (m or n smaller than the whole) is refused.
+	e.s = func(tA, tB bool, m, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
+		goGemm(tA, tB, m, n, k, al, a, lda, b, ldb, be, c, ldc)
+		if n == 59 { // the second part of 9×131×160 along N
+			c[0] = -c[0]
+		}
+	}
+	if err := verify(e); err == nil {
+		t.Errorf("an engine wrong on one part passed the check")
 	}
 }

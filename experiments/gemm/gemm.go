@@ -7,7 +7,7 @@
 //     initialisation only; a user-set OPENBLAS_CORETYPE is respected);
 //   - "blis": BLIS (libblis.so.4, Debian's libblis4-pthread), also through dlopen;
 //   - "go-asm" / "go": a packed, register-blocked Go kernel: assembly microkernels on amd64 (AVX-512
-//     12×32 when the CPU has AVX-512F, else AVX2+FMA 6×16), a portable 4×4 Go one elsewhere. It is
+//     12×32 when the CPU has AVX-512F, else AVX2+FMA 6×16), a portable 4×2 Go one elsewhere. It is
 //     what CGO_ENABLED=0 builds use, since they cannot load a library.
 //
 // STYLELAB_GEMM=openblas|blis|go forces one engine; if it cannot be loaded or fails the check, the Go
@@ -20,17 +20,19 @@
 //	|C − C_ref| ≤ 2·(k+2)·ε·(|alpha|·Σ_p |op(A)[i,p]·op(B)[p,j]| + |beta·C₀[i,j]|)
 //
 // (ε = 2⁻²³ for float32, 2⁻⁵² for float64). On a mismatch the next-lower OpenBLAS core type is tried,
-// then BLIS, then the Go engine.
+// then BLIS, then the Go engine. BLIS is skipped (unless forced) where it runs its "generic" C
+// kernels and the Go engine has assembly ones, which are faster.
 //
 // Threads: libraries run single-threaded (OpenBLAS's own threads spin between calls, taking CPU
-// from the Go ops that follow); a product of at least parallelMNK multiply-adds per part is split
-// along M (or N, when N > M) into at most Info.Threads = GOMAXPROCS (at first use) parts, run on
-// goroutines.
+// from the Go ops that follow). A large product is cut along M (or N, when N > M) into parts whose
+// boundaries depend on (m, n, k) alone, and Info.Threads = GOMAXPROCS (at first use) goroutines
+// compute them, each taking the next part when it finishes one (so a core slowed by other work
+// takes fewer).
 //
-// Determinism: the split depends only on (m, n, k) and Info.Threads, never on timing, so the same
-// inputs give the same bytes on every call. The Go engine's bytes do not depend on the thread count
-// either; a library's may (OpenBLAS's do), so they are the same on machines with the same library,
-// core type and thread count.
+// Determinism: every part is one fixed call, whichever goroutine runs it and whenever, so the same
+// inputs give the same bytes on every call, with any thread count. (This matters for libraries:
+// OpenBLAS 0.3.21's Haswell kernels give other bytes for other cuts. The Go engine's bytes do not
+// depend on the cut at all.) Bytes still differ between engines and OpenBLAS core types.
 package gemm
 
 import (
@@ -39,6 +41,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/stylelab/stylelab/experiments/gemm/internal/blas"
 )
@@ -48,7 +51,7 @@ type Info struct {
 	Engine   string   // "openblas", "blis", "go-asm" (packed Go kernel, AVX-512 or AVX2+FMA assembly microkernel), "go"
 	Library  string   // path of the loaded shared library, "" for Go engines
 	CoreType string   // OpenBLAS core type in use (e.g. "SkylakeX", "Haswell", "Zen"), "" otherwise
-	Threads  int      // goroutines one product is split over (libraries run one thread each)
+	Threads  int      // goroutines computing the parts of a large product (libraries run one thread each)
 	CPU      string   // CPU model name from /proc/cpuinfo
 	Features []string // relevant CPUID features: avx2, fma, avx512f, ...
 	Verified bool     // the start-up reference check passed
@@ -67,8 +70,10 @@ type engine struct {
 	s        sgemmFn
 	d        dgemmFn
 	lib      *blas.Lib // nil for Go engines
+	arch     string    // what a library says it runs: OpenBLAS core name, BLIS arch ("generic": its C reference kernels)
 	threads  int
 	smallMNK float64 // products with m·n·k below this go to the Go kernel (faster than a library call there)
+	partMNK  float64 // least multiply-adds per part when splitting (parallelMNK; the start-up check lowers it)
 }
 
 var (
@@ -84,8 +89,9 @@ func Current() Info {
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices; op(X) = Xᵀ when transX.
 // op(A) is m×k, op(B) is k×n, C is m×n; lda/ldb/ldc are row strides (elements).
-// As in BLAS, beta = 0 overwrites C (NaNs in C are not propagated) and alpha = 0 or k = 0 reads neither A nor B.
-// Invalid sizes or strides, or slices too short for them, panic with a message naming the argument.
+// As in BLAS, beta = 0 overwrites C (NaNs in C are not propagated), alpha = 0 or k = 0 reads neither A nor B,
+// and C must not overlap A or B. Invalid sizes or strides, or slices too short for them, panic with a
+// message naming the argument. Safe for concurrent use.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	Current()
@@ -102,31 +108,39 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 // parallelMNK is the least number of multiply-adds (m·n·k) per part worth a goroutine.
 const parallelMNK = 1 << 18
 
-// partAlignM and partAlignN are the granularity of part boundaries along M and N: multiples of the
-// Go kernels' register blocks (MR 4, 6, 12; NR 4, 8, 16, 32) and of OpenBLAS's usual unrolls.
+// Parts (see partition): at most maxParts of them, at least minPartDim wide, and at most
+// max(2, dim/packPartDim) so that a library repacks the operand every part shares (B for parts of
+// M, A for parts of N) on no more than one part per packPartDim rows or columns.
 const (
-	partAlignM = 48
-	partAlignN = 32
+	maxParts    = 16
+	minPartDim  = 16
+	packPartDim = 256
 )
 
-// partition splits a product into parts along M (alongM) or N: at most threads parts, each with at
-// least parallelMNK multiply-adds, boundaries at multiples of partAlignM or partAlignN. It depends
-// only on its arguments.
-func partition(m, n, k, threads int) (size, parts int, alongM bool) {
+// partition cuts a product into parts along M (alongM, when m ≥ n) or N, of size rows/columns each
+// (the last one may be smaller). It depends on the shape alone, not on the number of threads, so a
+// product's bytes do not depend on how many goroutines compute its parts, nor on which computes
+// which. Boundaries are at multiples of 16 rows, or of 32 columns (8 for parts narrower than 128).
+func partition(m, n, k int, partMNK float64) (size, parts int, alongM bool) {
 	alongM = m >= n
-	dim, align := n, partAlignN
+	dim, align, small := n, 32, 8
 	if alongM {
-		dim, align = m, partAlignM
+		dim, align, small = m, 16, 16
 	}
-	p := min(threads, int(float64(m)*float64(n)*float64(k)/parallelMNK), (dim+align-1)/align)
+	p := min(maxParts, int(float64(m)*float64(n)*float64(k)/partMNK), max(2, dim/packPartDim), dim/minPartDim)
 	if p <= 1 {
 		return dim, 1, alongM
 	}
-	size = ((dim+p-1)/p + align - 1) / align * align
+	size = (dim + p - 1) / p
+	if size < 4*align {
+		align = small
+	}
+	size = (size + align - 1) / align * align
 	return size, (dim + size - 1) / size, alongM
 }
 
-// run computes the product with e's part function f, splitting it over goroutines as partition says.
+// run computes the product with e's part function f, part by part as partition says, on
+// min(e.threads, parts) goroutines that take the next part as they finish one.
 func run[T float32 | float64](e *engine, f func(bool, bool, int, int, int, T, []T, int, []T, int, T, []T, int), transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m == 0 || n == 0 {
 		return
@@ -138,41 +152,44 @@ func run[T float32 | float64](e *engine, f func(bool, bool, int, int, int, T, []
 	if float64(m)*float64(n)*float64(k) < e.smallMNK {
 		f = goGemm[T]
 	}
-	size, parts, alongM := partition(m, n, k, e.threads)
+	size, parts, alongM := partition(m, n, k, e.partMNK)
 	if parts == 1 {
 		f(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	var wg sync.WaitGroup
-	for p := parts - 1; p >= 0; p-- {
+	part := func(p int) {
 		lo := p * size
-		var do func()
 		if alongM {
 			hi := min(m, lo+size)
-			var ap []T
+			var ap []T // where row lo of op(A) starts
 			if transA {
 				ap = a[lo:]
 			} else {
 				ap = a[lo*lda:]
 			}
-			do = func() { f(transA, transB, hi-lo, n, k, alpha, ap, lda, b, ldb, beta, c[lo*ldc:], ldc) }
+			f(transA, transB, hi-lo, n, k, alpha, ap, lda, b, ldb, beta, c[lo*ldc:], ldc)
+			return
+		}
+		hi := min(n, lo+size)
+		var bp []T // where column lo of op(B) starts
+		if transB {
+			bp = b[lo*ldb:]
 		} else {
-			hi := min(n, lo+size)
-			var bp []T
-			if transB {
-				bp = b[lo*ldb:]
-			} else {
-				bp = b[lo:]
-			}
-			do = func() { f(transA, transB, m, hi-lo, k, alpha, a, lda, bp, ldb, beta, c[lo:], ldc) }
+			bp = b[lo:]
 		}
-		if p == 0 {
-			do()
-			break
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); do() }()
+		f(transA, transB, m, hi-lo, k, alpha, a, lda, bp, ldb, beta, c[lo:], ldc)
 	}
+	var next atomic.Int64
+	work := func() {
+		for p := int(next.Add(1) - 1); p < parts; p = int(next.Add(1) - 1) {
+			part(p)
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(e.threads, parts) - 1 {
+		wg.Go(work)
+	}
+	work()
 	wg.Wait()
 }
 
@@ -227,7 +244,7 @@ func loadLibrary(name, coreType string, threads int) (*engine, error) {
 		}
 		l.Dgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	}
-	e := &engine{lib: l, s: s, d: d, threads: threads, smallMNK: smallMNK}
+	e := &engine{lib: l, s: s, d: d, threads: threads, smallMNK: smallMNK, partMNK: parallelMNK, arch: l.CoreName}
 	e.info.Engine, e.info.Library = name, l.Path
 	if name == "openblas" {
 		e.info.CoreType = l.CoreName
@@ -285,6 +302,14 @@ func selectEngine(want, userCore string, ladder []string, threads int, load load
 				notes = append(notes, err.Error())
 				break
 			}
+			if name == "blis" && e.arch == "generic" && want != "blis" && kernelFor[float32]().name == "go-asm" {
+				// Measured on an AMD EPYC (Zen 4), which BLIS 0.9 does not know: 3–4× slower than go-asm.
+				notes = append(notes, "BLIS runs its generic kernels on this CPU, slower than the Go engine's assembly (STYLELAB_GEMM=blis forces it)")
+				if e.lib != nil {
+					e.lib.Close()
+				}
+				break
+			}
 			if err := verify(e); err != nil {
 				notes = append(notes, fmt.Sprintf("%s failed the reference check (%v)", describe(e, core, userCore), err))
 				if e.lib != nil {
@@ -294,6 +319,9 @@ func selectEngine(want, userCore string, ladder []string, threads int, load load
 			}
 			e.info.Verified = true
 			e.info.Reason = describe(e, core, userCore) + " passed the reference check" + because(notes)
+			if name == "openblas" && userCore != "" && len(ladder) > 0 && !strings.EqualFold(userCore, ladder[0]) {
+				e.info.Reason += fmt.Sprintf(" (from CPUID stylelab would choose %s: unset OPENBLAS_CORETYPE to use it)", ladder[0])
+			}
 			return e
 		}
 	}

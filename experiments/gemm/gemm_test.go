@@ -3,6 +3,7 @@ package gemm
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -32,11 +33,6 @@ func testEngine[T float32 | float64](t *testing.T, f gemmFunc[T]) {
 			}
 		}
 	}
-}
-
-func TestGoEngine(t *testing.T) {
-	t.Run("float32", func(t *testing.T) { testEngine(t, goGemm[float32]) })
-	t.Run("float64", func(t *testing.T) { testEngine(t, goGemm[float64]) })
 }
 
 func TestPublicAPI(t *testing.T) {
@@ -81,5 +77,42 @@ func TestBadArgumentsPanic(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+// TestReference: the reference on a product small enough to write out:
+// [1 2; 3 4]ᵀ·[5 6; 7 8] = [1·5+3·7, 1·6+3·8; 2·5+4·7, 2·6+4·8] = [26 30; 38 44]; C = 2·that − 1·[1 1; 1 1].
+func TestReference(t *testing.T) {
+	p := problem[float64]{transA: true, m: 2, n: 2, k: 2, alpha: 2, beta: -1, a: []float64{1, 2, 3, 4}, b: []float64{5, 6, 7, 8},
+		c: []float64{1, 1, 1, 1}, lda: 2, ldb: 2, ldc: 2}
+	want := []float64{51, 59, 75, 87}
+	mags := []float64{2*26 + 1, 2*30 + 1, 2*38 + 1, 2*44 + 1}
+	for e := range want {
+		if got, mag := p.ref(e/2, e%2); got != want[e] || mag != mags[e] {
+			t.Errorf("ref(%d,%d) = %v (magnitude %v), want %v (%v)", e/2, e%2, got, mag, want[e], mags[e])
+		}
+	}
+}
+
+// TestCheckRejects: the check that guards every engine refuses an element off by ten times its
+// tolerance and a write into the stride padding, and accepts the correct product.
+func TestCheckRejects(t *testing.T) {
+	p := newProblem[float32](rand.New(rand.NewPCG(9, 9)), false, true, 20, 30, 40, 0, 1, 0.5)
+	p.ldc = p.n + 2
+	p.c = randSlice[float32](rand.New(rand.NewPCG(9, 10)), p.m*p.ldc)
+	good := p.run(goGemm[float32])
+	if err := p.check(good); err != nil {
+		t.Fatalf("correct product refused: %v", err)
+	}
+	_, mag := p.ref(3, 4)
+	bad := append([]float32(nil), good...)
+	bad[3*p.ldc+4] += float32(10 * 2 * float64(p.k+2) * 0x1p-23 * mag)
+	if err := p.check(bad); err == nil || !strings.Contains(err.Error(), "C[3,4]") {
+		t.Errorf("an element off by 10× the tolerance: %v", err)
+	}
+	pad := append([]float32(nil), good...)
+	pad[5*p.ldc+p.n] = 42
+	if err := p.check(pad); err == nil || !strings.Contains(err.Error(), "padding") {
+		t.Errorf("a write into the padding: %v", err)
 	}
 }

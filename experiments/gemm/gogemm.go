@@ -175,52 +175,36 @@ func putBuf[T float32 | float64](p *[]T) {
 	}
 }
 
-// goKernel4x4 is the portable microkernel: a 4×4 tile in 16 scalar accumulators.
-func goKernel4x4[T float32 | float64](k int, ap, bp, c []T, ldc int, alpha T) {
-	var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 T
-	ap, bp = ap[:4*k], bp[:4*k]
-	for p := 0; p < k; p++ {
-		a := ap[4*p : 4*p+4 : 4*p+4]
-		b := bp[4*p : 4*p+4 : 4*p+4]
-		a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
-		b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
+// goKernel4x2 is the portable microkernel: a 4×2 tile in 8 scalar accumulators (with the 6 loaded
+// operands they fit the 15 floating-point registers Go's amd64 register allocator uses, so nothing spills).
+func goKernel4x2[T float32 | float64](k int, ap, bp, c []T, ldc int, alpha T) {
+	var c00, c01, c10, c11, c20, c21, c30, c31 T
+	ap, bp = ap[:4*k], bp[:2*k]
+	for len(ap) >= 4 && len(bp) >= 2 {
+		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
+		b0, b1 := bp[0], bp[1]
+		ap, bp = ap[4:], bp[2:]
 		c00 += T(a0 * b0)
 		c01 += T(a0 * b1)
-		c02 += T(a0 * b2)
-		c03 += T(a0 * b3)
 		c10 += T(a1 * b0)
 		c11 += T(a1 * b1)
-		c12 += T(a1 * b2)
-		c13 += T(a1 * b3)
 		c20 += T(a2 * b0)
 		c21 += T(a2 * b1)
-		c22 += T(a2 * b2)
-		c23 += T(a2 * b3)
 		c30 += T(a3 * b0)
 		c31 += T(a3 * b1)
-		c32 += T(a3 * b2)
-		c33 += T(a3 * b3)
 	}
-	r := c[0:4:4]
+	r := c[0:2:2]
 	r[0] += T(alpha * c00)
 	r[1] += T(alpha * c01)
-	r[2] += T(alpha * c02)
-	r[3] += T(alpha * c03)
-	r = c[ldc : ldc+4 : ldc+4]
+	r = c[ldc : ldc+2 : ldc+2]
 	r[0] += T(alpha * c10)
 	r[1] += T(alpha * c11)
-	r[2] += T(alpha * c12)
-	r[3] += T(alpha * c13)
-	r = c[2*ldc : 2*ldc+4 : 2*ldc+4]
+	r = c[2*ldc : 2*ldc+2 : 2*ldc+2]
 	r[0] += T(alpha * c20)
 	r[1] += T(alpha * c21)
-	r[2] += T(alpha * c22)
-	r[3] += T(alpha * c23)
-	r = c[3*ldc : 3*ldc+4 : 3*ldc+4]
+	r = c[3*ldc : 3*ldc+2 : 3*ldc+2]
 	r[0] += T(alpha * c30)
 	r[1] += T(alpha * c31)
-	r[2] += T(alpha * c32)
-	r[3] += T(alpha * c33)
 }
 
 // scaleC sets C = beta·C, with beta = 0 writing zeros (BLAS convention: NaNs in C are dropped).
@@ -246,5 +230,5 @@ func goEngine(threads int) *engine {
 	if kernelFor[float32]().name != "go" {
 		name = kernelFor[float32]().name
 	}
-	return &engine{s: goGemm[float32], d: goGemm[float64], threads: threads, info: Info{Engine: name}}
+	return &engine{s: goGemm[float32], d: goGemm[float64], threads: threads, partMNK: parallelMNK, info: Info{Engine: name}}
 }

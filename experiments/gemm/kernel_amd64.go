@@ -34,10 +34,10 @@ func sgemmKernel12x32(k int, ap, bp, c *float32, ldc int, alpha float32)
 func dgemmKernel12x16(k int, ap, bp, c *float64, ldc int, alpha float64)
 
 // kernelFor returns the AVX-512 assembly microkernel when the CPU has AVX-512F, else the AVX2+FMA
-// one when it has those, else the portable 4×4 Go one.
+// one when it has those, else the portable 4×2 Go one.
 func kernelFor[T float32 | float64]() kernel[T] {
 	if !useAsm {
-		return kernel[T]{mr: 4, nr: 4, name: "go", isa: "portable Go", f: goKernel4x4[T]}
+		return kernel[T]{mr: 4, nr: 2, name: "go", isa: "portable Go", f: goKernel4x2[T]}
 	}
 	var zero T
 	if useAVX512 {

@@ -70,14 +70,31 @@ func (p problem[T]) opB(q, j int) T {
 	return p.b[q*p.ldb+j]
 }
 
-// check compares got with the naive reference refGemm. Element (i,j) passes when
+// ref is the naive reference for element (i,j), want = T(alpha·Σ_p op(A)[i,p]·op(B)[p,j] + beta·C₀[i,j])
+// accumulated in float64 in order p = 0..k−1 (beta = 0 ignores C₀), and the magnitude
+// |alpha|·Σ_p |op(A)[i,p]·op(B)[p,j]| + |beta·C₀[i,j]| that scales the tolerance.
+func (p problem[T]) ref(i, j int) (want, mag float64) {
+	var sum float64
+	for q := 0; q < p.k; q++ {
+		x := float64(p.opA(i, q)) * float64(p.opB(q, j))
+		sum += x
+		mag += math.Abs(x)
+	}
+	want = float64(p.alpha) * sum
+	c0 := float64(p.c[i*p.ldc+j])
+	if p.beta != 0 {
+		want += float64(p.beta) * c0
+	}
+	return float64(T(want)), math.Abs(float64(p.alpha))*mag + math.Abs(float64(p.beta)*c0)
+}
+
+// check compares got with the naive reference ref. Element (i,j) passes when
 //
 //	|got − ref| ≤ 2·(k+2)·ε·(|alpha|·Σ_p |op(A)[i,p]·op(B)[p,j]| + |beta·C₀[i,j]|)
 //
 // with ε = 2⁻²³ (float32) or 2⁻⁵² (float64), the classic bound for a length-k dot product; elements
 // in the stride padding (columns ≥ n) must be untouched. Returns the first failure, nil if none.
 func (p problem[T]) check(got []T) error {
-	want := p.run(refGemm[T])
 	eps := 0x1p-23
 	var zero T
 	if _, ok := any(zero).(float64); ok {
@@ -93,30 +110,28 @@ func (p problem[T]) check(got []T) error {
 				}
 				continue
 			}
-			var mag float64
-			for q := 0; q < p.k; q++ {
-				mag += math.Abs(float64(p.opA(i, q)) * float64(p.opB(q, j)))
-			}
-			mag = math.Abs(float64(p.alpha))*mag + math.Abs(float64(p.beta)*float64(p.c[idx]))
-			if d := math.Abs(float64(got[idx]) - float64(want[idx])); !(d <= tol*mag) {
-				return fmt.Errorf("%v: C[%d,%d] = %v, reference %v (|diff| %.3g > bound %.3g)", p, i, j, got[idx], want[idx], d, tol*mag)
+			want, mag := p.ref(i, j)
+			if d := math.Abs(float64(got[idx]) - want); !(d <= tol*mag) {
+				return fmt.Errorf("%v: C[%d,%d] = %v, reference %v (|diff| %.3g > bound %.3g)", p, i, j, got[idx], T(want), d, tol*mag)
 			}
 		}
 	}
 	return nil
 }
 
-// verifyShapes are the start-up check's products: odd sizes, each large enough to be split over two
-// goroutines, and a tall-skinny and a short-wide one so that both split directions are exercised.
-var verifyShapes = [][3]int{{67, 45, 93}, {130, 7, 301}, {9, 131, 260}, {3, 5, 7}}
+// verifyShapes are the start-up check's products: odd sizes, split over two goroutines along M
+// (m ≥ n) or N (the check lowers the split threshold), and one too small to split.
+var verifyShapes = [][3]int{{67, 45, 93}, {40, 7, 301}, {9, 131, 160}, {3, 5, 7}}
 
 // verify runs the start-up check on e: every verifyShapes product, all four transpose combinations,
 // strides padded by up to 3, alpha = 1.5 and beta = −0.75, in float32 and float64, through e's
-// whole path (splitting included, the small-product shortcut excluded), compared by problem.check.
+// whole path (splitting over at least two goroutines included, the small-product shortcut
+// excluded), compared by problem.check.
 func verify(e *engine) error {
 	ev := *e
 	ev.smallMNK = 0
 	ev.threads = max(2, e.threads)
+	ev.partMNK = 1000
 	r := rand.New(rand.NewPCG(8, 8))
 	for _, s := range verifyShapes {
 		for tr := 0; tr < 4; tr++ {
