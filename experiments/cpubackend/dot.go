@@ -111,15 +111,16 @@ func freeAxes(s shapes.Shape, batch, contract []int, name string) ([]int, error)
 	return free, nil
 }
 
-// Dot is the rank ≤ 2 product: [k]·[k] → scalar, [m,k]·[k] → [m], [m,k]·[k,n] → [m,n].
+// Dot is the rank ≤ 2 product: [k]·[k] → scalar, [m,k]·[k] → [m], [m,k]·[k,n] → [m,n] (as XLA, no
+// vector·matrix).
 func (b *Builder) Dot(lhs, rhs backends.Op) (backends.Op, error) {
 	ins, err := b.checkOps("Dot", lhs, rhs)
 	if err != nil {
 		return nil, err
 	}
 	lr, rr := ins[0].shape.Rank(), ins[1].shape.Rank()
-	if lr < 1 || lr > 2 || rr < 1 || rr > 2 {
-		return nil, errors.Errorf("Dot: operands must have rank 1 or 2, got %s and %s", ins[0].shape, ins[1].shape)
+	if lr < 1 || lr > 2 || rr < 1 || rr > 2 || (lr == 1 && rr == 2) {
+		return nil, errors.Errorf("Dot: operands must be vector·vector, matrix·vector or matrix·matrix, got %s and %s (use DotGeneral)", ins[0].shape, ins[1].shape)
 	}
 	return b.DotGeneral(ins[0], []int{lr - 1}, nil, ins[1], []int{0}, nil)
 }

@@ -466,6 +466,15 @@ func TestDotGeneral(t *testing.T) {
 			}
 		})
 	}
+	t.Run("Dot", func(t *testing.T) {
+		// The rank ≤ 2 Dot op: vector·vector, matrix·vector, matrix·matrix (XLA has no vector·matrix).
+		m, k, n := 1+r.IntN(9), 1+r.IntN(9), 1+r.IntN(9)
+		v, w := randHost(r, dtypes.Float32, []int{k}, -1, 1), randHost(r, dtypes.Float32, []int{k}, -1, 1)
+		a, b := randHost(r, dtypes.Float32, []int{m, k}, -1, 1), randHost(r, dtypes.Float32, []int{k, n}, -1, 1)
+		compare(t, "Dot", tol{abs: 1e-5 * math.Sqrt(float64(k)) * float64(k)}, func(in []*graph.Node) []*graph.Node {
+			return []*graph.Node{graph.Dot(in[0], in[1]), graph.Dot(in[2], in[0]), graph.Dot(in[2], in[3])}
+		}, v, w, a, b)
+	})
 	t.Run("ConvShaped", func(t *testing.T) {
 		// NN, NT and TN products of conv-like sizes, plus a batched one (the Gram).
 		a := randHost(r, dtypes.Float32, []int{300, 75}, -1, 1)
