@@ -980,12 +980,11 @@ func signFloat32(o, x []float32) {
 	o = o[:len(x)]
 	for i, v := range x {
 		b := math.Float32bits(v)
-		m := b & 0x7fffffff
-		r := b&0x80000000 | 0x3f800000
-		if m == 0 || m > 0x7f800000 {
-			r = b
-		}
-		o[i] = math.Float32frombits(r)
+		m := b & 0x7fffffff                    // |x|'s bits
+		r := b&0x80000000 | 0x3f800000         // ±1.0
+		keep := (m-1)>>31 | (0x7f800000-m)>>31 // 1 for ±0 (m−1 wraps) and NaN (m > +Inf's bits)
+		mask := -keep                          // all ones when x is kept
+		o[i] = math.Float32frombits(b&mask | r&^mask)
 	}
 }
 
