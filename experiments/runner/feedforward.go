@@ -95,7 +95,72 @@ func prepareFeedForward(sp *spec.Spec, allowChanged bool, warn func(string)) (*P
 		return nil, fmt.Errorf("loss network weights have SHA-256 %.12s, the spec records %.12s (pass --allow-changed-inputs to run anyway)", p.Weights.SHA256, sp.Weights.SHA256)
 	}
 	sp.Weights.SHA256 = p.Weights.SHA256
-	return p, nil
+	return p, p.check()
+}
+
+// check refuses, before anything is recorded, what would fail later: a resume checkpoint of another network, a
+// model of the wrong kind, style weights or indices that do not fit the model.
+func (p *Prepared) check() error {
+	sp := p.Spec
+	if p.Resume != nil {
+		if err := train.CheckResume(*sp.Train, p.trainInputs(nil), p.Resume); err != nil {
+			return err
+		}
+	}
+	if p.Model == nil {
+		return nil
+	}
+	h := p.Model.Header
+	isAdaIN := h.Kind == train.KindAdaIN
+	switch sp.Kind {
+	case spec.KindStylize:
+		if isAdaIN {
+			return fmt.Errorf("%s is an AdaIN model: use stylelab adain", sp.Inputs.Model.Path)
+		}
+		return train.CheckMix(sp.Stylize.Mix, len(h.Styles))
+	case spec.KindInterpolate:
+		if isAdaIN {
+			return fmt.Errorf("%s is an AdaIN model: interpolate needs a cin model", sp.Inputs.Model.Path)
+		}
+		seen := map[int]bool{}
+		for _, k := range sp.Interpolate.Styles {
+			if k < 0 || k >= len(h.Styles) {
+				return fmt.Errorf("style %d is out of range: the model has %d styles, numbered 0 to %d", k, len(h.Styles), len(h.Styles)-1)
+			}
+			seen[k] = true
+		}
+	case spec.KindAdaIN:
+		if !isAdaIN {
+			return fmt.Errorf("%s is a %s model, not an AdaIN one: use stylelab stylize", sp.Inputs.Model.Path, h.Kind)
+		}
+		if err := train.CheckMix(sp.AdaIN.StyleWeights, len(sp.Inputs.Styles)); err != nil {
+			return fmt.Errorf("--style-weights: %w", err)
+		}
+		if p.Weights.SHA256 != h.LossNet.SHA256 {
+			return fmt.Errorf("model %s was trained with encoder weights %s (SHA-256 %.12s), this run uses %s: pass the same --weights",
+				sp.Inputs.Model.Path, h.LossNet.Source, h.LossNet.SHA256, p.Weights.Source)
+		}
+	}
+	return nil
+}
+
+// trainInputs are the training inputs of a train spec; keys (optional) receives the metric name of each style.
+func (p *Prepared) trainInputs(keys []string) train.Inputs {
+	sp := p.Spec
+	in := train.Inputs{ContentFiles: p.ContentFiles, Weights: p.Weights}
+	names := map[string]bool{}
+	for i, s := range sp.Inputs.Styles {
+		n := train.StyleName(s.Path)
+		in.Styles = append(in.Styles, train.StyleRef{Name: n, Path: sp.FilePath(s.Path), SHA256: s.SHA256})
+		if names[n] {
+			n = fmt.Sprintf("%d-%s", i, n)
+		}
+		names[n] = true
+		if keys != nil {
+			keys[i] = n
+		}
+	}
+	return in
 }
 
 // startRun opens the tracker run of a spec with its provenance, params, tags and spec artifact.
@@ -244,17 +309,8 @@ func (p *Prepared) runFeedForward(o Options) (out *Outcome, err error) {
 // sample grids and checkpoints go to the run; the final checkpoint is also written to sp.Output.
 func (p *Prepared) runTrain(o Options, run *tracker.Run, out *Outcome) (*imageio.Image, error) {
 	sp := p.Spec
-	in := train.Inputs{ContentFiles: p.ContentFiles, Weights: p.Weights}
-	names := map[string]bool{}
 	keys := make([]string, len(sp.Inputs.Styles))
-	for i, s := range sp.Inputs.Styles {
-		n := train.StyleName(s.Path)
-		in.Styles = append(in.Styles, train.StyleRef{Name: n, Path: sp.FilePath(s.Path), SHA256: s.SHA256})
-		if names[n] {
-			n = fmt.Sprintf("%d-%s", i, n)
-		}
-		names[n], keys[i] = true, n
-	}
+	in := p.trainInputs(keys)
 	hooks := train.Hooks{
 		OnStep: func(r train.StepReport) error {
 			if run != nil {

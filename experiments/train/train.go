@@ -93,26 +93,12 @@ func Run(cfg Config, in Inputs, resume *Checkpoint, hooks Hooks) (*Result, error
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	h := Header{Kind: cfg.Kind, Styles: in.Styles, Loss: cfg.Loss, Config: cfg,
-		LossNet: LossNet{Source: in.Weights.Source, SHA256: in.Weights.SHA256, Pool: cfg.Pool}}
-	if cfg.Kind == KindAdaIN {
-		a := cfg.AdaINArch()
-		h.Architecture.AdaIN = &a
-	} else {
-		a := cfg.Arch(len(in.Styles))
-		h.Architecture.Transformer = &a
-	}
+	h := newHeader(cfg, in)
 	first := 1
 	ctx := context.New()
 	if resume != nil {
-		if err := resume.Header.SameArchitecture(&h); err != nil {
-			return nil, fmt.Errorf("--resume %s: the checkpoint has %v: resume only a run of the same network (or start a new one without --resume)", resume.Path, err)
-		}
-		if !resume.Header.AdamState {
-			return nil, fmt.Errorf("--resume %s: the checkpoint has no Adam state (it was saved for inference only)", resume.Path)
-		}
-		if resume.Header.Step >= cfg.Steps {
-			return nil, fmt.Errorf("--resume %s: the checkpoint is at step %d, and --steps is %d: ask for more steps than it has done", resume.Path, resume.Header.Step, cfg.Steps)
+		if err := checkResume(cfg, &h, resume); err != nil {
+			return nil, err
 		}
 		first = resume.Header.Step + 1
 		ctx.SetLoader(resume)
@@ -489,4 +475,42 @@ func (t *trainer) samples() (*imageio.Image, error) {
 		rows = append(rows, row)
 	}
 	return Grid(rows, 2), nil
+}
+
+// newHeader is the checkpoint header of a run of cfg (resolved) on in, at step 0.
+func newHeader(cfg Config, in Inputs) Header {
+	h := Header{Kind: cfg.Kind, Styles: in.Styles, Loss: cfg.Loss, Config: cfg,
+		LossNet: LossNet{Source: in.Weights.Source, SHA256: in.Weights.SHA256, Pool: cfg.Pool}}
+	if cfg.Kind == KindAdaIN {
+		a := cfg.AdaINArch()
+		h.Architecture.AdaIN = &a
+	} else {
+		a := cfg.Arch(len(in.Styles))
+		h.Architecture.Transformer = &a
+	}
+	return h
+}
+
+func checkResume(cfg Config, h *Header, resume *Checkpoint) error {
+	if err := resume.Header.SameArchitecture(h); err != nil {
+		return fmt.Errorf("--resume %s: the checkpoint has %v: resume only a run of the same network (or start a new one without --resume)", resume.Path, err)
+	}
+	if !resume.Header.AdamState {
+		return fmt.Errorf("--resume %s: the checkpoint has no Adam state (it was saved for inference only)", resume.Path)
+	}
+	if resume.Header.Step >= cfg.Steps {
+		return fmt.Errorf("--resume %s: the checkpoint is at step %d, and --steps is %d: ask for more steps than it has done", resume.Path, resume.Header.Step, cfg.Steps)
+	}
+	return nil
+}
+
+// CheckResume reports whether a training run of cfg on in can resume from ck (same kind, architecture, loss
+// network, styles and loss; Adam state present; fewer steps done than cfg.Steps), before anything is started.
+func CheckResume(cfg Config, in Inputs, ck *Checkpoint) error {
+	cfg, err := cfg.Resolve(len(in.Styles))
+	if err != nil {
+		return err
+	}
+	h := newHeader(cfg, in)
+	return checkResume(cfg, &h, ck)
 }
