@@ -94,8 +94,10 @@ type Config struct {
 
 // Preset returns a complete configuration for kind:
 //   - "cpu": a narrow transformer (width 1/4, 2 residual blocks), 64 px crops, batch 2, 300 steps, learning rate
-//     5e-3, shallow loss layers (style relu1_1…relu3_1, content relu2_1): a visibly working 2-style CIN net on
-//     a CPU in minutes (adain: encoder relu3_1, decoder width 1/4).
+//     1e-2, shallow loss layers (style relu1_1…relu3_1, content relu2_1), style weight 3× Gatys' default for the
+//     loss: a visibly working 2-style CIN net on a CPU in minutes (adain: encoder relu3_1, decoder width 1/4).
+//     Checked on Starry Night + The Great Wave with the shipped photos (3 min 20 s on 2 shared cores with the
+//     "cpu" backend): the two styles give clearly different palettes and strokes, and a strip blends them.
 //   - "gpu": the papers' sizes: width 1, 5 residual blocks, 256 px crops, batch 16 (cin) or 4 (single), 40,000
 //     steps, learning rate 1e-3, style relu1_1…relu4_1, content relu3_1 (adain: relu4_1, batch 8, 160,000 steps
 //     at 1e-4 as Huang & Belongie).
@@ -105,7 +107,7 @@ func Preset(name, kind string) (Config, error) {
 		ContentWeight: 1, TVWeight: 0.05}
 	switch name {
 	case "cpu":
-		c.Size, c.StyleSize, c.Steps, c.Batch, c.LearningRate = 64, 128, 300, 2, 5e-3
+		c.Size, c.StyleSize, c.Steps, c.Batch, c.LearningRate = 64, 128, 300, 2, 1e-2
 		c.Width, c.ResBlocks = 0.25, 2
 		c.StyleLayers, c.ContentLayers = []string{"relu1_1", "relu2_1", "relu3_1"}, []string{"relu2_1"}
 		c.EncoderLayer = "relu3_1"
@@ -135,6 +137,17 @@ func Preset(name, kind string) (Config, error) {
 		c.Loss = "meanvar"
 	}
 	return c, nil
+}
+
+// presetStyleFactor multiplies gatys.DefaultStyleWeight(loss) when StyleWeight is 0. Gatys' defaults balance
+// content and style for an image optimised from the content; a small feed-forward net starts far from the content
+// (content loss ≈ 0.4 against ≈ 0.03) and with Gatys' weight its styles stayed alike on the cpu preset, so the cpu
+// preset triples it (15 for gram). The gpu and tiny presets use the defaults.
+func presetStyleFactor(preset string) float64 {
+	if preset == "cpu" {
+		return 3
+	}
+	return 1
 }
 
 // Resolve fills zero fields from the "cpu" preset of the kind, sets per-style weights to 1 where missing, and
@@ -194,7 +207,7 @@ func (c Config) Resolve(numStyles int) (Config, error) {
 	}
 	setF(&c.ContentWeight, d.ContentWeight)
 	if c.StyleWeight == 0 {
-		c.StyleWeight = gatys.DefaultStyleWeight(c.Loss)
+		c.StyleWeight = presetStyleFactor(base) * gatys.DefaultStyleWeight(c.Loss)
 	}
 	if c.LossOptions, err = resolveLossOptions(c.LossOptions); err != nil {
 		return c, err
