@@ -13,6 +13,9 @@ import (
 // one-hot vector for style 1 writes the same bytes as --style 1; interpolate and the bad inputs of the issue
 // (each a clear error, a non-zero exit, nothing written).
 func TestTrainStylizeRerunAndBadInputs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: trains and reruns a network")
+	}
 	dir := t.TempDir()
 	db := filepath.Join(dir, "runs.db")
 	ckpt := filepath.Join(dir, "cin.safetensors")

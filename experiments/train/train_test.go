@@ -43,6 +43,9 @@ var twoStyles = []string{"vangogh_starry_night.jpg", "hokusai_great_wave.jpg"}
 // A tiny CIN run's loss falls under every style loss: the mean total of the last two steps is below that of
 // the first two (each step's batch is random, so single steps are compared in pairs).
 func TestLossFallsUnderEveryStyleLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: five training runs")
+	}
 	for _, loss := range []string{"gram", "mmd-poly", "mmd-linear", "mmd-gauss", "meanvar"} {
 		t.Run(loss, func(t *testing.T) {
 			cfg := tinyConfig(t, KindCIN, loss)
