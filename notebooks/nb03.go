@@ -47,7 +47,7 @@ const (
 var Styles = []string{"images/style/vangogh_starry_night.jpg", "images/style/hokusai_great_wave.jpg",
 	"images/style/munch_scream.jpg", "images/style/kandinsky_composition_viii.jpg"}
 
-var Size, Steps = lab.Scale(32, 24, 64, 300)
+var Size, Steps = lab.Scale(32, 16, 64, 300)
 
 var Losses = []string{"gram", "meanvar"}
 
