@@ -20,6 +20,7 @@ import (
 	"github.com/stylelab/stylelab/experiments/gatys"
 	"github.com/stylelab/stylelab/experiments/imageio"
 	"github.com/stylelab/stylelab/experiments/spec"
+	"github.com/stylelab/stylelab/experiments/train"
 	"github.com/stylelab/stylelab/experiments/vgg"
 	"github.com/stylelab/stylelab/tracker"
 	"github.com/stylelab/stylelab/tracker/provenance"
@@ -44,6 +45,8 @@ type Options struct {
 	Store *tracker.Store
 	// OnStep, when set, is called after each step has been logged (progress bars).
 	OnStep func(gatys.StepReport)
+	// OnTrainStep is OnStep for training runs.
+	OnTrainStep func(train.StepReport)
 	// Notebook names the notebook the run came from, recorded in provenance.
 	Notebook string
 	// Tags are extra tags for the run.
@@ -61,6 +64,11 @@ type Outcome struct {
 	Result       *gatys.Result
 	OutputPNG    []byte // the output image, PNG-encoded
 	OutputSHA256 string
+	// Train is the result of a training run (its final checkpoint bytes in Train.Checkpoint).
+	Train *train.Result
+	// MsPerImage is the inference time per image of stylize, interpolate and adain runs (the first call,
+	// compilation included, is not counted when there are several images).
+	MsPerImage float64
 }
 
 // Prepared is a resolved spec with its inputs loaded: what Run needs before it starts a tracker run.
@@ -69,6 +77,11 @@ type Prepared struct {
 	Content *imageio.Image
 	Styles  []*imageio.Image
 	Weights *vgg.Weights
+	// Feed-forward kinds: the model checkpoint (stylize, interpolate, adain), the checkpoint a training run
+	// resumes, the content folder's files.
+	Model        *train.Checkpoint
+	Resume       *train.Checkpoint
+	ContentFiles []string
 }
 
 // Prepare resolves sp (in place), checks and hashes its inputs, loads the images at the working size and the
@@ -76,6 +89,9 @@ type Prepared struct {
 func Prepare(sp *spec.Spec, allowChanged bool, warn func(string)) (*Prepared, error) {
 	if err := sp.Resolve(); err != nil {
 		return nil, err
+	}
+	if sp.Kind != spec.KindOptimise {
+		return prepareFeedForward(sp, allowChanged, warn)
 	}
 	cfg := sp.Optimise
 	content, err := imageio.Load(sp.FilePath(sp.Inputs.Content.Path), cfg.Size)
@@ -128,6 +144,9 @@ func Run(sp *spec.Spec, o Options) (*Outcome, error) {
 // Run executes a prepared spec (see the package Run).
 func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 	sp := p.Spec
+	if sp.Kind != spec.KindOptimise {
+		return p.runFeedForward(o)
+	}
 	out = &Outcome{Spec: sp}
 	if err := interruption(o.Context, -1); err != nil {
 		return nil, err

@@ -36,6 +36,7 @@ import (
 	"strings"
 
 	"github.com/stylelab/stylelab/experiments/gatys"
+	"github.com/stylelab/stylelab/experiments/train"
 )
 
 // Version is the spec format this code writes. Older versions are upgraded on Load; newer ones are refused.
@@ -50,8 +51,9 @@ const Version = 2
 var v1LossOptionNames = map[string]string{"PolyDegree": "poly_degree", "PolyC": "poly_c", "GaussSamples": "gauss_samples",
 	"GaussExactMax": "gauss_exact_max", "Seed": "seed"}
 
-// Kinds of experiment. Only KindOptimise runs today; the others are reserved for the feed-forward, CIN and
-// AdaIN work and are refused with a clear error until it lands.
+// Kinds of experiment: optimise (Gatys), train (a feed-forward network: single, cin or adain), stylize (one
+// image through a trained transformer, one style or a mix), interpolate (a strip or grid of mixes), adain (an
+// AdaIN model on any style images).
 const (
 	KindOptimise    = "optimise"
 	KindTrain       = "train"
@@ -70,10 +72,44 @@ type Input struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
-// Inputs are the images an optimisation reads.
+// Inputs are the files a run reads. Content is empty for train; ContentDir is train's folder of photos (every
+// image file listed with its hash); Model is the checkpoint of stylize, interpolate and adain; Resume the
+// checkpoint a training run continues.
 type Inputs struct {
-	Content Input   `json:"content"`
-	Styles  []Input `json:"styles"`
+	Content    Input   `json:"content"`
+	Styles     []Input `json:"styles"`
+	ContentDir *Folder `json:"content_dir,omitempty"`
+	Model      *Input  `json:"model,omitempty"`
+	Resume     *Input  `json:"resume,omitempty"`
+}
+
+// Folder is a folder of input files; Files are filled (sorted, with hashes) when the run is prepared.
+type Folder struct {
+	Path  string  `json:"path"`
+	Files []Input `json:"files,omitempty"`
+}
+
+// StylizeParams are the parameters of a stylize spec: the content's longer side (0 keeps it) and the style
+// weights (one per style of the model; --style K is the one-hot mix).
+type StylizeParams struct {
+	Size int       `json:"size"`
+	Mix  []float64 `json:"mix"`
+}
+
+// InterpolateParams: the styles (indices into the model's, 2 for a strip or 4 for a grid) and the number of
+// images along each side (Steps ≥ 2).
+type InterpolateParams struct {
+	Size   int   `json:"size"`
+	Styles []int `json:"styles"`
+	Steps  int   `json:"steps"`
+}
+
+// AdaINParams: the content's longer side, the weights of the style images (default equal, summing to 1) and the
+// style strength alpha in [0,1] (default 1).
+type AdaINParams struct {
+	Size         int       `json:"size"`
+	StyleWeights []float64 `json:"style_weights"`
+	Alpha        *float64  `json:"alpha"`
 }
 
 // Weights names the loss network's weights: a safetensors file (File, with the SHA-256 of the weight values as
@@ -103,6 +139,11 @@ type Spec struct {
 	Output string `json:"output,omitempty"`
 	// Optimise holds the parameters of a KindOptimise spec: the resolved gatys.Config.
 	Optimise *gatys.Config `json:"optimise,omitempty"`
+	// Train, Stylize, Interpolate and AdaIN hold the parameters of the other kinds.
+	Train       *train.Config      `json:"train,omitempty"`
+	Stylize     *StylizeParams     `json:"stylize,omitempty"`
+	Interpolate *InterpolateParams `json:"interpolate,omitempty"`
+	AdaIN       *AdaINParams       `json:"adain,omitempty"`
 }
 
 // NewOptimise returns a KindOptimise spec for content and styles with cfg (not yet resolved), the run seed
@@ -227,7 +268,7 @@ func (s *Spec) Resolve() error {
 		return fmt.Errorf("spec: unknown kind %q (want one of %s)", s.Kind, strings.Join(Kinds, ", "))
 	}
 	if s.Kind != KindOptimise {
-		return fmt.Errorf("spec: kind %q is not implemented yet in this version of stylelab (only %q runs)", s.Kind, KindOptimise)
+		return s.resolveFeedForward()
 	}
 	if s.Inputs.Content.Path == "" {
 		return errors.New(`spec: inputs.content.path is empty: name the content image`)
@@ -274,9 +315,23 @@ type InputRef struct {
 
 // Files returns every input file of the spec with its role, in a fixed order.
 func (s *Spec) Files() []InputRef {
-	refs := []InputRef{{"content", &s.Inputs.Content}}
+	var refs []InputRef
+	if s.Inputs.Content.Path != "" || s.Kind == KindOptimise || s.Kind == "" {
+		refs = append(refs, InputRef{"content", &s.Inputs.Content})
+	}
 	for i := range s.Inputs.Styles {
 		refs = append(refs, InputRef{fmt.Sprintf("style[%d]", i), &s.Inputs.Styles[i]})
+	}
+	if d := s.Inputs.ContentDir; d != nil {
+		for i := range d.Files {
+			refs = append(refs, InputRef{fmt.Sprintf("content_dir[%d]", i), &d.Files[i]})
+		}
+	}
+	if s.Inputs.Model != nil {
+		refs = append(refs, InputRef{"model", s.Inputs.Model})
+	}
+	if s.Inputs.Resume != nil {
+		refs = append(refs, InputRef{"resume", s.Inputs.Resume})
 	}
 	if s.Weights.File != nil {
 		refs = append(refs, InputRef{"weights", s.Weights.File})
@@ -335,12 +390,16 @@ func (s *Spec) Key() string {
 		opt = &o
 	}
 	id := struct {
-		Kind     string
-		Seed     uint64
-		Inputs   []string
-		Weights  Weights
-		Optimise *gatys.Config
-	}{s.Kind, s.Seed, nil, s.Weights, opt}
+		Kind        string
+		Seed        uint64
+		Inputs      []string
+		Weights     Weights
+		Optimise    *gatys.Config
+		Train       *train.Config      `json:",omitempty"`
+		Stylize     *StylizeParams     `json:",omitempty"`
+		Interpolate *InterpolateParams `json:",omitempty"`
+		AdaIN       *AdaINParams       `json:",omitempty"`
+	}{s.Kind, s.Seed, nil, s.Weights, opt, s.Train, s.Stylize, s.Interpolate, s.AdaIN}
 	for _, ref := range s.Files() {
 		id.Inputs = append(id.Inputs, ref.Role+"="+ref.Input.SHA256)
 	}
