@@ -155,6 +155,15 @@ func resizeInputs(size int, content *imageio.Image, styles []*imageio.Image) (*i
 	return c, out, nil
 }
 
+// InitialImage returns the starting image of a run with the resolved cfg, for content and styles already at the
+// run's size (what Run starts from; see initialImage).
+func InitialImage(cfg Config, content *imageio.Image, styles []*imageio.Image) (*imageio.Image, error) {
+	if cfg.Init == "style" && len(styles) == 0 {
+		return nil, errors.New("gatys: init \"style\" needs a style image")
+	}
+	return initialImage(cfg, content, styles)
+}
+
 // initialImage returns the starting image: a copy of the content, seeded uniform noise in [0,1) (math/rand/v2
 // PCG seeded with (Seed, "GATYSINI")), or the first style image resized to the content's size.
 func initialImage(cfg Config, content *imageio.Image, styles []*imageio.Image) (*imageio.Image, error) {
