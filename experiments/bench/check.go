@@ -1,8 +1,15 @@
 package bench
 
 import (
+	"slices"
+
 	"encoding/binary"
 	"encoding/json"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/stylelab/stylelab/experiments/backend"
+	"github.com/stylelab/stylelab/experiments/losses"
 	"math"
 	"os"
 	"path/filepath"
@@ -24,6 +31,10 @@ type CheckFile struct {
 	Weights string             `json:"weights"` // vgg.Weights.Source
 	SHA256  string             `json:"weights_sha256"`
 	Steps   []gatys.StepReport `json:"steps"` // steps 0…CheckSteps: loss terms of the image before each update
+	// Float64 holds the terms of the init image (step 0) computed in float64 by the same packages (vgg,
+	// losses; combined as gatys documents), free of float32 rounding: the peer's float64 computation must agree
+	// with it closely, which shows the maths (not only the magnitudes) is the same.
+	Float64 gatys.StepReport `json:"float64_step0"`
 }
 
 // ExportCheck writes what a peer needs to verify that it computes the same losses as stylelab, into dir:
@@ -80,12 +91,75 @@ func ExportCheck(dir string, size int, w *vgg.Weights) (*CheckFile, error) {
 	if err := f.Close(); err != nil {
 		return nil, err
 	}
-	out := &CheckFile{Size: size, Config: res.Config, Backend: res.Backend.String(), Weights: w.Source, SHA256: w.SHA256, Steps: steps}
+	f64, err := terms64(res.Config, init, content, style, w)
+	if err != nil {
+		return nil, err
+	}
+	out := &CheckFile{Size: size, Config: res.Config, Backend: res.Backend.String(), Weights: w.Source, SHA256: w.SHA256,
+		Steps: steps, Float64: f64}
 	data, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return nil, err
 	}
 	return out, os.WriteFile(filepath.Join(dir, "expected.json"), data, 0o644)
+}
+
+// terms64 computes the loss terms of img in float64: Content = mean over content layers of losses.Content,
+// StyleByLayer[l] = the configured style loss, Style = Σ_l λ_l StyleByLayer[l] (one style image, blend 1),
+// TV = losses.TotalVariation, Total = the weighted sum (gatys's documented composition).
+func terms64(cfg gatys.Config, img, content, style *imageio.Image, w *vgg.Weights) (gatys.StepReport, error) {
+	rep := gatys.StepReport{StyleByLayer: map[string]float64{}}
+	b, _, err := backend.New()
+	if err != nil {
+		return rep, err
+	}
+	loss, err := losses.Style(cfg.Loss, cfg.LossOptions)
+	if err != nil {
+		return rep, err
+	}
+	e, err := context.NewExec(b, context.New(), func(ctx *context.Context, x, c, s *graph.Node) []*graph.Node {
+		x, c, s = graph.ConvertDType(x, dtypes.Float64), graph.ConvertDType(c, dtypes.Float64), graph.ConvertDType(s, dtypes.Float64)
+		layers := append(slices.Clone(cfg.ContentLayers), cfg.StyleLayers...)
+		fx := vgg.Features(ctx, w, cfg.Pool, x, layers)
+		fc := vgg.Features(ctx, w, cfg.Pool, c, cfg.ContentLayers)
+		fs := vgg.Features(ctx, w, cfg.Pool, s, cfg.StyleLayers)
+		var out []*graph.Node
+		for _, l := range cfg.ContentLayers {
+			out = append(out, losses.Content(fx[l], fc[l]))
+		}
+		for _, l := range cfg.StyleLayers {
+			out = append(out, loss(fx[l], fs[l]))
+		}
+		return append(out, losses.TotalVariation(x))
+	})
+	if err != nil {
+		return rep, err
+	}
+	defer e.Finalize()
+	outs, err := e.Exec(img.Tensor(), content.Tensor(), style.Tensor())
+	if err != nil {
+		return rep, err
+	}
+	v := make([]float64, len(outs))
+	for i, o := range outs {
+		v[i] = o.Value().(float64)
+		o.FinalizeAll()
+	}
+	nc := len(cfg.ContentLayers)
+	for i := range nc {
+		rep.Content += v[i] / float64(nc)
+	}
+	for i, l := range cfg.StyleLayers {
+		rep.StyleByLayer[l] = v[nc+i] * cfg.StyleBlend[0]
+		lw := 1 / float64(len(cfg.StyleLayers))
+		if cfg.LayerWeights != nil {
+			lw = cfg.LayerWeights[l]
+		}
+		rep.Style += lw * rep.StyleByLayer[l]
+	}
+	rep.TV = v[len(v)-1]
+	rep.Total = cfg.ContentWeight*rep.Content + cfg.StyleWeight*rep.Style + cfg.TVWeight*rep.TV
+	return rep, nil
 }
 
 type f32View struct {
