@@ -199,4 +199,3 @@ func printBenchTable(out io.Writer, rows []bench.Row) {
 		fmt.Fprintf(out, "CPU: %s, %d threads; peak RSS: %s\n", rows[0].CPU, rows[0].Threads, rows[0].PeakRSSScope)
 	}
 }
-
