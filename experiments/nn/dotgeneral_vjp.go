@@ -163,7 +163,7 @@ func DotGeneralVJP(node *graph.Node, vjpOutputs []*graph.Node, outputShape shape
 	vLhsCross := axisRange(nb, nlc)
 	vRhsCross := axisRange(nb+nlc, nrc)
 
-	if lhs == rhs && slices.Equal(axes.lhsContracting, axes.rhsContracting) && slices.Equal(axes.lhsBatch, axes.rhsBatch) {
+	if !plainGradients && lhs == rhs && slices.Equal(axes.lhsContracting, axes.rhsContracting) && slices.Equal(axes.lhsBatch, axes.rhsBatch) {
 		// z = f(x, x): ∂L/∂x = gradLhs(v) + gradRhs(v) = gradLhs(v + v'), v' = v with its cross blocks swapped.
 		swap := append(append(append([]int{}, vBatch...), vRhsCross...), vLhsCross...)
 		vs := graph.Add(v, graph.TransposeAllAxes(v, swap...))
@@ -203,7 +203,7 @@ func operandGradient(v *graph.Node, vOtherCross, vBatch []int, other *graph.Node
 		permA[a] = nb + nc + r
 		permB[a] = nb + r
 	}
-	if isIdentity(permB) && !isIdentity(permA) {
+	if !plainGradients && isIdentity(permB) && !isIdentity(permA) {
 		return graph.DotGeneral(other, otherCross, otherBatch, v, vOtherCross, vBatch)
 	}
 	return transposeIfNeeded(graph.DotGeneral(v, vOtherCross, vBatch, other, otherCross, otherBatch), permA)

@@ -107,3 +107,35 @@ func TestGramVJPMatchesStock(t *testing.T) {
 		}, []arr{x}, 30)
 	}
 }
+
+// TestUseStockGradients: the switch brings back the stock ReLU gradient (Sign ops) and the plain DotGeneral
+// gradient (three DotGenerals for a Gram matrix), with the same values, and restore undoes it.
+func TestUseStockGradients(t *testing.T) {
+	rng := rand.New(rand.NewPCG(39, 40))
+	x := randArr(rng, 1, 16, 3)
+	build := func() (map[graph.NodeType]int, arr) {
+		counts := map[graph.NodeType]int{}
+		out := run1(t, func(in []*graph.Node) *graph.Node {
+			r := ReLU(in[0])
+			gram := graph.Einsum("bmi,bmj->bij", r, r)
+			grad := graph.Gradient(graph.ReduceAllSum(graph.Mul(gram, projection(gram))), in[0])[0]
+			for _, n := range in[0].Graph().Nodes() {
+				counts[n.Type()]++
+			}
+			return grad
+		}, x)
+		return counts, out
+	}
+	fast, gFast := build()
+	restore := UseStockGradients(true)
+	stock, gStock := build()
+	restore()
+	again, _ := build()
+	if stock[graph.NodeTypeSign] == 0 || stock[graph.NodeTypeDotGeneral] != 3 {
+		t.Errorf("stock gradients: %d Sign, %d DotGeneral; want > 0 and 3", stock[graph.NodeTypeSign], stock[graph.NodeTypeDotGeneral])
+	}
+	if fast[graph.NodeTypeSign] != 0 || again[graph.NodeTypeSign] != 0 || again[graph.NodeTypeDotGeneral] != 2 {
+		t.Errorf("fast gradients after restore: %v", again)
+	}
+	assertClose(t, "stock vs fast gradient", gFast, gStock, 1e-12, 1e-12)
+}
