@@ -192,8 +192,8 @@ type problem struct {
 	h, wd      int
 	contentT   []*context.Variable     // per content layer
 	styleT     [][][]*context.Variable // [style image][style layer][target tensor] (losses.Prepared.Target)
-	poison     *context.Variable     // nil unless testPoisonStep ≥ 0
-	layerNames []string              // union of content and style layers, for one Features call
+	poison     *context.Variable       // nil unless testPoisonStep ≥ 0
+	layerNames []string                // union of content and style layers, for one Features call
 }
 
 // features computes the given layers of img once, as tensors.
