@@ -51,8 +51,9 @@ var Tools = []Tool{
 var KernelPackages = []string{"jupyter-core", "jupyter-client", "jupyter-nbconvert", "jupyter-notebook", "python3-nbclient"}
 
 // TestPackages are the extra Debian packages the repository's tests need: the kernel conformance test, Chromium for
-// the dashboard's browser test, and Debian's docker-compose to validate docker-compose.yml without a Docker engine.
-var TestPackages = []string{"python3-jupyter-kernel-test", "chromium", "chromium-driver", "docker-compose"}
+// the dashboard's browser test, Debian's docker-compose to validate docker-compose.yml without a Docker engine, and
+// OpenBLAS, which experiments/gemm loads at run time (dlopen) for the CPU backend's matrix products.
+var TestPackages = []string{"python3-jupyter-kernel-test", "chromium", "chromium-driver", "docker-compose", "libopenblas0-pthread"}
 
 // Config says where everything lives. Detect fills it; every path is absolute.
 type Config struct {
