@@ -61,8 +61,10 @@ type Row struct {
 	// MatmulEngine says what computes the matrix products, CoreType the BLAS core type when there is one.
 	MatmulEngine string `json:"matmul_engine"`
 	CoreType     string `json:"core_type,omitempty"`
-	CPU          string `json:"cpu"`     // CPU model name
-	Threads      int    `json:"threads"` // logical CPUs available to the process
+	// MatmulLibrary is the shared library that computes them, if any.
+	MatmulLibrary string `json:"matmul_library,omitempty"`
+	CPU           string `json:"cpu"`     // CPU model name
+	Threads       int    `json:"threads"` // logical CPUs available to the process
 	// Loss is the total loss of the last timed step's image, for a sanity check across implementations with
 	// the same weights (with different weights it only shows the computation ran).
 	Loss float64 `json:"loss,omitempty"`
@@ -412,10 +414,16 @@ func selfMaxRSS() int64 {
 
 // fillMachine sets the backend, matmul engine, CPU and thread count of a row.
 func fillMachine(r *Row) {
-	info := backend.Choose()
+	info := backendInfo()
 	r.Backend = info.Name + " (" + info.Config + ")"
 	r.MatmulEngine, r.CoreType = matmulEngine(info)
 	r.CPU = CPUModel()
+	if info.Matmul != nil {
+		r.MatmulLibrary = info.Matmul.Library
+		if info.Matmul.CPU != "" {
+			r.CPU = info.Matmul.CPU
+		}
+	}
 	r.Threads = runtimeCPUs()
 }
 
