@@ -340,7 +340,9 @@ def check(dirname, tol, tol32):
     terms, ins = _setup(torch, dirname, exp, torch.float64)
     with torch.no_grad():
         _, t = terms(ins["init"])
-    worst64 = _compare(lines, "float64 step 0", _terms_dict(t), _want_dict(exp["float64_step0"]))
+    want64 = _want_dict(exp["float64_step0"])
+    del want64["total"]  # not exported in float64: the weighted sum is checked by the float32 run's totals
+    worst64 = _compare(lines, "float64 step 0", _terms_dict(t), want64)
 
     torch.set_default_dtype(torch.float32)
     terms, ins = _setup(torch, dirname, exp, torch.float32)

@@ -188,12 +188,13 @@ type problem struct {
 	ctx        *context.Context
 	w          *vgg.Weights
 	loss       losses.StyleLoss
-	prep       losses.Prepared
 	h, wd      int
-	contentT   []*context.Variable     // per content layer
-	styleT     [][][]*context.Variable // [style image][style layer][target tensor] (losses.Prepared.Target)
-	poison     *context.Variable       // nil unless testPoisonStep ≥ 0
-	layerNames []string                // union of content and style layers, for one Features call
+	contentT   []*context.Variable   // per content layer
+	styleT     [][]*context.Variable // [style image][style layer]
+	poison     *context.Variable     // nil unless testPoisonStep ≥ 0
+	layerNames []string              // union of content and style layers, for one Features call
+
+	prepared // the style losses' targets, computed once (targets.go)
 }
 
 // features computes the given layers of img once, as tensors.
@@ -211,40 +212,6 @@ func features(b backends.Backend, ctx *context.Context, w *vgg.Weights, pool vgg
 	}
 	defer e.Finalize()
 	return e.Exec(img.Tensor())
-}
-
-// testTargetsInStep, when true, makes newProblem keep the style images' raw features and compute the whole style
-// loss (the style side included) inside every step, as stylelab did before the targets were prepared once.
-// Tests and benchmarks only: it shows the pre-computation changes no value and measures what it saves.
-var testTargetsInStep = false
-
-// styleTargets computes, in one graph executed once, the style targets of img at each layer: prep.Target of the
-// layer's features (e.g. the Gram matrix S Sᵀ/M for the Gram loss), [layer][target tensor].
-func styleTargets(b backends.Backend, ctx *context.Context, w *vgg.Weights, pool vgg.Pool, img *imageio.Image, layers []string, prep losses.Prepared) ([][]*tensors.Tensor, error) {
-	counts := make([]int, len(layers))
-	e, err := context.NewExec(b, ctx, func(ctx *context.Context, x *Node) []*Node {
-		f := vgg.Features(ctx, w, pool, x, layers)
-		var out []*Node
-		for i, l := range layers {
-			t := prep.Target(f[l])
-			counts[i] = len(t)
-			out = append(out, t...)
-		}
-		return out
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer e.Finalize()
-	flat, err := e.Exec(img.Tensor())
-	if err != nil {
-		return nil, err
-	}
-	out := make([][]*tensors.Tensor, len(layers))
-	for i := range layers {
-		out[i], flat = flat[:counts[i]], flat[counts[i]:]
-	}
-	return out, nil
 }
 
 func newProblem(b backends.Backend, cfg Config, w *vgg.Weights, content *imageio.Image, styles []*imageio.Image) (*problem, error) {
@@ -268,25 +235,20 @@ func newProblem(b backends.Backend, cfg Config, w *vgg.Weights, content *imageio
 	for i, l := range cfg.ContentLayers {
 		p.contentT = append(p.contentT, tctx.VariableWithValue("content_"+l, ct[i]).SetTrainable(false))
 	}
-	if p.prep, err = losses.StylePrepared(cfg.Loss, cfg.LossOptions); err != nil {
-		return nil, fmt.Errorf("gatys: %w", err)
-	}
-	if testTargetsInStep { // the pre-computation undone: raw style features, the whole loss inside the step
-		p.prep = losses.Prepared{Target: func(S *Node) []*Node { return []*Node{S} },
-			Loss: func(F *Node, t []*Node) *Node { return p.loss(F, t[0]) }}
+	if err := p.prepareTargets(styles); err != nil {
+		return nil, err
 	}
 	for k, s := range styles {
-		st, err := styleTargets(b, p.ctx, w, cfg.Pool, s, cfg.StyleLayers, p.prep)
+		if p.prep.Target != nil {
+			break // the targets replace the raw style features
+		}
+		st, err := features(b, p.ctx, w, cfg.Pool, s, cfg.StyleLayers)
 		if err != nil {
 			return nil, fmt.Errorf("gatys: features of style image %d: %w", k+1, err)
 		}
-		var vs [][]*context.Variable
+		var vs []*context.Variable
 		for i, l := range cfg.StyleLayers {
-			var vl []*context.Variable
-			for j, t := range st[i] {
-				vl = append(vl, tctx.VariableWithValue(fmt.Sprintf("style%d_%s_%d", k, l, j), t).SetTrainable(false))
-			}
-			vs = append(vs, vl)
+			vs = append(vs, tctx.VariableWithValue(fmt.Sprintf("style%d_%s", k, l), st[i]).SetTrainable(false))
 		}
 		p.styleT = append(p.styleT, vs)
 	}
@@ -314,13 +276,9 @@ func (p *problem) terms(ctx *context.Context, x *Node) (total, vec *Node) {
 	byLayer := make([]*Node, len(cfg.StyleLayers))
 	for i, l := range cfg.StyleLayers {
 		li := ScalarZero(g, x.DType())
-		for k := range p.styleT {
+		for k := range cfg.StyleBlend {
 			if wk := cfg.StyleBlend[k]; wk != 0 {
-				t := make([]*Node, len(p.styleT[k][i]))
-				for j, v := range p.styleT[k][i] {
-					t[j] = v.ValueGraph(g)
-				}
-				li = Add(li, MulScalar(p.prep.Loss(f[l], t), wk))
+				li = Add(li, MulScalar(p.styleLoss(i, k, f[l], g), wk))
 			}
 		}
 		byLayer[i] = li

@@ -56,7 +56,7 @@ func TestStyleTargetsOnceSameLosses(t *testing.T) {
 //
 //	go test ./experiments/gatys -run '^$' -bench LayerChanges -benchtime 5x
 func BenchmarkLayerChanges(b *testing.B) {
-	for _, size := range []int{64, 128} {
+	for _, size := range []int{64, 128, 256} {
 		b.Run(fmt.Sprintf("%dpx", size), func(b *testing.B) {
 			content, err := imageio.Resize(load(b, chelsea, 0), size, size)
 			if err != nil {

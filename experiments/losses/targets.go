@@ -16,22 +16,19 @@ import (
 //	gram        Target = [S Sᵀ/M_S] ([1,N,N])           Loss = ‖F Fᵀ/M_F − A‖²_F / (4N²)
 //	mmd-linear  Target = [μ_S] ([1,N])                  Loss = ‖μ_F − μ_S‖² / N
 //	meanvar     Target = [μ_S, σ_S] ([1,N] each)        Loss = (1/N) Σ_i (μ_F,i − μ_S,i)² + (σ_F,i − σ_S,i)²
-//	mmd-poly    Target = [S]                            Loss = Style("mmd-poly")(F, S)
-//	mmd-gauss   Target = [S]                            Loss = Style("mmd-gauss")(F, S)
 //
-// The two MMD kernel losses keep S itself: mmd-gauss's bandwidth, hence its S–S kernel term, depends on F, and
-// mmd-poly chooses its form from both sizes, so nothing of theirs is computed from S alone here.
+// The two MMD kernel losses (mmd-poly, mmd-gauss) have no prepared form: mmd-gauss's bandwidth, hence its S–S
+// kernel term, depends on F, and mmd-poly chooses its form from both sizes; callers keep S for them.
 type Prepared struct {
 	Target func(S *Node) []*Node
 	Loss   func(F *Node, target []*Node) *Node
 }
 
 // StylePrepared returns the style loss registered under name (one of Names), configured by o, split into
-// target and loss (see Prepared).
-func StylePrepared(name string, o Options) (Prepared, error) {
-	loss, err := Style(name, o)
-	if err != nil {
-		return Prepared{}, err
+// target and loss (see Prepared); ok is false (and the Prepared empty) for a loss without a prepared form.
+func StylePrepared(name string, o Options) (p Prepared, ok bool, err error) {
+	if _, err := Style(name, o); err != nil {
+		return Prepared{}, false, err
 	}
 	switch name {
 	case "gram":
@@ -41,7 +38,7 @@ func StylePrepared(name string, o Options) (Prepared, error) {
 				return []*Node{gramMatrix(positions(S))}
 			},
 			Loss: func(F *Node, t []*Node) *Node { return gramAgainst(F, t[0]) },
-		}, nil
+		}, true, nil
 	case "mmd-linear":
 		return Prepared{
 			Target: func(S *Node) []*Node {
@@ -49,7 +46,7 @@ func StylePrepared(name string, o Options) (Prepared, error) {
 				return []*Node{channelMeans(positions(S))}
 			},
 			Loss: func(F *Node, t []*Node) *Node { return mmdLinearAgainst(F, t[0]) },
-		}, nil
+		}, true, nil
 	case "meanvar":
 		return Prepared{
 			Target: func(S *Node) []*Node {
@@ -58,12 +55,9 @@ func StylePrepared(name string, o Options) (Prepared, error) {
 				return []*Node{mu, sd}
 			},
 			Loss: func(F *Node, t []*Node) *Node { return meanVarAgainst(F, t[0], t[1]) },
-		}, nil
+		}, true, nil
 	}
-	return Prepared{
-		Target: func(S *Node) []*Node { return []*Node{S} },
-		Loss:   func(F *Node, t []*Node) *Node { return loss(F, t[0]) },
-	}, nil
+	return Prepared{}, false, nil
 }
 
 // checkTarget panics unless t is [1 or B, dims...] with F's dtype.
