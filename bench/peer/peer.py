@@ -423,11 +423,13 @@ def main():
     sl_rows = []
     if args.stylelab_json:
         sl_rows = json.load(open(args.stylelab_json))
-    core = args.core_type
+    core, why = args.core_type, "--core-type"
     if core is None:
-        core = next((r.get("core_type") for r in sl_rows if r.get("core_type")), "")
+        core, why = next((r.get("core_type") for r in sl_rows if r.get("core_type")), ""), "stylelab's choice"
+    if not core and os.environ.get("OPENBLAS_CORETYPE"):
+        core, why = os.environ["OPENBLAS_CORETYPE"], "the environment (stylelab reported no BLAS core type)"
     env = child_env(core)
-    log(f"peer: LD_LIBRARY_PATH={env.get('LD_LIBRARY_PATH', '')} OPENBLAS_CORETYPE={core or '(auto-detect: stylelab reported none)'}")
+    log(f"peer: LD_LIBRARY_PATH={env.get('LD_LIBRARY_PATH', '')} OPENBLAS_CORETYPE={core + ' from ' + why if core else '(OpenBLAS auto-detection: none given)'}")
     rows = []
     for size in sizes:
         for work in works:
