@@ -1,7 +1,8 @@
 // Command stylelab runs, records and compares neural style transfer experiments.
 //
 // Each command group lives in its own file and registers itself in init; main only dispatches.
-// Exit status: 0 on success, 1 when the command failed, 2 on a usage error.
+// Exit status: 0 on success, 1 when the command failed, 2 on a usage error, 128+N when a run was stopped by
+// signal N (130 for SIGINT, 143 for SIGTERM; see runner.Interrupted).
 package main
 
 import (
@@ -10,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"sort"
+
+	"github.com/stylelab/stylelab/experiments/runner"
 )
 
 // command is one `stylelab NAME ...` sub-command.
@@ -65,6 +68,10 @@ func main() {
 	var ue usageError
 	if errors.As(err, &ue) {
 		os.Exit(2)
+	}
+	var in *runner.Interrupted
+	if errors.As(err, &in) { // stopped by SIGINT/SIGTERM: 130/143, as the shell reports a process the signal ended
+		os.Exit(in.ExitCode())
 	}
 	os.Exit(1)
 }

@@ -20,7 +20,7 @@ func TestStyleTargetsOnceSameLosses(t *testing.T) {
 	content, style := load(t, chelsea, 32), load(t, starry, 32)
 	for _, loss := range []string{"gram", "meanvar", "mmd-linear"} {
 		cfg := smallConfig("adam", 1)
-		cfg.Loss, cfg.StyleWeight = loss, 0
+		cfg.Loss, cfg.StyleWeight = loss, nil
 		run := func(inStep bool) []StepReport {
 			testTargetsInStep = inStep
 			defer func() { testTargetsInStep = false }()

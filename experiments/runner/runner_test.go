@@ -165,7 +165,7 @@ func TestParamsFlatten(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p["style_layers"] != "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1" || p["loss"] != "gram" ||
-		p["loss_options.GaussExactMax"] != "1048576" || p["learning_rate"] != fmt.Sprint(cfg.LearningRate) {
+		p["loss_options.gauss_exact_max"] != "1048576" || p["loss_options.poly_degree"] != "2" || p["learning_rate"] != fmt.Sprint(cfg.LearningRate) {
 		t.Fatalf("params: %v", p)
 	}
 	for k := range p {

@@ -6,7 +6,7 @@
 // A spec file looks like
 //
 //	{
-//	  "version": 1,
+//	  "version": 2,
 //	  "kind": "optimise",
 //	  "experiment": "losses",
 //	  "name": "gram",
@@ -17,8 +17,9 @@
 //	  "optimise": {"size": 128, "steps": 100, "optimizer": "adam", "loss": "gram", …}
 //	}
 //
-// Fields left out of a hand-written file get their defaults when the spec is resolved (Resolve); hashes left
-// empty are filled from the files.
+// Fields left out of a hand-written file get their documented defaults: those of the optimise block when it is
+// decoded (gatys.DefaultConfig), the others when the spec is resolved (Resolve); hashes left empty are filled from
+// the files. Unknown fields are errors at every level.
 package spec
 
 import (
@@ -38,7 +39,16 @@ import (
 )
 
 // Version is the spec format this code writes. Older versions are upgraded on Load; newer ones are refused.
-const Version = 1
+//
+//   - 2: the loss options (optimise.loss_options) are snake_case (poly_degree, poly_c, gauss_samples,
+//     gauss_exact_max, seed), like every other field; fields left out of optimise get gatys.DefaultConfig's values.
+//   - 1: loss options were spelt PolyDegree, PolyC, GaussSamples, GaussExactMax, Seed. Every run recorded
+//     before version 2 has such a spec.json; Parse renames them.
+const Version = 2
+
+// v1LossOptionNames maps the version-1 spelling of each loss option to the current one.
+var v1LossOptionNames = map[string]string{"PolyDegree": "poly_degree", "PolyC": "poly_c", "GaussSamples": "gauss_samples",
+	"GaussExactMax": "gauss_exact_max", "Seed": "seed"}
 
 // Kinds of experiment. Only KindOptimise runs today; the others are reserved for the feed-forward, CIN and
 // AdaIN work and are refused with a clear error until it lands.
@@ -109,10 +119,32 @@ func NewOptimise(experiment, name, content string, styles []string, cfg gatys.Co
 	return s
 }
 
-// Parse decodes a spec from JSON. Unknown fields are errors (a typo must not silently become a default), and a
-// version newer than Version is refused.
+// Parse decodes a spec from JSON. Unknown fields are errors (a typo must not silently become a default), fields
+// left out of the optimise block get their defaults (gatys.Config.UnmarshalJSON), older versions are upgraded
+// (see Version) and a version newer than Version is refused.
 func Parse(r io.Reader) (*Spec, error) {
-	dec := json.NewDecoder(r)
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("spec: %w", err)
+	}
+	var head struct {
+		Version  int             `json:"version"`
+		Optimise json.RawMessage `json:"optimise"`
+	}
+	// The version decides how the rest is read; a document that is not JSON fails in the strict decode below.
+	if json.Unmarshal(b, &head) == nil {
+		switch {
+		case head.Version == 0:
+			return nil, fmt.Errorf(`spec: "version" is missing (this code writes version %d)`, Version)
+		case head.Version > Version:
+			return nil, fmt.Errorf("spec: version %d is newer than this stylelab understands (%d): update stylelab", head.Version, Version)
+		case head.Version == 1 && len(head.Optimise) > 0:
+			if b, err = upgradeV1(b); err != nil {
+				return nil, fmt.Errorf("spec: upgrading version 1: %w", err)
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var s Spec
 	if err := dec.Decode(&s); err != nil {
@@ -121,13 +153,42 @@ func Parse(r io.Reader) (*Spec, error) {
 	if dec.More() {
 		return nil, errors.New("spec: more than one JSON value in the file")
 	}
-	switch {
-	case s.Version == 0:
-		return nil, errors.New(`spec: "version" is missing (this code writes version 1)`)
-	case s.Version > Version:
-		return nil, fmt.Errorf("spec: version %d is newer than this stylelab understands (%d): update stylelab", s.Version, Version)
+	if s.Version == 0 {
+		return nil, fmt.Errorf(`spec: "version" is missing (this code writes version %d)`, Version)
 	}
+	s.Version = Version
 	return &s, nil
+}
+
+// upgradeV1 rewrites a version-1 document as version 2: the loss options' names become snake_case.
+func upgradeV1(b []byte) ([]byte, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	var opt map[string]json.RawMessage
+	if err := json.Unmarshal(doc["optimise"], &opt); err != nil || opt == nil {
+		return b, nil // not an object (null): the strict decode reports what is wrong
+	}
+	var lo map[string]json.RawMessage
+	if err := json.Unmarshal(opt["loss_options"], &lo); err != nil || lo == nil {
+		return b, nil
+	}
+	renamed := map[string]json.RawMessage{}
+	for k, v := range lo {
+		if n, ok := v1LossOptionNames[k]; ok {
+			k = n
+		}
+		renamed[k] = v
+	}
+	var err error
+	if opt["loss_options"], err = json.Marshal(renamed); err != nil {
+		return nil, err
+	}
+	if doc["optimise"], err = json.Marshal(opt); err != nil {
+		return nil, err
+	}
+	return json.Marshal(doc)
 }
 
 // Load reads and parses a spec file.
