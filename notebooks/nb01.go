@@ -19,8 +19,8 @@ what comes out:
 | ‵mmd-gauss‵ | all moments: MMD with a Gaussian kernel | Li et al. 2017 |
 | ‵meanvar‵ | per-channel mean and standard deviation (what AdaIN aligns) | Huang & Belongie 2017 |
 
-Runs are small on a CPU (48 px, 20 Adam steps: a few minutes with the pure-Go backend) and larger on a GPU
-(256 px, 300 steps). The loss network is a VGG-19 with seeded random weights unless ‵STYLELAB_VGG_WEIGHTS‵
+Runs are 128 px and 20 Adam steps on a CPU (about a minute for the five with stylelab's CPU backend) and
+larger on a GPU (256 px, 300 steps). The loss network is a VGG-19 with seeded random weights unless ‵STYLELAB_VGG_WEIGHTS‵
 names torchvision's weights as safetensors; random weights still carry texture statistics (Ustyuzhaninov et
 al. 2017), but results look different from the paper's.
 
@@ -56,7 +56,7 @@ const (
 )
 
 // Size (px, longer side) and Steps: small on the CPU, larger on a GPU.
-var Size, Steps = lab.Scale(48, 20, 256, 300)
+var Size, Steps = lab.Scale(128, 20, 256, 300)
 
 // must stops the cell with the error (GoNB shows it as the cell's error).
 func must[T any](v T, err error) T {

@@ -8,7 +8,9 @@
 //
 // is minimised with Adam (GoMLX's optimizers.Adam) or with L-BFGS (written here; GoMLX has none). F_l are the
 // VGG-19 features (package vgg), L the chosen style loss (package losses), w_k the StyleBlend weights of several
-// style images. The features of the content and style images are computed once, before the first step.
+// style images. The features of the content image and the style losses' targets (the statistics of the style
+// images' features they compare against, e.g. Gram matrices; losses.StylePrepared) are computed once, before the
+// first step, and fed to the step graph as constants.
 //
 // Pixels are kept in [0,1] by projection: after every Adam update (and every L-BFGS trial point) x is clamped to
 // [0,1]. This keeps the problem the paper's (no change of variables, no sigmoid flattening of gradients near 0

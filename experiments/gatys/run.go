@@ -155,6 +155,15 @@ func resizeInputs(size int, content *imageio.Image, styles []*imageio.Image) (*i
 	return c, out, nil
 }
 
+// InitialImage returns the starting image of a run with the resolved cfg, for content and styles already at the
+// run's size (what Run starts from; see initialImage).
+func InitialImage(cfg Config, content *imageio.Image, styles []*imageio.Image) (*imageio.Image, error) {
+	if cfg.Init == "style" && len(styles) == 0 {
+		return nil, errors.New("gatys: init \"style\" needs a style image")
+	}
+	return initialImage(cfg, content, styles)
+}
+
 // initialImage returns the starting image: a copy of the content, seeded uniform noise in [0,1) (math/rand/v2
 // PCG seeded with (Seed, "GATYSINI")), or the first style image scaled to cover the content's size with its
 // aspect ratio kept, then centre-cropped to it (imageio.ResizeCover).
@@ -181,10 +190,12 @@ type problem struct {
 	w          *vgg.Weights
 	loss       losses.StyleLossAt
 	h, wd      int
-	contentT   []*context.Variable    // per content layer
-	styleT     [][]*context.Variable  // [style image][style layer]
-	poison     *context.Variable      // nil unless testPoisonStep ≥ 0
-	layerNames []string               // union of content and style layers, for one Features call
+	contentT   []*context.Variable   // per content layer
+	styleT     [][]*context.Variable // [style image][style layer]
+	poison     *context.Variable     // nil unless testPoisonStep ≥ 0
+	layerNames []string              // union of content and style layers, for one Features call
+
+	prepared                          // the style losses' targets, computed once (targets.go)
 	slots      map[[2]int]*sampleSlot // sampled positions per (style layer, style image); see sampling.go
 	sampleStep int                    // the step whose positions the slots hold
 }
@@ -228,7 +239,13 @@ func newProblem(b backends.Backend, cfg Config, w *vgg.Weights, content *imageio
 	for i, l := range cfg.ContentLayers {
 		p.contentT = append(p.contentT, tctx.VariableWithValue("content_"+l, ct[i]).SetTrainable(false))
 	}
+	if err := p.prepareTargets(styles); err != nil {
+		return nil, err
+	}
 	for k, s := range styles {
+		if p.prep.Target != nil {
+			break // the targets replace the raw style features
+		}
 		st, err := features(b, p.ctx, w, cfg.Pool, s, cfg.StyleLayers)
 		if err != nil {
 			return nil, fmt.Errorf("gatys: features of style image %d: %w", k+1, err)
@@ -263,9 +280,9 @@ func (p *problem) terms(ctx *context.Context, x *Node) (total, vec *Node) {
 	byLayer := make([]*Node, len(cfg.StyleLayers))
 	for i, l := range cfg.StyleLayers {
 		li := ScalarZero(g, x.DType())
-		for k := range p.styleT {
+		for k := range cfg.StyleBlend {
 			if wk := cfg.StyleBlend[k]; wk != 0 {
-				li = Add(li, MulScalar(p.styleTerm(i, k, f[l], p.styleT[k][i].ValueGraph(g)), wk))
+				li = Add(li, MulScalar(p.styleLoss(i, k, f[l], g), wk))
 			}
 		}
 		byLayer[i] = li
