@@ -439,12 +439,13 @@ def main():
     sl_rows = []
     if args.stylelab_json:
         sl_rows = json.load(open(args.stylelab_json))
-    if args.stylelab:
-        # The first stylelab row tells the engine and core type; it is measured again, interleaved, below.
-        sl_rows = [run_child(works[0], sizes[0], argparse.Namespace(steps=1, warmup=0), None, args.stylelab)]
     core, why = args.core_type, "--core-type"
+    if core is None and args.stylelab:
+        # stylelab's choice, as `stylelab doctor --json` reports it (backend.matmul.core_type).
+        doc = json.loads(subprocess.run([args.stylelab, "doctor", "--json"], capture_output=True, check=True).stdout)
+        core, why = ((doc.get("backend") or {}).get("matmul") or {}).get("core_type") or "", "stylelab doctor"
     if core is None:
-        core, why = next((r.get("core_type") for r in sl_rows if r.get("core_type")), ""), "stylelab's choice"
+        core, why = next((r.get("core_type") for r in sl_rows if r.get("core_type")), ""), "stylelab's rows"
     if not core and os.environ.get("OPENBLAS_CORETYPE"):
         core, why = os.environ["OPENBLAS_CORETYPE"], "the environment (stylelab reported no BLAS core type)"
     env = child_env(core, args.omp_wait_policy)
