@@ -41,7 +41,8 @@ bench:
 
 # stylelab against PyTorch (Debian's python3-torch) on this machine, same network, losses and steps:
 # first the peer's check that both compute the same losses (bench/peer/peer.py --check), then both benchmarks on
-# the same sizes, then a table of stylelab s / PyTorch s per row. Rows: out/bench/{stylelab,pytorch}.json.
+# the same sizes, each stylelab row right before PyTorch's same row (each in its own child process), then a table
+# of stylelab s / PyTorch s per row. Rows: out/bench/{stylelab,pytorch}.json.
 # GOMLX_BACKEND=go make bench-peer measures GoMLX's stock pure-Go backend instead (the "before").
 BENCH_SIZES ?= 128,256
 BENCH_STEPS ?= 3
@@ -52,6 +53,5 @@ bench-peer: build
 	mkdir -p out/bench
 	./$(BIN) bench --export-check out/bench/check --sizes 64
 	set -o pipefail; $(PEER_PYTHON) bench/peer/peer.py --check out/bench/check | tail -3
-	./$(BIN) bench --json --sizes $(BENCH_SIZES) --steps $(BENCH_STEPS) --warmup $(BENCH_WARMUP) > out/bench/stylelab.json
 	$(PEER_PYTHON) bench/peer/peer.py --sizes $(BENCH_SIZES) --steps $(BENCH_STEPS) --warmup $(BENCH_WARMUP) \
-		--stylelab-json out/bench/stylelab.json --json-out out/bench/pytorch.json
+		--stylelab ./$(BIN) --stylelab-json-out out/bench/stylelab.json --json-out out/bench/pytorch.json

@@ -4,7 +4,8 @@
 Usage (Debian's python3-torch; run with /usr/bin/python3, not a pyenv/venv python without torch):
 
     peer.py [--json] [--sizes 64,128,256] [--steps N] [--warmup N] [--work LIST]
-            [--stylelab-json FILE]        # stylelab's rows: take the BLAS core type from them, print a comparison
+            [--stylelab BIN]              # run stylelab's rows too, interleaved with the peer's; print a comparison
+            [--stylelab-json FILE]        # or: stylelab's rows measured before (bench --json)
     peer.py --check DIR                   # DIR from `stylelab bench --export-check DIR`: compare the losses
 
 What is the same as stylelab (experiments/vgg, experiments/losses, experiments/gatys defaults):
@@ -25,7 +26,11 @@ What differs:
   * Convolutions go through oneDNN (MKL-DNN) in PyTorch's CPU build; stylelab's are im2col + matmul.
 
 Each row runs in a child process (this script with --row WORK:SIZE), so peak RSS (ru_maxrss of that child, read
-with os.wait4) is the row's alone. Progress goes to stderr.
+with os.wait4) is the row's alone. With --stylelab BIN, stylelab's row (`BIN bench --row`) runs right before the
+peer's same row, so both see the same load on a shared machine. PyTorch runs with OpenBLAS's core type as stylelab
+chose it (its rows' core_type; else $OPENBLAS_CORETYPE; else OpenBLAS's detection), LD_LIBRARY_PATH set to the
+pthread OpenBLAS, torch.set_num_threads(nproc) and OMP_WAIT_POLICY=PASSIVE (measured here under load: forward at
+128 px 0.30-0.35 s passive against 1.0-1.5 s with the default spinning). Progress goes to stderr.
 """
 
 import argparse
@@ -248,8 +253,10 @@ def measure(work, size, steps, warmup):
     return row
 
 
-def child_env(core_type):
+def child_env(core_type, omp_wait_policy):
     env = dict(os.environ)
+    if omp_wait_policy:
+        env["OMP_WAIT_POLICY"] = omp_wait_policy
     if os.path.isdir(OPENBLAS_DIR):
         env["LD_LIBRARY_PATH"] = OPENBLAS_DIR + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
     if core_type:
@@ -259,9 +266,14 @@ def child_env(core_type):
     return env
 
 
-def run_child(work, size, args, env):
-    cmd = [sys.executable, os.path.abspath(__file__), "--row", f"{work}:{size}", "--steps", str(args.steps),
-           "--warmup", str(args.warmup)]
+def run_child(work, size, args, env, stylelab=None):
+    """Runs one row in a child process: this script, or with stylelab=BIN `BIN bench --row WORK:SIZE`."""
+    if stylelab:
+        cmd = [stylelab, "bench", "--row", f"{work}:{size}"]
+        env = os.environ
+    else:
+        cmd = [sys.executable, os.path.abspath(__file__), "--row", f"{work}:{size}"]
+    cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env)
     out = p.stdout.read()
     _, status, ru = os.wait4(p.pid, 0)
@@ -394,6 +406,10 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--work", default=",".join(WORKS))
     ap.add_argument("--stylelab-json", help="stylelab bench --json output: BLAS core type from it; print the comparison table")
+    ap.add_argument("--stylelab", metavar="BIN", help="the stylelab binary: run its rows too, each right before the peer's same row (same time window on a shared machine); print the comparison table")
+    ap.add_argument("--stylelab-json-out", help="with --stylelab: also write stylelab's rows to this file")
+    ap.add_argument("--omp-wait-policy", default="PASSIVE", help="OMP_WAIT_POLICY for PyTorch's OpenMP threads (default PASSIVE: "
+                    "spinning threads lose badly on a shared, oversubscribed machine; '' keeps the environment's)")
     ap.add_argument("--json-out", help="also write the peer's rows to this file")
     ap.add_argument("--core-type", help="OPENBLAS_CORETYPE to use (default: stylelab's, from --stylelab-json)")
     ap.add_argument("--check", metavar="DIR", help="compare losses with `stylelab bench --export-check DIR`")
@@ -424,20 +440,32 @@ def main():
     if args.stylelab_json:
         sl_rows = json.load(open(args.stylelab_json))
     core, why = args.core_type, "--core-type"
+    if core is None and args.stylelab:
+        # stylelab's choice, as `stylelab doctor --json` reports it (backend.matmul.core_type).
+        doc = json.loads(subprocess.run([args.stylelab, "doctor", "--json"], capture_output=True, check=True).stdout)
+        core, why = ((doc.get("backend") or {}).get("matmul") or {}).get("core_type") or "", "stylelab doctor"
     if core is None:
-        core, why = next((r.get("core_type") for r in sl_rows if r.get("core_type")), ""), "stylelab's choice"
+        core, why = next((r.get("core_type") for r in sl_rows if r.get("core_type")), ""), "stylelab's rows"
     if not core and os.environ.get("OPENBLAS_CORETYPE"):
         core, why = os.environ["OPENBLAS_CORETYPE"], "the environment (stylelab reported no BLAS core type)"
-    env = child_env(core)
-    log(f"peer: LD_LIBRARY_PATH={env.get('LD_LIBRARY_PATH', '')} OPENBLAS_CORETYPE={core + ' from ' + why if core else '(OpenBLAS auto-detection: none given)'}")
+    env = child_env(core, args.omp_wait_policy)
+    log(f"peer: LD_LIBRARY_PATH={env.get('LD_LIBRARY_PATH', '')} OPENBLAS_CORETYPE={core + ' from ' + why if core else '(OpenBLAS auto-detection: none given)'} OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(default)')}")
     rows = []
+    if args.stylelab:
+        sl_rows = []
     for size in sizes:
         for work in works:
-            log(f"peer: {work} at {size} px…")
+            if args.stylelab:
+                log(f"peer: stylelab {work} at {size} px…")
+                sl_rows.append(run_child(work, size, args, None, args.stylelab))
+            log(f"peer: pytorch {work} at {size} px…")
             rows.append(run_child(work, size, args, env))
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(rows, f, indent=2)
+    if args.stylelab_json_out and args.stylelab:
+        with open(args.stylelab_json_out, "w") as f:
+            json.dump(sl_rows, f, indent=2)
     if args.json:
         print(json.dumps(rows, indent=2))
     elif sl_rows:
