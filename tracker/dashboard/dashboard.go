@@ -4,8 +4,11 @@
 //
 // Routes (GET and HEAD only; any other method gets 405):
 //
-//	/                                 runs table: ?filter= (the store's filter syntax) &order= &limit=
-//	/runs/{id}                        one run (id or unique prefix)
+//	/                                 runs table: ?filter= (the store's filter syntax) &order= &limit=, a
+//	                                  thumbnail per run; &group=experiment|sweep|params.KEY &metric=KEY &best=min|max
+//	/runs/{id}                        one run (id or unique prefix): images first, then metrics, params, provenance
+//	/sweeps/{id}                      the runs tagged sweep.id=ID: parallel coordinates and a param/metric scatter
+//	/thumbs/{sha256}                  a ThumbSize PNG of an image artifact (hash-verified, cached, immutable)
 //	/compare?ids=a,b,c                runs compared (also ?id=a&id=b, as the runs table's form sends)
 //	/artifacts/{sha256}               an artifact file, only by a 64-hex SHA-256 the store resolves
 //	/assets/echarts.min.js            embedded Apache ECharts; also stylelab-charts.js, dashboard.css,
@@ -73,6 +76,8 @@ type Server struct {
 	raw Store // as given to New
 	o   Options
 	mux *http.ServeMux
+	// thumbs caches the runs table's thumbnails by artifact SHA-256.
+	thumbs *thumbCache
 }
 
 // New returns the dashboard handler over st.
@@ -86,7 +91,8 @@ func New(st Store, o Options) *Server {
 	if o.CachePoints == 0 {
 		o.CachePoints = DefaultCachePoints
 	}
-	s := &Server{st: newCachedStore(st, o.CachePoints), raw: st, o: o, mux: http.NewServeMux()}
+	s := &Server{st: newCachedStore(st, o.CachePoints), raw: st, o: o, mux: http.NewServeMux(),
+		thumbs: &thumbCache{maxBytes: maxThumbCacheBytes}}
 	s.routes()
 	return s
 }
@@ -97,6 +103,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /runs/{id}", s.runPage)
 	m.HandleFunc("GET /compare", s.comparePage)
 	m.HandleFunc("GET /artifacts/{sha}", s.artifact)
+	m.HandleFunc("GET /thumbs/{sha}", s.thumb)
+	m.HandleFunc("GET /sweeps/{id}", s.sweepPage)
 	m.HandleFunc("GET /assets/{name}", s.asset)
 	m.HandleFunc("GET /api/runs", s.apiRuns)
 	m.HandleFunc("GET /api/runs/{id}", s.apiRun)
@@ -214,6 +222,7 @@ func init() {
 	addStatic(charts.EchartsFile, "text/javascript; charset=utf-8", assets.EchartsJS)
 	addStatic(charts.InitFile, "text/javascript; charset=utf-8", charts.InitJS)
 	addStatic("dashboard.css", "text/css; charset=utf-8", dashboardCSS)
+	addStatic("sweep.js", "text/javascript; charset=utf-8", sweepJS)
 	addStatic("LICENSE", "text/plain; charset=utf-8", assets.License)
 	addStatic("LICENSE-d3", "text/plain; charset=utf-8", assets.LicenseD3)
 	addStatic("LICENSE-zrender", "text/plain; charset=utf-8", assets.LicenseZrender)
