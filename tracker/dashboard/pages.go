@@ -85,7 +85,7 @@ type runView struct {
 	HeartbeatAge                               string
 	Deleted                                    bool
 	Error                                      string
-	Metrics                                    []string // formatted latest values, in the page's key order
+	Metrics                                    []string     // formatted latest values, in the page's key order
 	Thumb                                      template.URL // runs table: /thumbs/{sha} of the output image
 	ThumbName                                  string
 }
