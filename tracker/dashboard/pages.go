@@ -516,6 +516,22 @@ func CompareSampled(st Store, ids []string, max int) (*Comparison, error) {
 	return c, nil
 }
 
+// MaxComparePoints bounds the points of one compare chart: with n runs each curve is drawn with
+// min(MaxPoints, max(MinComparePoints, MaxComparePoints/n)) points, so 20 runs keep MaxPoints (1,500) each
+// and 200 runs get 500 each (a 200-run page stays a few MB).
+const (
+	MaxComparePoints = 100_000
+	MinComparePoints = 100
+)
+
+func (s *Server) comparePoints(n int) int {
+	m := s.o.MaxPoints
+	if m <= 0 || n <= 0 || n*m <= MaxComparePoints {
+		return m
+	}
+	return max(MinComparePoints, MaxComparePoints/n)
+}
+
 // compareIDs reads run ids from ?ids=a,b (repeatable) and ?id=a&id=b, in order, without duplicates.
 func compareIDs(q url.Values) []string {
 	var ids []string
@@ -590,7 +606,7 @@ func (s *Server) compareView(c *Comparison, standalone bool) (*compareView, erro
 		v.Runs = append(v.Runs, newRunView(r, v.MetricKeys, now))
 	}
 	for i, k := range c.Keys {
-		ch := charts.Overlay(k, c.Series[k], charts.WithMaxPoints(s.o.MaxPoints), charts.WithID(fmt.Sprintf("metric-%d", i)))
+		ch := charts.Overlay(k, c.Series[k], charts.WithMaxPoints(s.comparePoints(len(c.Runs))), charts.WithID(fmt.Sprintf("metric-%d", i)))
 		e, err := charts.Element(ch)
 		if err != nil {
 			return nil, err
@@ -675,7 +691,7 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
 		httpError(w, r, http.StatusBadRequest, "too many runs to compare: %d (at most %d)", len(ids), MaxCompare)
 		return
 	}
-	c, err := CompareSampled(s.st, ids, s.o.MaxPoints)
+	c, err := CompareSampled(s.st, ids, s.comparePoints(len(ids)))
 	if err != nil {
 		httpError(w, r, lookupStatus(err), "%v", err)
 		return
@@ -694,7 +710,7 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
 func WriteCompareReport(w io.Writer, st Store, ids []string, o Options) error {
 	o.CachePoints = -1 // one use: nothing to cache
 	s := New(st, o)
-	c, err := CompareSampled(s.st, ids, s.o.MaxPoints)
+	c, err := CompareSampled(s.st, ids, s.comparePoints(len(ids)))
 	if err != nil {
 		return err
 	}

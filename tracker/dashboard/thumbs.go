@@ -63,7 +63,7 @@ func (c *thumbCache) put(sha string, b []byte) {
 }
 
 // Thumbnail decodes an image (PNG, JPEG, GIF, WebP) and returns it as a PNG whose longest side is at most
-// size pixels, scaled with Catmull-Rom (aspect ratio kept: w' = round(w·size/max(w,h)), at least 1 px).
+// size pixels, scaled with the bilinear kernel (widened when shrinking, so every source pixel counts) (aspect ratio kept: w' = round(w·size/max(w,h)), at least 1 px).
 // An image already that small is re-encoded at its own size.
 func Thumbnail(data []byte, size int) ([]byte, error) {
 	src, _, err := image.Decode(bytes.NewReader(data))
@@ -77,7 +77,7 @@ func Thumbnail(data []byte, size int) ([]byte, error) {
 		h = max(1, (h*size+long/2)/long)
 	}
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	draw.CatmullRom.Scale(dst, dst.Bounds(), src, b, draw.Src, nil)
+	draw.BiLinear.Scale(dst, dst.Bounds(), src, b, draw.Src, nil)
 	var out bytes.Buffer
 	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&out, dst); err != nil {
 		return nil, err
