@@ -17,6 +17,7 @@
 //	/api/runs/{id}                    one run, its metric keys and artifacts
 //	/api/runs/{id}/metrics/{key}      a metric's history (?max=N downsamples)
 //	/api/compare?ids=a,b              runs, param diff and downsampled histories
+//	/api/sweeps/{id}?metric=KEY       a sweep's runs, swept params and latest metrics (Sweep)
 //
 // The API writes runs as tracker.RunInfo does (lower-case keys, RFC 3339 times) and metric values as
 // tracker.Value: numbers, or the strings "NaN", "Infinity", "-Infinity".
@@ -110,6 +111,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/runs/{id}", s.apiRun)
 	m.HandleFunc("GET /api/runs/{id}/metrics/{key...}", s.apiMetric)
 	m.HandleFunc("GET /api/compare", s.apiCompare)
+	m.HandleFunc("GET /api/sweeps/{id}", s.apiSweep)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, r, http.StatusNotFound, "no page at %s: see / for the runs table or /api/runs for the API", r.URL.Path)
 	})

@@ -265,6 +265,14 @@ func TestSweepPage(t *testing.T) {
 			t.Errorf("run %s: total %v", r.Label, r.Metrics["total"])
 		}
 	}
+	// The API gives the same data.
+	var api Sweep
+	if resp, body := get(t, srv, "/api/sweeps/s1"); resp.StatusCode != 200 || json.Unmarshal([]byte(body), &api) != nil || len(api.Runs) != 12 || api.SweptFrom != "tag" {
+		t.Errorf("/api/sweeps/s1: %d %.200s", resp.StatusCode, body)
+	}
+	if resp, body := get(t, srv, "/api/sweeps/nope"); resp.StatusCode != 404 || !strings.Contains(body, `"error"`) {
+		t.Errorf("/api/sweeps/nope: %d %s", resp.StatusCode, body)
+	}
 	// No sweep.params tag: the params that differ.
 	_, body = get(t, srv, "/sweeps/s2?metric=total")
 	if sw := data(body); len(sw.Runs) != 2 || strings.Join(sw.Swept, ",") != "lr" || sw.SweptFrom != "differ" {
@@ -274,6 +282,13 @@ func TestSweepPage(t *testing.T) {
 		if resp, body := get(t, srv, p); resp.StatusCode != code {
 			t.Errorf("%s = %d %q, want %d", p, resp.StatusCode, body, code)
 		}
+	}
+	// A param value cannot break out of the JSON data block.
+	evil := []testRun{{name: "x", params: map[string]string{"note": `</script><script>alert(1)</script>`}, tags: map[string]string{SweepTag: "s3"}}}
+	path3, _ := fillStore(t, evil)
+	_, srv3 := openServer(t, path3, Options{})
+	if _, body := get(t, srv3, "/sweeps/s3"); strings.Contains(body, "alert(1)</script>") || data(body).Runs[0].Params["note"] != evil[0].params["note"] {
+		t.Error("a param value escaped the sweep data block, or did not round-trip")
 	}
 	if resp, body := get(t, srv, "/assets/sweep.js"); resp.StatusCode != 200 || !strings.Contains(body, `type: "parallel"`) {
 		t.Errorf("sweep.js: %d", resp.StatusCode)

@@ -167,3 +167,14 @@ func (s *Server) sweepPage(w http.ResponseWriter, r *http.Request) {
 	}
 	render(w, r, http.StatusOK, "sweep", v)
 }
+
+// GET /api/sweeps/{id}?metric=KEY → the Sweep as JSON (what the sweep view draws; non-finite metric
+// values are null).
+func (s *Server) apiSweep(w http.ResponseWriter, r *http.Request) {
+	sw, err := ReadSweep(s.st, r.PathValue("id"), r.URL.Query().Get("metric"))
+	if err != nil {
+		writeJSONError(w, r, lookupStatus(err), err.Error())
+		return
+	}
+	writeJSON(w, r, http.StatusOK, sw)
+}
