@@ -1,6 +1,8 @@
 // Package dashboard is stylelab's read-only local web dashboard over a tracker store: a runs table (filter,
-// sort, status), a run page (params, tags, provenance, charts, image artifacts), a compare page (overlaid
-// curves per metric, a param diff table, output images side by side) and a JSON API under /api/ for the same.
+// sort, status, a thumbnail of each run's output, group-by with count and best metric), a run page (images
+// first, then charts, params, tags, provenance), a compare page (output images side by side, overlaid curves
+// per metric, a param diff table), a sweep view (parallel coordinates of the swept params against a final
+// metric, a param/metric scatter) and a JSON API under /api/ for the same.
 //
 // Routes (GET and HEAD only; any other method gets 405):
 //
