@@ -294,3 +294,33 @@ func TestSweepPage(t *testing.T) {
 		t.Errorf("sweep.js: %d", resp.StatusCode)
 	}
 }
+
+// Past CompareThumbsOver runs the compare page shows each image as a thumbnail linking to the full image;
+// the self-contained report still inlines the full images.
+func TestCompareManyUsesThumbnails(t *testing.T) {
+	path, ids := fillStore(t, sweepRuns()[:CompareThumbsOver+1])
+	st, srv := openServer(t, path, Options{})
+	_, body := get(t, srv, "/compare?ids="+strings.Join(ids, ","))
+	for _, id := range ids {
+		arts, _ := st.Artifacts(id)
+		for _, a := range arts {
+			if !strings.Contains(body, `<a href="/artifacts/`+a.SHA256+`"><img class="thumb" src="/thumbs/`+a.SHA256+`"`) {
+				t.Errorf("%s of run %s is not a thumbnail linking to the full image", a.Name, id[:8])
+			}
+		}
+	}
+	if i, j := strings.Index(body, `id="images"`), strings.Index(body, "<h2>Metrics</h2>"); i < 0 || i > j {
+		t.Error("images must come first")
+	}
+	_, body = get(t, srv, "/compare?ids="+strings.Join(ids[:CompareThumbsOver], ","))
+	if strings.Contains(body, `src="/thumbs/`) {
+		t.Errorf("%d runs: full images expected", CompareThumbsOver)
+	}
+	var rep bytes.Buffer
+	if err := WriteCompareReport(&rep, st, ids, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(rep.String(), "/thumbs/") || strings.Count(rep.String(), `src="data:image/png;base64,`) != 2*len(ids) {
+		t.Error("the report must inline every full image")
+	}
+}
