@@ -370,7 +370,14 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 			httpError(w, r, http.StatusInternalServerError, "%v", err)
 			return
 		}
-		if v.Charts, err = elements(c); err != nil {
+		cs := []*gocharts.Line{c}
+		if pc, err := perStyleChart(s.st, ri, keys, s.o.MaxPoints); err != nil {
+			httpError(w, r, http.StatusInternalServerError, "%v", err)
+			return
+		} else if pc != nil {
+			cs = append(cs, pc)
+		}
+		if v.Charts, err = elements(cs...); err != nil {
 			httpError(w, r, http.StatusInternalServerError, "%v", err)
 			return
 		}
@@ -719,4 +726,28 @@ func WriteCompareReport(w io.Writer, st Store, ids []string, o Options) error {
 		return err
 	}
 	return pages["compare"].ExecuteTemplate(w, "layout", v)
+}
+
+// perStyleChart draws the style loss of each style of a multi-style training run (params kind=train, metrics
+// style/<style name>) in a chart of its own; nil for other runs. Sample grids (samples/step-NNNNNN.png) need
+// nothing here: artifacts are listed by name, which is step order.
+func perStyleChart(st Store, ri *tracker.RunInfo, keys []string, maxPoints int) (*gocharts.Line, error) {
+	if ri.Params["kind"] != "train" {
+		return nil, nil
+	}
+	var series []charts.Series
+	for _, k := range keys {
+		if !strings.HasPrefix(k, "style/") {
+			continue
+		}
+		pts, err := st.History(ri.ID, k)
+		if err != nil {
+			return nil, err
+		}
+		series = append(series, charts.Series{Run: ri.ID, Label: strings.TrimPrefix(k, "style/"), Key: k, Points: pts})
+	}
+	if len(series) < 2 {
+		return nil, nil
+	}
+	return charts.Overlay("style loss per style", series, charts.WithMaxPoints(maxPoints), charts.WithID("style-chart")), nil
 }
