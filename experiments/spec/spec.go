@@ -70,10 +70,14 @@ type Input struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
-// Inputs are the images an optimisation reads.
+// Inputs are the images an optimisation reads. Mask and RegionStyles are spatial control's (gatys.Guide): the
+// region image, and the style images paired by index with optimise.region_colours; both are hashed like the
+// other inputs and left out when unused.
 type Inputs struct {
-	Content Input   `json:"content"`
-	Styles  []Input `json:"styles"`
+	Content      Input   `json:"content"`
+	Styles       []Input `json:"styles"`
+	Mask         *Input  `json:"mask,omitempty"`
+	RegionStyles []Input `json:"region_styles,omitempty"`
 }
 
 // Weights names the loss network's weights: a safetensors file (File, with the SHA-256 of the weight values as
@@ -244,6 +248,20 @@ func (s *Spec) Resolve() error {
 		c := gatys.DefaultConfig()
 		s.Optimise = &c
 	}
+	if s.Inputs.Mask != nil && s.Inputs.Mask.Path == "" {
+		return errors.New("spec: inputs.mask.path is empty: name the mask image, or drop inputs.mask")
+	}
+	if len(s.Inputs.RegionStyles) != len(s.Optimise.RegionColours) {
+		return fmt.Errorf("spec: %d inputs.region_styles for %d optimise.region_colours: pair each colour with one image", len(s.Inputs.RegionStyles), len(s.Optimise.RegionColours))
+	}
+	if len(s.Inputs.RegionStyles) > 0 && s.Inputs.Mask == nil {
+		return errors.New("spec: inputs.region_styles need inputs.mask (the image whose colours are the regions)")
+	}
+	for i, in := range s.Inputs.RegionStyles {
+		if in.Path == "" {
+			return fmt.Errorf("spec: inputs.region_styles[%d].path is empty", i)
+		}
+	}
 	cfg := *s.Optimise
 	cfg.Seed = s.Seed
 	resolved, err := cfg.Resolve(len(s.Inputs.Styles))
@@ -277,6 +295,12 @@ func (s *Spec) Files() []InputRef {
 	refs := []InputRef{{"content", &s.Inputs.Content}}
 	for i := range s.Inputs.Styles {
 		refs = append(refs, InputRef{fmt.Sprintf("style[%d]", i), &s.Inputs.Styles[i]})
+	}
+	if s.Inputs.Mask != nil {
+		refs = append(refs, InputRef{"mask", s.Inputs.Mask})
+	}
+	for i := range s.Inputs.RegionStyles {
+		refs = append(refs, InputRef{fmt.Sprintf("region_style[%d]", i), &s.Inputs.RegionStyles[i]})
 	}
 	if s.Weights.File != nil {
 		refs = append(refs, InputRef{"weights", s.Weights.File})
