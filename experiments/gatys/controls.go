@@ -191,11 +191,9 @@ func RunGuided(cfg Config, content *imageio.Image, styles []*imageio.Image, guid
 	for i, size := range cfg.Scales {
 		sc := cfg
 		sc.Size, sc.Steps, sc.Scales, sc.ScaleSteps = size, cfg.ScaleSteps[i], nil, nil
-		var init *imageio.Image
+		var init *imageio.Image // the previous stage's result, in the optimised problem's domain
 		if prev != nil {
-			if init, err = imageio.Resize(prev.raw, prev.content.W, prev.content.H); err != nil {
-				return out, fmt.Errorf("gatys: %w", err)
-			}
+			init = prev.raw
 		}
 		off, first := offset, i == 0
 		st, err := runStage(b, info, sc, content, styles, guide, func(c *imageio.Image) (*imageio.Image, error) {
@@ -263,10 +261,10 @@ func checkGuide(cfg Config, content *imageio.Image, g *Guide) error {
 
 // stageResult is one stage's outcome, in the optimised problem's domain (grey for luminance transfer).
 type stageResult struct {
-	res      *Result
-	raw      *imageio.Image // the stage's final image before colour recombination
-	content  *imageio.Image // the content at the stage's size, in colour
-	luminace bool
+	res       *Result
+	raw       *imageio.Image // the stage's final image before colour recombination
+	content   *imageio.Image // the content at the stage's size, in colour
+	luminance bool
 }
 
 // finish recombines the colour and returns the Result with err.
@@ -274,7 +272,7 @@ func (s *stageResult) finish(err error) (*Result, error) {
 	if s == nil {
 		return nil, err
 	}
-	if s.luminace && s.raw != nil {
+	if s.luminance && s.raw != nil {
 		img, cerr := colour.Recombine(s.raw, s.content)
 		if cerr != nil && err == nil {
 			err = cerr
@@ -364,7 +362,7 @@ func runStage(b backends.Backend, info backend.Info, cfg Config, content *imagei
 	}
 	res.Steps = res.Last.Step
 	res.SecondsPerStep = r.secondsPerStep()
-	return &stageResult{res: res, raw: res.Image, content: colourContent, luminace: cfg.Color == "luminance"}, err
+	return &stageResult{res: res, raw: res.Image, content: colourContent, luminance: cfg.Color == "luminance"}, err
 }
 
 // regionTerm is one region of spatial control: its weight, its style images (indices into the problem's style
