@@ -111,28 +111,12 @@ for _, s := range variants() {
 	fmt.Printf("%-16s run %s  style %.4g  content %.4g\n", r.Name, r.ID[:8], r.Latest["style"], r.Latest["content"])
 }`),
 		md(`
-## Side by side
+## Side by side, and the measured losses
 
 The region run gives the left (red) half The Scream and the rest Starry Night. The two colour controls keep the
-cat's colours; the style-scale run has coarser strokes; coarse to fine spent half its steps at half the size.`),
-		code(`
-%%
-store := must(lab.Open())
-defer store.Close()
-rs := runs(store)
-outs := must(lab.Outputs(store, rs))
-content := must(lab.LoadImage(ContentImage, Size))
-style := must(lab.LoadImage(StyleImage, Size))
-mask := must(lab.LoadImage(MaskImage, Size))
-captions := []string{"content", "style", "mask"}
-for _, r := range rs {
-	captions = append(captions, r.Name)
-}
-must(0, nbui.Images(captions, append([]*imageio.Image{content, style, mask}, outs...)...))`),
-		md(`
-## Measured losses
+cat's colours; the style-scale run has coarser strokes; coarse to fine spent half its steps at half the size.
 
-Every output scored the same way (‵gatys.Measure‵, unweighted, means over relu1_1…relu5_1): the content loss, the
+Every output is then scored the same way (‵gatys.Measure‵, unweighted, means over relu1_1…relu5_1): the content loss, the
 Gram and mean-variance style losses against Starry Night, the Gram loss of the **left half** against The Scream
 (what the region control targets), and the colour distance to the content: ‖μ_out − μ_content‖ + ‖Σ_out − Σ_content‖_F
 over RGB pixels (what the colour controls target). Then the optimised losses per step of every run.
@@ -166,6 +150,12 @@ outs := must(lab.Outputs(store, rs))
 content := must(lab.LoadImage(ContentImage, Size))
 style := must(lab.LoadImage(StyleImage, Size))
 scream := must(lab.LoadImage(RegionStyle, Size))
+mask := must(lab.LoadImage(MaskImage, Size))
+captions := []string{"content", "style", "mask"}
+for _, r := range rs {
+	captions = append(captions, r.Name)
+}
+must(0, nbui.Images(captions, append([]*imageio.Image{content, style, mask}, outs...)...))
 w := must(lab.Weights(0))
 var rows [][]string
 for i, out := range outs {
