@@ -18,6 +18,7 @@ import (
 
 	"github.com/stylelab/stylelab/experiments/backend"
 	"github.com/stylelab/stylelab/experiments/gatys"
+	"github.com/stylelab/stylelab/experiments/guides"
 	"github.com/stylelab/stylelab/experiments/imageio"
 	"github.com/stylelab/stylelab/experiments/losses"
 	"github.com/stylelab/stylelab/experiments/runner"
@@ -35,8 +36,12 @@ type runRequest struct {
 	Config  gatys.Config
 	Content string   // content image path
 	Styles  []string // style image paths
-	Out     string   // output PNG path
-	Weights string   // --weights: a VGG-19 safetensors file; "" means $STYLELAB_VGG_WEIGHTS, else random
+	// Mask and RegionStyles are spatial control's inputs (--mask, --region-style): the mask image path, and the
+	// style image paths paired by index with Config.RegionColours.
+	Mask         string
+	RegionStyles []string
+	Out          string // output PNG path
+	Weights      string // --weights: a VGG-19 safetensors file; "" means $STYLELAB_VGG_WEIGHTS, else random
 	// WeightsSeed seeds the random VGG-19 when no weights file is given. It is fixed (0), not the run's seed, so
 	// runs with different seeds share one loss network and stay comparable.
 	WeightsSeed uint64
@@ -82,6 +87,18 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 	noTrack := fs.Bool("no-track", false, "do not record the run in the tracker")
 	experiment := fs.String("experiment", "cli", "tracker experiment the run belongs to")
 	name := fs.String("name", "", "run name (default: the style loss)")
+	// Perceptual controls (Gatys et al. 2017; see gatys.RunGuided).
+	styleLayers := fs.String("style-layers", strings.Join(d.StyleLayers, ","), "VGG-19 layers of the style loss, comma-separated (low layers: fine texture; deeper: larger structures)")
+	contentLayers := fs.String("content-layers", strings.Join(d.ContentLayers, ","), "VGG-19 layers of the content loss, comma-separated")
+	mask := fs.String("mask", "", "spatial control: a PNG whose flat colours are regions of the content (its aspect ratio, any size)")
+	var regionStyles stringList
+	fs.Var(&regionStyles, "region-style", "'#rrggbb=S.png': give the mask's region of that colour its own style image (repeatable; other regions use --style)")
+	maskMode := fs.String("mask-mode", "resize", "how region masks follow the network: resize (area share at each layer) | inside (only positions whose receptive field lies inside the region)")
+	colorMode := fs.String("color", "none", "colour control: none | luminance (transfer on luminance, keep the content's colours) | histogram (match the style's colours to the content's first)")
+	histogram := fs.String("histogram", "", "histogram matching variant with --color histogram: cholesky (default) | sym")
+	styleScale := fs.Float64("style-scale", 1, "style image size relative to the content's (0.5: larger strokes, 2: finer)")
+	scales := fs.String("scales", "", "coarse to fine: comma-separated longer sides, e.g. 128,256 (the last is the output size; each stage starts from the previous result)")
+	scaleSteps := fs.String("scale-steps", "", "steps of each --scales stage, comma-separated (default: --steps split evenly)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: stylelab run --content C --style S[,S2...] --out OUT.png [flags]\n       stylelab run --spec SPEC.json [--out OUT.png] [--db FILE] [--json]\n\nOptimises the pixels of an image so that its VGG-19 features match the content image's and its feature\nstatistics match the style image(s)'. The run, its spec, losses and output are recorded in the tracker. Flags:")
 		fs.PrintDefaults()
@@ -136,11 +153,17 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 	if err != nil {
 		return nil, usagef("--pool: %v", err)
 	}
-	c := d
-	c.Size, c.Steps, c.Optimizer, c.Seed, c.Loss, c.Pool, c.Init = *size, *steps, *optimizer, *seed, *loss, p, *init
-	c.ContentWeight, c.TVWeight, c.LearningRate = contentWeight, tvWeight, *lr
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	c := d
+	if err := applyControlFlags(&c, req, given, *styleLayers, *contentLayers, *mask, regionStyles, *maskMode, *colorMode, *histogram, *styleScale, *scales, *scaleSteps); err != nil {
+		return nil, err
+	}
+	if len(c.Scales) > 0 && !given["size"] {
+		*size = c.Scales[len(c.Scales)-1]
+	}
+	c.Size, c.Steps, c.Optimizer, c.Seed, c.Loss, c.Pool, c.Init = *size, *steps, *optimizer, *seed, *loss, p, *init
+	c.ContentWeight, c.TVWeight, c.LearningRate = contentWeight, tvWeight, *lr
 	if given["style-weight"] { // unset: the loss's default weight; given, even 0: that weight
 		c.StyleWeight = styleWeight
 	}
@@ -166,7 +189,10 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 		msg := err.Error()
 		for _, r := range [][2]string{{"steps ", "--steps "}, {"unknown optimizer", "--optimizer: unknown optimizer"},
 			{"unknown init", "--init: unknown init"}, {"unknown style loss", "--loss: unknown style loss"},
-			{"learning rate", "--lr: learning rate"}, {"style blend", "--style-weights: style blend"}} {
+			{"learning rate", "--lr: learning rate"}, {"style blend", "--style-weights: style blend"},
+			{"unknown colour control", "--color: unknown colour control"}, {"histogram variant", "--histogram: histogram variant"},
+			{"unknown mask mode", "--mask-mode: unknown mask mode"}, {"style scale", "--style-scale: style scale"},
+			{"scales [", "--scales ["}, {"scale steps", "--scale-steps"}, {"must end at the output size", "must end at the output size (--size)"}} {
 			msg = strings.Replace(msg, r[0], r[1], 1)
 		}
 		return nil, usageError{msg}
@@ -225,6 +251,12 @@ func (req *runRequest) buildSpec() (*spec.Spec, error) {
 	}
 	sp := spec.NewOptimise(req.Experiment, req.Name, req.Content, req.Styles, req.Config)
 	sp.Output = req.Out
+	if req.Mask != "" {
+		sp.Inputs.Mask = &spec.Input{Path: req.Mask}
+		for _, p := range req.RegionStyles {
+			sp.Inputs.RegionStyles = append(sp.Inputs.RegionStyles, spec.Input{Path: p})
+		}
+	}
 	sp.Weights.RandomSeed = req.WeightsSeed
 	wf := req.Weights
 	if wf == "" {
@@ -367,4 +399,81 @@ func (p *runProgress) finish() {
 	if p.bar != nil {
 		p.bar.Finish()
 	}
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// applyControlFlags puts the layer and perceptual-control flags into c and req (files are not opened here).
+func applyControlFlags(c *gatys.Config, req *runRequest, given map[string]bool, styleLayers, contentLayers, mask string,
+	regionStyles []string, maskMode, colorMode, histogram string, styleScale float64, scales, scaleSteps string) error {
+	list := func(flagName, v string) ([]string, error) {
+		var out []string
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				return nil, usagef("--%s has an empty entry in %q: give comma-separated values", flagName, v)
+			}
+			out = append(out, p)
+		}
+		return out, nil
+	}
+	ints := func(flagName, v string) ([]int, error) {
+		parts, err := list(flagName, v)
+		if err != nil {
+			return nil, err
+		}
+		var out []int
+		for _, p := range parts {
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				return nil, usagef("--%s: %q is not a whole number", flagName, p)
+			}
+			out = append(out, n)
+		}
+		return out, nil
+	}
+	var err error
+	if c.StyleLayers, err = list("style-layers", styleLayers); err != nil {
+		return err
+	}
+	if c.ContentLayers, err = list("content-layers", contentLayers); err != nil {
+		return err
+	}
+	if len(regionStyles) > 0 && mask == "" {
+		return usagef("--region-style needs --mask: the mask's colours name the regions")
+	}
+	req.Mask = strings.TrimSpace(mask)
+	for _, rs := range regionStyles {
+		col, path, ok := strings.Cut(rs, "=")
+		if !ok || strings.TrimSpace(path) == "" {
+			return usagef("--region-style %q must be '#rrggbb=STYLE.png' (a mask colour, =, a style image)", rs)
+		}
+		n, err := guides.ParseColour(col)
+		if err != nil {
+			return usagef("--region-style: %v", err)
+		}
+		c.RegionColours = append(c.RegionColours, n)
+		req.RegionStyles = append(req.RegionStyles, strings.TrimSpace(path))
+	}
+	if given["mask-mode"] && mask == "" {
+		return usagef("--mask-mode applies to --mask: give a mask, or drop --mask-mode")
+	}
+	if mask != "" {
+		c.MaskMode = maskMode
+	}
+	c.Color, c.Histogram, c.StyleScale = colorMode, histogram, styleScale
+	if scales != "" {
+		if c.Scales, err = ints("scales", scales); err != nil {
+			return err
+		}
+	}
+	if scaleSteps != "" {
+		if c.ScaleSteps, err = ints("scale-steps", scaleSteps); err != nil {
+			return err
+		}
+	}
+	return nil
 }

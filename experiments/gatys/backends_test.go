@@ -41,7 +41,7 @@ func TestCPUBackendMatchesSimplego(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				p, err := newProblem(b, cfg, weights(), c, s)
+				p, err := newProblem(b, cfg, weights(), c, s, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -37,7 +37,7 @@ func BenchmarkGatysStep(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			p, err := newProblem(be, cfg, weights(), content, []*imageio.Image{style})
+			p, err := newProblem(be, cfg, weights(), content, []*imageio.Image{style}, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -76,6 +76,33 @@ type Config struct {
 	// StyleBlend are the weights w_k of the style images (one per image, ≥ 0, not all 0). Not normalised: with
 	// weights 1,1 the style term is the sum of both images' losses. Default: 1/K each for K images.
 	StyleBlend []float64 `json:"style_blend,omitempty"`
+
+	// Perceptual controls (Gatys et al., CVPR 2017; controls.go). Each is left out of the JSON at its default,
+	// so runs without controls keep their specs and keys.
+
+	// RegionColours pairs mask colours ("#rrggbb") with the region style images of Guide.RegionStyles, by index:
+	// region RegionColours[j] takes its style from RegionStyles[j]; the mask's other colours take the style images
+	// (blended by StyleBlend). Needs a Guide with a mask.
+	RegionColours []string `json:"region_colours,omitempty"`
+	// MaskMode is how a region's guide follows the network to each layer: "resize" (the default, also "") or
+	// "inside" (eroded to the positions whose receptive field lies inside the region); see package guides.
+	MaskMode string `json:"mask_mode,omitempty"`
+	// Color is the colour control: "none" (default; "" in a resolved config), "luminance" (transfer on the
+	// luminance, recombined with the content's chroma) or "histogram" (style colours matched to the content's
+	// mean and covariance first); see package colour.
+	Color string `json:"color,omitempty"`
+	// Histogram is the histogram-matching variant, "cholesky" (default when Color is "histogram") or "sym".
+	Histogram string `json:"histogram,omitempty"`
+	// StyleScale resizes the style images so their longer side is StyleScale × the content's longer side at the
+	// run's size (before: the run's size itself). 0 or 1 (resolved to 0) keeps that; 0.5 gives larger brush
+	// strokes relative to the image, 2 smaller ones.
+	StyleScale float64 `json:"style_scale,omitempty"`
+	// Scales, when set, runs coarse to fine: the longer side of each stage, increasing, the last equal to Size.
+	// Each stage starts from the previous stage's result resized to its size (the first from Init).
+	Scales []int `json:"scales,omitempty"`
+	// ScaleSteps are the steps of each scale; Resolve splits Steps evenly when they are not given (the first
+	// Steps mod len(Scales) scales get one more) and sets Steps to their sum.
+	ScaleSteps []int `json:"scale_steps,omitempty"`
 }
 
 // Defaults used by DefaultConfig and Resolve.
@@ -226,6 +253,7 @@ func (c Config) Resolve(numStyles int) (Config, error) {
 		c.LossOptions.Seed = c.Seed
 	}
 	c.LossOptions = c.LossOptions.WithDefaults()
+	c.resolveControls()
 	return c, c.Validate(numStyles)
 }
 
@@ -330,6 +358,7 @@ func (c Config) Validate(numStyles int) error {
 			bad("style blend weights are all 0: give at least one style image a positive weight")
 		}
 	}
+	errs = append(errs, c.validateControls()...)
 	return errors.Join(errs...)
 }
 

@@ -84,51 +84,7 @@ var testPoisonStep = -1
 // and is returned with the Result so far. The backend is the process backend (backend.New).
 func Run(cfg Config, content *imageio.Image, styles []*imageio.Image, w *vgg.Weights,
 	onStep func(StepReport) error) (*Result, error) {
-	start := time.Now()
-	cfg, err := cfg.Resolve(len(styles))
-	if err != nil {
-		return nil, fmt.Errorf("gatys: %w", err)
-	}
-	if err := w.Validate(); err != nil {
-		return nil, fmt.Errorf("gatys: %w", err)
-	}
-	if content == nil {
-		return nil, errors.New("gatys: no content image")
-	}
-	for i, s := range styles {
-		if s == nil {
-			return nil, fmt.Errorf("gatys: style image %d is nil", i+1)
-		}
-	}
-	b, info, err := backend.New()
-	if err != nil {
-		return nil, fmt.Errorf("gatys: %w", err)
-	}
-	content, styles, err = resizeInputs(cfg.Size, content, styles)
-	if err != nil {
-		return nil, fmt.Errorf("gatys: %w", err)
-	}
-	init, err := initialImage(cfg, content, styles)
-	if err != nil {
-		return nil, fmt.Errorf("gatys: %w", err)
-	}
-	p, err := newProblem(b, cfg, w, content, styles)
-	if err != nil {
-		return nil, err
-	}
-	res := &Result{Config: cfg, Backend: info, WeightsSource: w.Source, WeightsSHA256: w.SHA256}
-	r := &runner{p: p, cfg: cfg, res: res, start: start, onStep: onStep}
-	if cfg.Optimizer == "lbfgs" {
-		err = r.lbfgs(init)
-	} else {
-		err = r.adam(init)
-	}
-	if res.Image == nil { // nothing finite was ever evaluated
-		res.Image = init
-	}
-	res.Steps = res.Last.Step
-	res.SecondsPerStep = r.secondsPerStep()
-	return res, err
+	return RunGuided(cfg, content, styles, nil, w, onStep)
 }
 
 // resizeInputs resizes content and styles so that their longer side is size (0 keeps them).
@@ -195,9 +151,11 @@ type problem struct {
 	poison     *context.Variable     // nil unless testPoisonStep ≥ 0
 	layerNames []string              // union of content and style layers, for one Features call
 
-	prepared                          // the style losses' targets, computed once (targets.go)
-	slots      map[[2]int]*sampleSlot // sampled positions per (style layer, style image); see sampling.go
-	sampleStep int                    // the step whose positions the slots hold
+	prepared                            // the style losses' targets, computed once (targets.go)
+	gloss      losses.StyleGuidedLossAt // the guided style loss (spatial control)
+	regions    []regionTerm             // spatial control's regions; nil without a mask (controls.go)
+	slots      map[[2]int]*sampleSlot   // sampled positions per (style layer, style image); see sampling.go
+	sampleStep int                      // the step whose positions the slots hold
 }
 
 // features computes the given layers of img once, as tensors.
@@ -217,13 +175,24 @@ func features(b backends.Backend, ctx *context.Context, w *vgg.Weights, pool vgg
 	return e.Exec(img.Tensor())
 }
 
-func newProblem(b backends.Backend, cfg Config, w *vgg.Weights, content *imageio.Image, styles []*imageio.Image) (*problem, error) {
+func newProblem(b backends.Backend, cfg Config, w *vgg.Weights, content *imageio.Image, styles []*imageio.Image, regions []regionTerm) (*problem, error) {
 	loss, err := losses.StyleAt(cfg.Loss, cfg.LossOptions)
 	if err != nil {
 		return nil, fmt.Errorf("gatys: %w", err)
 	}
-	p := &problem{b: b, cfg: cfg, ctx: context.New(), w: w, loss: loss, h: content.H, wd: content.W,
-		slots: map[[2]int]*sampleSlot{}}
+	gloss, err := losses.StyleGuidedAt(cfg.Loss, cfg.LossOptions)
+	if err != nil {
+		return nil, fmt.Errorf("gatys: %w", err)
+	}
+	p := &problem{b: b, cfg: cfg, ctx: context.New(), w: w, loss: loss, gloss: gloss, h: content.H, wd: content.W,
+		slots: map[[2]int]*sampleSlot{}, regions: regions}
+	for r := range p.regions {
+		p.regions[r].vars = nil
+		for i, l := range cfg.StyleLayers {
+			v := p.ctx.In("guides").Checked(false).VariableWithValue(fmt.Sprintf("region%d_%s", r, l), p.regions[r].guide[i]).SetTrainable(false)
+			p.regions[r].vars = append(p.regions[r].vars, v)
+		}
+	}
 	seen := map[string]bool{}
 	for _, l := range append(append([]string{}, cfg.ContentLayers...), cfg.StyleLayers...) {
 		if !seen[l] {
@@ -280,9 +249,13 @@ func (p *problem) terms(ctx *context.Context, x *Node) (total, vec *Node) {
 	byLayer := make([]*Node, len(cfg.StyleLayers))
 	for i, l := range cfg.StyleLayers {
 		li := ScalarZero(g, x.DType())
-		for k := range cfg.StyleBlend {
-			if wk := cfg.StyleBlend[k]; wk != 0 {
-				li = Add(li, MulScalar(p.styleLoss(i, k, f[l], g), wk))
+		if p.regions != nil {
+			li = p.regionLoss(i, f[l], g)
+		} else {
+			for k := range cfg.StyleBlend {
+				if wk := cfg.StyleBlend[k]; wk != 0 {
+					li = Add(li, MulScalar(p.styleLoss(i, k, f[l], g), wk))
+				}
 			}
 		}
 		byLayer[i] = li

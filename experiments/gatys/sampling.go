@@ -74,12 +74,17 @@ func (p *problem) resample(step int) error {
 func (p *problem) sampling() bool { return len(p.slots) > 0 }
 
 // styleTerm is the style loss of style layer i (features F) against style image k's target S in F's graph,
-// with the slot's current positions as inputs where the loss samples.
-func (p *problem) styleTerm(i, k int, F, S *Node) *Node {
+// with the slot's current positions as inputs where the loss samples; with a guide (spatial control, not nil),
+// its guided form.
+func (p *problem) styleTerm(i, k int, F, S, guide *Node) *Node {
 	mF := F.Shape().Dimensions[1] * F.Shape().Dimensions[2]
 	mS := S.Shape().Dimensions[1] * S.Shape().Dimensions[2]
+	loss := p.loss
+	if guide != nil {
+		loss = func(F, S, idxF, idxS *Node) *Node { return p.gloss(F, S, guide, idxF, idxS) }
+	}
 	if !losses.Sampled(p.cfg.Loss, p.cfg.LossOptions, mF, mS) {
-		return p.loss(F, S, nil, nil)
+		return loss(F, S, nil, nil)
 	}
 	key := [2]int{i, k}
 	s := p.slots[key]
@@ -92,5 +97,5 @@ func (p *problem) styleTerm(i, k int, F, S *Node) *Node {
 		p.slots[key] = s
 	}
 	g := F.Graph()
-	return p.loss(F, S, s.idxF.ValueGraph(g), s.idxS.ValueGraph(g))
+	return loss(F, S, s.idxF.ValueGraph(g), s.idxS.ValueGraph(g))
 }

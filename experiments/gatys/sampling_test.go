@@ -80,7 +80,7 @@ func testPositionsReached(t *testing.T, loss string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := newProblem(b, cfg, weights(), content, []*imageio.Image{style})
+	p, err := newProblem(b, cfg, weights(), content, []*imageio.Image{style}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func testPositionsReached(t *testing.T, loss string) {
 		t.Fatal(err)
 	}
 	grad, err := context.NewExec(b, p.ctx, func(ctx *context.Context, F *Node) *Node {
-		loss := p.styleTerm(0, 0, F, p.styleT[0][0].ValueGraph(F.Graph()))
+		loss := p.styleTerm(0, 0, F, p.styleT[0][0].ValueGraph(F.Graph()), nil)
 		return Gradient(loss, F)[0]
 	})
 	if err != nil {

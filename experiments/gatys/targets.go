@@ -61,7 +61,7 @@ func (p *problem) prepareTargets(styles []*imageio.Image) error {
 // prepared targets when there are any, else from the raw style features.
 func (p *problem) styleLoss(i, k int, F *Node, g *Graph) *Node {
 	if p.prep.Target == nil {
-		return p.styleTerm(i, k, F, p.styleT[k][i].ValueGraph(g))
+		return p.styleTerm(i, k, F, p.styleT[k][i].ValueGraph(g), nil)
 	}
 	t := make([]*Node, len(p.prepT[k][i]))
 	for j, v := range p.prepT[k][i] {

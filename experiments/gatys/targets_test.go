@@ -80,7 +80,7 @@ func BenchmarkLayerChanges(b *testing.B) {
 				testTargetsInStep = before
 				restore := nn.UseStockGradients(before)
 				defer func() { testTargetsInStep = false; restore() }()
-				p, err := newProblem(be, cfg, weights(), content, []*imageio.Image{style})
+				p, err := newProblem(be, cfg, weights(), content, []*imageio.Image{style}, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -22,6 +22,9 @@ import (
 type Prepared struct {
 	Target func(S *Node) []*Node
 	Loss   func(F *Node, target []*Node) *Node
+	// Guided is Loss with the generated side weighted by a guide [1 or B,H,W,1] at F's size: StyleGuidedAt's
+	// formula against the same targets (guided.go).
+	Guided func(F, guide *Node, target []*Node) *Node
 }
 
 // StylePrepared returns the style loss registered under name (one of Names), configured by o, split into
@@ -30,6 +33,14 @@ func StylePrepared(name string, o Options) (p Prepared, ok bool, err error) {
 	if _, err := Style(name, o); err != nil {
 		return Prepared{}, false, err
 	}
+	p, ok = preparedOf(name)
+	if ok {
+		p.Guided = guidedPrepared(name)
+	}
+	return p, ok, nil
+}
+
+func preparedOf(name string) (Prepared, bool) {
 	switch name {
 	case "gram":
 		return Prepared{
@@ -38,7 +49,7 @@ func StylePrepared(name string, o Options) (p Prepared, ok bool, err error) {
 				return []*Node{gramMatrix(positions(S))}
 			},
 			Loss: func(F *Node, t []*Node) *Node { return gramAgainst(F, t[0]) },
-		}, true, nil
+		}, true
 	case "mmd-linear":
 		return Prepared{
 			Target: func(S *Node) []*Node {
@@ -46,7 +57,7 @@ func StylePrepared(name string, o Options) (p Prepared, ok bool, err error) {
 				return []*Node{channelMeans(positions(S))}
 			},
 			Loss: func(F *Node, t []*Node) *Node { return mmdLinearAgainst(F, t[0]) },
-		}, true, nil
+		}, true
 	case "meanvar":
 		return Prepared{
 			Target: func(S *Node) []*Node {
@@ -55,9 +66,9 @@ func StylePrepared(name string, o Options) (p Prepared, ok bool, err error) {
 				return []*Node{mu, sd}
 			},
 			Loss: func(F *Node, t []*Node) *Node { return meanVarAgainst(F, t[0], t[1]) },
-		}, true, nil
+		}, true
 	}
-	return Prepared{}, false, nil
+	return Prepared{}, false
 }
 
 // checkTarget panics unless t is [1 or B, dims...] with F's dtype.

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -76,6 +77,8 @@ type Prepared struct {
 	Spec    *spec.Spec
 	Content *imageio.Image
 	Styles  []*imageio.Image
+	// Guide is spatial control's mask and region style images (nil without a mask).
+	Guide   *gatys.Guide
 	Weights *vgg.Weights
 	// Feed-forward kinds: the model checkpoint (stylize, interpolate, adain), the checkpoint a training run
 	// resumes, the content folder's files.
@@ -98,10 +101,29 @@ func Prepare(sp *spec.Spec, allowChanged bool, warn func(string)) (*Prepared, er
 	if err != nil {
 		return nil, fmt.Errorf("content image: %w", err)
 	}
+	// Style images are loaded at the size the run uses them (StyleScale × Size when above 1; the run resizes).
+	styleSize := cfg.Size
+	if cfg.StyleScale > 1 && cfg.Size > 0 {
+		styleSize = min(imageio.MaxSize, int(math.Ceil(cfg.StyleScale*float64(cfg.Size))))
+	}
 	styles := make([]*imageio.Image, len(sp.Inputs.Styles))
 	for i, in := range sp.Inputs.Styles {
-		if styles[i], err = imageio.Load(sp.FilePath(in.Path), cfg.Size); err != nil {
+		if styles[i], err = imageio.Load(sp.FilePath(in.Path), styleSize); err != nil {
 			return nil, fmt.Errorf("style image %d: %w", i+1, err)
+		}
+	}
+	var guide *gatys.Guide
+	if sp.Inputs.Mask != nil {
+		guide = &gatys.Guide{}
+		if guide.Mask, err = imageio.Load(sp.FilePath(sp.Inputs.Mask.Path), 0); err != nil {
+			return nil, fmt.Errorf("mask: %w", err)
+		}
+		for i, in := range sp.Inputs.RegionStyles {
+			im, err := imageio.Load(sp.FilePath(in.Path), styleSize)
+			if err != nil {
+				return nil, fmt.Errorf("region style image %d: %w", i+1, err)
+			}
+			guide.RegionStyles = append(guide.RegionStyles, im)
 		}
 	}
 	var w *vgg.Weights
@@ -127,7 +149,7 @@ func Prepare(sp *spec.Spec, allowChanged bool, warn func(string)) (*Prepared, er
 		return nil, fmt.Errorf("loss network weights have SHA-256 %s, the spec records %s (pass --allow-changed-inputs to run anyway)", w.SHA256[:12], sp.Weights.SHA256[:12])
 	}
 	sp.Weights.SHA256 = w.SHA256
-	return &Prepared{Spec: sp, Content: content, Styles: styles, Weights: w}, nil
+	return &Prepared{Spec: sp, Content: content, Styles: styles, Guide: guide, Weights: w}, nil
 }
 
 // Run prepares sp and executes it, recording it in o.Store when one is given. The spec is resolved in place,
@@ -190,7 +212,7 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 
 	var style0 float64
 	evals := 0
-	res, err := gatys.Run(*sp.Optimise, p.Content, p.Styles, p.Weights, func(r gatys.StepReport) (e error) {
+	res, err := gatys.RunGuided(*sp.Optimise, p.Content, p.Styles, p.Guide, p.Weights, func(r gatys.StepReport) (e error) {
 		if r.Step == 0 {
 			style0 = r.Style
 		}
@@ -269,6 +291,12 @@ func recordSpec(run *tracker.Run, sp *spec.Spec, w *vgg.Weights, extra map[strin
 		styles[i] = s.Path
 	}
 	params["style"] = strings.Join(styles, ",")
+	if sp.Inputs.Mask != nil {
+		params["mask"] = sp.Inputs.Mask.Path
+		for i, in := range sp.Inputs.RegionStyles {
+			params["region_style."+sp.Optimise.RegionColours[i]] = in.Path
+		}
+	}
 	params["weights"] = w.Source
 	if err := run.LogParams(params); err != nil {
 		return err

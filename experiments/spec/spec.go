@@ -74,13 +74,17 @@ type Input struct {
 
 // Inputs are the files a run reads. Content is empty for train; ContentDir is train's folder of photos (every
 // image file listed with its hash); Model is the checkpoint of stylize, interpolate and adain; Resume the
-// checkpoint a training run continues.
+// checkpoint a training run continues. Mask and RegionStyles are spatial control's (gatys.Guide): the region
+// image, and the style images paired by index with optimise.region_colours; both are hashed like the other
+// inputs and left out when unused.
 type Inputs struct {
-	Content    Input   `json:"content"`
-	Styles     []Input `json:"styles"`
-	ContentDir *Folder `json:"content_dir,omitempty"`
-	Model      *Input  `json:"model,omitempty"`
-	Resume     *Input  `json:"resume,omitempty"`
+	Content      Input   `json:"content"`
+	Styles       []Input `json:"styles"`
+	ContentDir   *Folder `json:"content_dir,omitempty"`
+	Model        *Input  `json:"model,omitempty"`
+	Resume       *Input  `json:"resume,omitempty"`
+	Mask         *Input  `json:"mask,omitempty"`
+	RegionStyles []Input `json:"region_styles,omitempty"`
 }
 
 // Folder is a folder of input files; Files are filled (sorted, with hashes) when the run is prepared.
@@ -285,6 +289,20 @@ func (s *Spec) Resolve() error {
 		c := gatys.DefaultConfig()
 		s.Optimise = &c
 	}
+	if s.Inputs.Mask != nil && s.Inputs.Mask.Path == "" {
+		return errors.New("spec: inputs.mask.path is empty: name the mask image, or drop inputs.mask")
+	}
+	if len(s.Inputs.RegionStyles) != len(s.Optimise.RegionColours) {
+		return fmt.Errorf("spec: %d inputs.region_styles for %d optimise.region_colours: pair each colour with one image", len(s.Inputs.RegionStyles), len(s.Optimise.RegionColours))
+	}
+	if len(s.Inputs.RegionStyles) > 0 && s.Inputs.Mask == nil {
+		return errors.New("spec: inputs.region_styles need inputs.mask (the image whose colours are the regions)")
+	}
+	for i, in := range s.Inputs.RegionStyles {
+		if in.Path == "" {
+			return fmt.Errorf("spec: inputs.region_styles[%d].path is empty", i)
+		}
+	}
 	cfg := *s.Optimise
 	cfg.Seed = s.Seed
 	resolved, err := cfg.Resolve(len(s.Inputs.Styles))
@@ -332,6 +350,12 @@ func (s *Spec) Files() []InputRef {
 	}
 	if s.Inputs.Resume != nil {
 		refs = append(refs, InputRef{"resume", s.Inputs.Resume})
+	}
+	if s.Inputs.Mask != nil {
+		refs = append(refs, InputRef{"mask", s.Inputs.Mask})
+	}
+	for i := range s.Inputs.RegionStyles {
+		refs = append(refs, InputRef{fmt.Sprintf("region_style[%d]", i), &s.Inputs.RegionStyles[i]})
 	}
 	if s.Weights.File != nil {
 		refs = append(refs, InputRef{"weights", s.Weights.File})

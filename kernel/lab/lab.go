@@ -137,6 +137,10 @@ type Spec struct {
 	Styles      []string     // style images
 	Config      gatys.Config // resolved by gatys; Size is the working size
 	WeightsSeed uint64       // seed of the random VGG-19 when $STYLELAB_VGG_WEIGHTS is not set
+	// Mask and RegionStyles are spatial control's inputs (spec inputs.mask, inputs.region_styles): the region
+	// image, and style images paired by index with Config.RegionColours. Empty for none.
+	Mask         string
+	RegionStyles []string
 }
 
 // OutputArtifact is the name of the output image artifact of a run (runner.OutputArtifact).
@@ -156,6 +160,12 @@ func (s Spec) ExperimentSpec() (*spec.Spec, error) {
 	sp := spec.NewOptimise(s.Experiment, s.Name, s.Content, s.Styles, cfg)
 	sp.BaseDir = root // relative paths stay relative (portable), found from the repository root
 	sp.Weights.RandomSeed = s.WeightsSeed
+	if s.Mask != "" {
+		sp.Inputs.Mask = &spec.Input{Path: s.Mask}
+		for _, p := range s.RegionStyles {
+			sp.Inputs.RegionStyles = append(sp.Inputs.RegionStyles, spec.Input{Path: p})
+		}
+	}
 	if p := os.Getenv(vgg.EnvWeights); p != "" {
 		sp.Weights.File = &spec.Input{Path: p}
 	}
