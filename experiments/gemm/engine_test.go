@@ -170,10 +170,10 @@ func TestFallback(t *testing.T) {
 	ladder := []string{"SkylakeX", "Haswell", "Sandybridge"}
 	cases := []struct {
 		name, want, userCore, inherited string
-		bad, missing         map[string]bool
-		engine, core         string
-		tried                string
-		reason               []string
+		bad, missing                    map[string]bool
+		engine, core                    string
+		tried                           string
+		reason                          []string
 	}{
 		{name: "first core good", engine: "openblas", core: "SkylakeX", tried: "openblas/SkylakeX",
 			reason: []string{"core type SkylakeX chosen from CPUID", "passed"}},
