@@ -2,14 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -42,16 +45,17 @@ type runRequest struct {
 	JSON        bool
 
 	// Recording and specs.
-	SpecFile   string // --spec: run this spec file instead of building one from the flags
-	SaveSpec   string // --save-spec: write the resolved spec (with input hashes) here before running
-	DB         string // tracker database
-	NoTrack    bool   // --no-track: do not record the run
-	Experiment string // tracker experiment
-	Name       string // run name
+	SpecFile   string            // --spec: run this spec file instead of building one from the flags
+	SaveSpec   string            // --save-spec: write the resolved spec (with input hashes) here before running
+	DB         string            // tracker database
+	NoTrack    bool              // --no-track: do not record the run
+	Experiment string            // tracker experiment
+	Name       string            // run name
+	Tags       map[string]string // --tag KEY=VALUE: extra tags on the tracker run (sweeps tag their runs)
 }
 
 // specFlags are the flags that may accompany --spec (the others would contradict the spec file).
-var specFlags = map[string]bool{"spec": true, "save-spec": true, "db": true, "no-track": true, "experiment": true, "name": true, "json": true, "out": true}
+var specFlags = map[string]bool{"tag": true, "spec": true, "save-spec": true, "db": true, "no-track": true, "experiment": true, "name": true, "json": true, "out": true}
 
 // runConfigFromFlags parses `stylelab run` flags into a request with a resolved, validated gatys.Config. Every
 // problem is a usage error (exit 2) naming the flag; files are not opened here.
@@ -81,6 +85,8 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 	noTrack := fs.Bool("no-track", false, "do not record the run in the tracker")
 	experiment := fs.String("experiment", "cli", "tracker experiment the run belongs to")
 	name := fs.String("name", "", "run name (default: the style loss)")
+	tags := tagFlag{}
+	fs.Var(tags, "tag", "extra tag on the tracker run, KEY=VALUE (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: stylelab run --content C --style S[,S2...] --out OUT.png [flags]\n       stylelab run --spec SPEC.json [--out OUT.png] [--db FILE] [--json]\n\nOptimises the pixels of an image so that its VGG-19 features match the content image's and its feature\nstatistics match the style image(s)'. The run, its spec, losses and output are recorded in the tracker. Flags:")
 		fs.PrintDefaults()
@@ -92,7 +98,7 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 		return nil, usagef("run takes no arguments, only flags (got %q)", fs.Args())
 	}
 	rec := runRequest{SpecFile: *specFile, SaveSpec: *saveSpec, DB: *db, NoTrack: *noTrack, Experiment: *experiment,
-		Name: *name, JSON: *asJSON, Out: *out}
+		Name: *name, JSON: *asJSON, Out: *out, Tags: tags}
 	if *specFile != "" {
 		var conflicting []string
 		fs.Visit(func(f *flag.Flag) {
@@ -252,7 +258,10 @@ func executeRun(req *runRequest, stdout, stderr io.Writer) error {
 		defer st.Close()
 	}
 	prog := newRunProgress(sp.Optimise.Steps, stdout, stderr)
-	out, runErr := p.Run(runner.Options{Store: st, OnStep: func(r gatys.StepReport) { _ = prog.step(r) }})
+	// SIGTERM (scancel, a cancelled sweep) or Ctrl-C stop the optimisation at the next step: the run ends KILLED.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out, runErr := p.Run(runner.Options{Store: st, Tags: req.Tags, Context: ctx, OnStep: func(r gatys.StepReport) { _ = prog.step(r) }})
 	prog.finish()
 	if out == nil || out.Result == nil {
 		return runErr
@@ -355,4 +364,18 @@ func (p *runProgress) finish() {
 	if p.bar != nil {
 		p.bar.Finish()
 	}
+}
+
+// tagFlag collects repeated --tag KEY=VALUE flags.
+type tagFlag map[string]string
+
+func (t tagFlag) String() string { return "" }
+
+func (t tagFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("want KEY=VALUE (e.g. --tag team=vision), got %q", v)
+	}
+	t[strings.TrimSpace(k)] = val
+	return nil
 }

@@ -6,6 +6,7 @@ package runner
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +48,9 @@ type Options struct {
 	AllowChangedInputs bool
 	// Warn receives warnings (changed inputs that were allowed); nil discards them.
 	Warn func(string)
+	// Context, when set, stops the optimisation at the next step once it is done (a signal, a cancelled sweep
+	// task); the run then ends KILLED with the context's error.
+	Context context.Context
 }
 
 // Outcome is what Run produced.
@@ -173,6 +177,9 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 		}
 		if o.OnStep != nil {
 			o.OnStep(r)
+		}
+		if o.Context != nil && o.Context.Err() != nil {
+			return fmt.Errorf("stopped at step %d: %w", r.Step, context.Cause(o.Context))
 		}
 		return nil
 	})
