@@ -157,14 +157,11 @@ func sweepStart(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("finding this executable: %w (pass --binary)", err)
 		}
 	}
+	plan := sweep.Create
 	if *dry {
-		root, err = os.MkdirTemp("", "stylelab-sweep-dry-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(root)
+		plan = sweep.Plan
 	}
-	rec, err := sweep.Create(root, def, points, db, bin, *e.executor)
+	rec, err := plan(root, def, points, db, bin, *e.executor)
 	if err != nil {
 		return err
 	}
@@ -178,14 +175,15 @@ func sweepStart(args []string, stdout, stderr io.Writer) error {
 			stdout.Write(p.Spec.JSON())
 		}
 		if *e.executor == sweep.ExecutorSlurm {
-			fmt.Fprintf(stdout, "# sbatch script (the sweep folder would be %s)\n", filepath.Join(c.mustRoot(), rec.ID))
+			fmt.Fprintf(stdout, "# sbatch script (the sweep folder would be %s)\n", rec.Dir())
 			fmt.Fprint(stdout, rec.SlurmScript(all, sweep.SlurmOptions{Parallel: *e.parallel, Partition: *e.partition}))
 		} else {
 			fmt.Fprintf(stdout, "# local executor: %d runs, %d at a time, each: %s %s\n", len(all), *e.workers, bin, strings.Join(rec.TaskArgs(0), " "))
 		}
 		return nil
 	}
-	if err := submit(rec, root, all, e, stdout); err != nil {
+	var subOut strings.Builder
+	if err := submit(rec, root, all, e, &subOut); err != nil {
 		os.RemoveAll(rec.Dir()) // nothing was submitted: leave no half-made sweep behind
 		return err
 	}
@@ -198,16 +196,12 @@ func sweepStart(args []string, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintf(stdout, "sweep %s: %d runs over %s submitted (%s); stylelab sweep status %s\n", rec.ID, len(all),
 			strings.Join(rec.Paths, ", "), *e.executor, rec.ID)
+		fmt.Fprint(stdout, subOut.String())
 	}
 	if *e.wait {
 		return waitSweep(rec, db, stderr)
 	}
 	return nil
-}
-
-func (c *sweepCommon) mustRoot() string {
-	r, _ := c.root()
-	return r
 }
 
 // submit hands indices of rec to its executor.

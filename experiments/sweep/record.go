@@ -38,7 +38,8 @@ type Record struct {
 	// Submissions, oldest first.
 	Submissions []Submission `json:"submissions"`
 
-	dir string
+	dir    string
+	points []Point // the specs, until written
 }
 
 // Entry is one expanded run.
@@ -79,39 +80,51 @@ func NewID(name string) string {
 	return s + "-" + hex.EncodeToString(b[:])
 }
 
-// Create writes a new sweep folder root/ID with the points' specs (input hashes computed, so a changed input
-// is caught before anything is submitted) and the record.
-func Create(root string, d *Definition, points []Point, db, binary, executor string) (*Record, error) {
+// Plan makes the record of a new sweep in folder root/ID without writing anything: every point's input
+// hashes are computed (so a missing or changed input is caught before anything is submitted) and its key taken.
+func Plan(root string, d *Definition, points []Point, db, binary, executor string) (*Record, error) {
 	id := NewID(d.Name)
-	dir := filepath.Join(root, id)
-	if err := os.MkdirAll(filepath.Join(dir, "specs"), 0o755); err != nil {
-		return nil, fmt.Errorf("sweep folder: %w (choose another with --dir)", err)
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
-		return nil, err
-	}
 	rec := &Record{ID: id, Name: d.Name, Created: time.Now().UTC(), DB: db, Binary: binary, Executor: executor,
-		Paths: d.Paths(), dir: dir}
+		Paths: d.Paths(), dir: filepath.Join(root, id), points: points}
 	for _, p := range rec.Paths {
 		rec.Params = append(rec.Params, ParamKey(p))
 	}
 	for _, p := range points {
 		if _, err := p.Spec.HashInputs(false); err != nil {
-			os.RemoveAll(dir)
 			return nil, fmt.Errorf("sweep: run %d (%s): %w", p.Index, p.Describe(), err)
 		}
 		name := filepath.Join("specs", fmt.Sprintf("%04d.json", p.Index))
-		if err := os.WriteFile(filepath.Join(dir, name), p.Spec.JSON(), 0o644); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
 		rec.Runs = append(rec.Runs, Entry{Index: p.Index, Key: p.Spec.Key(), Spec: name, Values: p.Values})
 	}
-	if err := rec.Save(); err != nil {
-		os.RemoveAll(dir)
+	return rec, nil
+}
+
+// Create plans a sweep (Plan) and writes its folder: specs/NNNN.json, logs/ and sweep.json.
+func Create(root string, d *Definition, points []Point, db, binary, executor string) (*Record, error) {
+	rec, err := Plan(root, d, points, db, binary, executor)
+	if err != nil {
 		return nil, err
 	}
-	return rec, nil
+	return rec, rec.write()
+}
+
+func (r *Record) write() error {
+	for _, sub := range []string{"specs", "logs"} {
+		if err := os.MkdirAll(filepath.Join(r.dir, sub), 0o755); err != nil {
+			return fmt.Errorf("sweep folder: %w (choose another with --dir)", err)
+		}
+	}
+	for i, p := range r.points {
+		if err := os.WriteFile(r.SpecPath(i), p.Spec.JSON(), 0o644); err != nil {
+			os.RemoveAll(r.dir)
+			return err
+		}
+	}
+	if err := r.Save(); err != nil {
+		os.RemoveAll(r.dir)
+		return err
+	}
+	return nil
 }
 
 // Save writes sweep.json atomically (temporary file, then rename).

@@ -155,7 +155,7 @@ func SlurmQueue(jobIDs []string) (map[string]string, error) {
 		if strings.Contains(se.String(), "Invalid job id") {
 			return out, nil
 		}
-		return nil, fmt.Errorf("squeue: %s", strings.TrimSpace(se.String()))
+		return nil, fmt.Errorf("squeue failed: %s (is this machine a Slurm client? check SLURM_CONF and that slurmctld answers: sinfo)", strings.TrimSpace(se.String()))
 	}
 	for _, line := range strings.Split(so.String(), "\n") {
 		f := strings.Fields(line)
