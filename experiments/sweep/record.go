@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stylelab/stylelab/experiments/spec"
+	"github.com/stylelab/stylelab/experiments/vgg"
 	"github.com/stylelab/stylelab/tracker"
 )
 
@@ -89,8 +91,13 @@ func Plan(root string, d *Definition, points []Point, db, binary, executor strin
 	for _, p := range rec.Paths {
 		rec.Params = append(rec.Params, ParamKey(p))
 	}
+	weights := map[string]string{} // weights file or random seed → hash of the weight values (computed once)
 	for _, p := range points {
 		if _, err := p.Spec.HashInputs(false); err != nil {
+			return nil, fmt.Errorf("sweep: run %d (%s): %w", p.Index, p.Describe(), err)
+		}
+		// The key covers the weights' value hash, which the run records (runner.Prepare): fill it the same way.
+		if err := fillWeightsHash(p.Spec, weights); err != nil {
 			return nil, fmt.Errorf("sweep: run %d (%s): %w", p.Index, p.Describe(), err)
 		}
 		name := filepath.Join("specs", fmt.Sprintf("%04d.json", p.Index))
@@ -202,4 +209,30 @@ func (r *Record) TrackerRuns(st Searcher) ([]tracker.RunInfo, error) {
 		return nil, fmt.Errorf("sweep id %q has characters a filter cannot hold", r.ID)
 	}
 	return st.SearchRuns(tracker.Query{Filter: "tags.`" + TagID + "` = '" + r.ID + "'", OrderBy: "start_time ASC"})
+}
+
+func fillWeightsHash(sp *spec.Spec, cache map[string]string) error {
+	if sp.Weights.SHA256 != "" {
+		return nil
+	}
+	k := fmt.Sprintf("random:%d", sp.Weights.RandomSeed)
+	if sp.Weights.File != nil {
+		k = "file:" + sp.Weights.File.SHA256
+	}
+	if h, ok := cache[k]; ok {
+		sp.Weights.SHA256 = h
+		return nil
+	}
+	var w *vgg.Weights
+	if sp.Weights.File != nil {
+		var err error
+		if w, err = vgg.LoadSafetensors(sp.FilePath(sp.Weights.File.Path)); err != nil {
+			return err
+		}
+	} else {
+		w = vgg.Random(sp.Weights.RandomSeed)
+	}
+	cache[k] = w.SHA256
+	sp.Weights.SHA256 = w.SHA256
+	return nil
 }

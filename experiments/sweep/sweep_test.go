@@ -208,8 +208,8 @@ func TestStatus(t *testing.T) {
 	}
 	other, _ := st.StartRun("e", "other", tracker.WithoutProvenance()) // another sweep's run
 	other.SetTags(map[string]string{TagID: "s-2", TagIndex: "0"})
-	start(0, "k0", nil, true)                      // FINISHED
-	start(1, "k1", os.ErrInvalid, true)            // FAILED, before the resubmission below
+	start(0, "k0", nil, true)           // FINISHED
+	start(1, "k1", os.ErrInvalid, true) // FAILED, before the resubmission below
 	r.Submissions = []Submission{{Executor: ExecutorSlurm, JobID: "5", Time: time.Now().Add(-time.Hour), Indices: []int{0, 1, 2, 3, 4}},
 		{Executor: ExecutorSlurm, JobID: "6", Time: time.Now().Add(5 * time.Second), Indices: []int{1, 3}}}
 	start(2, "k2", nil, false) // RUNNING
