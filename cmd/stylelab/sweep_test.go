@@ -159,6 +159,12 @@ func TestSweepErrors(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(dir, "sweeps")); len(ents) != 0 {
 		t.Fatalf("a failed submission left %d sweep folders", len(ents))
 	}
+	if _, err := runConfigFromFlags([]string{"--spec", "s.json", "--tag", "novalue"}); err == nil || !strings.Contains(err.Error(), "want KEY=VALUE") {
+		t.Fatalf("--tag without =: %v", err)
+	}
+	if req, err := runConfigFromFlags([]string{"--spec", "s.json", "--tag", "a=b=c", "--tag", "x="}); err != nil || req.Tags["a"] != "b=c" || req.Tags["x"] != "" || len(req.Tags) != 2 {
+		t.Fatalf("--tag: %v %v", req, err)
+	}
 	if r := runStylelab(t, env, "sweep", "status", "nosuch-00000000"); r.code != 1 || !strings.Contains(r.stderr, "no sweep") {
 		t.Fatalf("unknown id: exit %d, %s", r.code, r.stderr)
 	}
