@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stylelab/stylelab/tracker"
 )
 
 // SlurmOptions shape the job array.
@@ -178,12 +180,21 @@ func (r *Record) ActiveNow() (Active, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(s Submission, i int) bool {
+	return func(s Submission, i int) string {
 		if s.Executor == ExecutorLocal {
-			return localAlive(s.PID)
+			if localAlive(s.PID) {
+				return StateQueued
+			}
+			return ""
 		}
-		_, ok := q[fmt.Sprintf("%s_%d", s.JobID, i)]
-		return ok
+		switch st, ok := q[fmt.Sprintf("%s_%d", s.JobID, i)]; {
+		case !ok:
+			return ""
+		case st == "RUNNING" || st == "COMPLETING":
+			return tracker.StatusRunning
+		default:
+			return StateQueued
+		}
 	}, nil
 }
 

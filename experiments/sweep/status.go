@@ -42,9 +42,10 @@ type RunState struct {
 	Key       string `json:"key"`
 }
 
-// Active says whether the executor still holds run i of submission s (queued or starting): a Slurm task in
-// squeue, or a live local supervisor.
-type Active func(s Submission, index int) bool
+// Active says whether the executor still holds run i of submission s: "" when not, StateQueued when it waits
+// (a pending Slurm task, a live local supervisor), tracker.StatusRunning when it has started but has not yet
+// opened its tracker run (a running Slurm task).
+type Active func(s Submission, index int) string
 
 // Status works out the state of every run from the tracker. A run's state is FINISHED if any run tagged with
 // its index finished; otherwise that of its latest run started at or after the latest submission holding it.
@@ -90,8 +91,8 @@ func (r *Record) Status(st Searcher, active Active) (Counts, []RunState, error) 
 		case pick != nil:
 			s.State, s.RunID, s.Error = pick.Status, pick.ID, pick.Error
 			s.SlurmJob, s.SlurmTask = pick.Tags[TagSlurmJob], pick.Tags[TagSlurmTask]
-		case sub != nil && active != nil && active(*sub, i):
-			s.State, s.SlurmJob = StateQueued, sub.JobID
+		case sub != nil && active != nil && active(*sub, i) != "":
+			s.State, s.SlurmJob = active(*sub, i), sub.JobID
 		default:
 			s.State, s.SlurmJob = tracker.StatusKilled, ""
 			if sub != nil {

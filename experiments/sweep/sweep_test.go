@@ -215,20 +215,29 @@ func TestStatus(t *testing.T) {
 	start(2, "k2", nil, false) // RUNNING
 	start(3, "k3", os.ErrInvalid, true)
 	held := map[int]bool{1: true}
-	c, states, err := r.Status(st, func(s Submission, i int) bool { return s.JobID == "6" && held[i] })
+	c, states, err := r.Status(st, func(s Submission, i int) string {
+		if s.JobID == "6" && held[i] {
+			return StateQueued
+		}
+		if s.JobID == "5" && i == 4 {
+			return tracker.StatusRunning // started under Slurm, no tracker run yet
+		}
+		return ""
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// 3's FAILED run started before submission 6 (5 s in the future), so it is history too; 3 is not held: KILLED.
+	// 4 has no run but its Slurm task runs: RUNNING.
 	got := []string{}
 	for _, s := range states {
 		got = append(got, s.State)
 	}
-	want := []string{"FINISHED", StateQueued, "RUNNING", "KILLED", "KILLED"}
+	want := []string{"FINISHED", StateQueued, "RUNNING", "KILLED", "RUNNING"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("states %v, want %v", got, want)
 	}
-	if c != (Counts{Total: 5, Queued: 1, Running: 1, Finished: 1, Killed: 2}) || c.Done() {
+	if c != (Counts{Total: 5, Queued: 1, Running: 2, Finished: 1, Killed: 1}) || c.Done() {
 		t.Fatalf("counts %+v", c)
 	}
 	if u := Unfinished(states); !slices.Equal(u, []int{1, 2, 3, 4}) {
@@ -239,7 +248,7 @@ func TestStatus(t *testing.T) {
 	}
 	// Without the resubmission, 1 and 3 read FAILED.
 	r.Submissions = r.Submissions[:1]
-	c, _, _ = r.Status(st, func(Submission, int) bool { return false })
+	c, _, _ = r.Status(st, func(Submission, int) string { return "" })
 	if c.Failed != 2 || c.Finished != 1 || c.Running != 1 || c.Killed != 1 {
 		t.Fatalf("counts %+v", c)
 	}
