@@ -2,8 +2,11 @@ package sweep
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stylelab/stylelab/tracker"
@@ -95,10 +98,13 @@ func (r *Record) Status(st Searcher, active Active) (Counts, []RunState, error) 
 			s.State, s.SlurmJob = active(*sub, i), sub.JobID
 		default:
 			s.State, s.SlurmJob = tracker.StatusKilled, ""
+			s.Error = "never started: cancelled or lost before it ran"
 			if sub != nil {
 				s.SlurmJob = sub.JobID
+				if msg, path := r.taskFailure(*sub, i); path != "" && !strings.Contains(msg, "CANCELLED") { // slurmstepd's line for scancel
+					s.State, s.Error = tracker.StatusFailed, fmt.Sprintf("failed before it recorded a run: %s (log %s)", msg, path)
+				}
 			}
-			s.Error = "never started: cancelled or lost before it ran"
 		}
 		switch s.State {
 		case StateQueued:
@@ -116,6 +122,30 @@ func (r *Record) Status(st Searcher, active Active) (Counts, []RunState, error) 
 	}
 	c.Total = len(r.Runs)
 	return c, states, nil
+}
+
+// TaskLog is the output file of run i's task in submission s (logs/slurm-JOB_I.out or logs/local-NNNN.out).
+func (r *Record) TaskLog(s Submission, i int) string {
+	if s.Executor == ExecutorSlurm {
+		return filepath.Join(r.dir, "logs", fmt.Sprintf("slurm-%s_%d.out", s.JobID, i))
+	}
+	return filepath.Join(r.dir, "logs", fmt.Sprintf("local-%04d.out", i))
+}
+
+// taskFailure finds a task that ran for submission s (its log was written since) but never opened a tracker run
+// (bad input on the node, the binary missing there): the log's last line and its path, or "" when none.
+func (r *Record) taskFailure(s Submission, i int) (string, string) {
+	path := r.TaskLog(s, i)
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() == 0 || fi.ModTime().Before(s.Time.Add(-2*time.Second)) {
+		return "", ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error(), path
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1]), path
 }
 
 // Unfinished returns the indices whose state is not FINISHED (what resume runs again).

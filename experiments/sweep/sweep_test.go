@@ -253,3 +253,29 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("counts %+v", c)
 	}
 }
+
+// A task that ran (its log was written after the submission) but never opened a tracker run reads FAILED with
+// the log's last line; one without a log, or with a log from an older attempt, reads KILLED.
+func TestStatusTaskFailedBeforeRun(t *testing.T) {
+	st, err := tracker.Open(filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	sub := Submission{Executor: ExecutorSlurm, JobID: "12", Time: time.Now(), Indices: []int{0, 1, 2}}
+	r := &Record{ID: "f-1", Runs: []Entry{{Index: 0}, {Index: 1}, {Index: 2}}, Submissions: []Submission{sub}, dir: dir}
+	os.WriteFile(r.TaskLog(sub, 0), []byte("step\nstylelab run: content image: open /data/c.png: no such file or directory\n"), 0o644)
+	old := r.TaskLog(sub, 2)
+	os.WriteFile(old, []byte("from an earlier attempt\n"), 0o644)
+	os.Chtimes(old, time.Now().Add(-time.Hour), time.Now().Add(-time.Hour))
+	c, states, err := r.Status(st, func(Submission, int) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Failed != 1 || c.Killed != 2 || states[0].State != "FAILED" || !strings.Contains(states[0].Error, "no such file") ||
+		!strings.Contains(states[0].Error, "slurm-12_0.out") || states[0].SlurmJob != "12" {
+		t.Fatalf("counts %+v, run 0 %+v", c, states[0])
+	}
+}
