@@ -3,10 +3,10 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/stylelab
-SIZE ?= 128
-STEPS ?= 60
+SIZE ?= 256
+STEPS ?= 50
 
-.PHONY: build demo test test-short deps notebook bench
+.PHONY: build demo test test-short deps notebook bench bench-peer
 
 build:
 	$(GO) build -o $(BIN) ./cmd/stylelab
@@ -36,5 +36,23 @@ notebook: build
 	./$(BIN) kernel install
 	./$(BIN) kernel notebook
 
+# Go micro-benchmarks of every package.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+# stylelab against PyTorch (Debian's python3-torch) on this machine, same network, losses and steps:
+# first the peer's check that both compute the same losses (bench/peer/peer.py --check), then both benchmarks on
+# the same sizes, each stylelab row right before PyTorch's same row (each in its own child process), then a table
+# of stylelab s / PyTorch s per row. Rows: out/bench/{stylelab,pytorch}.json.
+# GOMLX_BACKEND=go make bench-peer measures GoMLX's stock pure-Go backend instead (the "before").
+BENCH_SIZES ?= 128,256
+BENCH_STEPS ?= 3
+BENCH_WARMUP ?= 1
+PEER_PYTHON ?= /usr/bin/python3
+bench-peer: build
+	bash bench/peer/install-deps.sh
+	mkdir -p out/bench
+	./$(BIN) bench --export-check out/bench/check --sizes 64
+	set -o pipefail; $(PEER_PYTHON) bench/peer/peer.py --check out/bench/check | tail -3
+	$(PEER_PYTHON) bench/peer/peer.py --sizes $(BENCH_SIZES) --steps $(BENCH_STEPS) --warmup $(BENCH_WARMUP) \
+		--stylelab ./$(BIN) --stylelab-json-out out/bench/stylelab.json --json-out out/bench/pytorch.json

@@ -38,7 +38,7 @@ const (
 	StyleImage   = "images/style/hokusai_great_wave.jpg"
 )
 
-var Size, Steps = lab.Scale(48, 15, 256, 200)
+var Size, Steps = lab.Scale(128, 15, 256, 200)
 
 func must[T any](v T, err error) T {
 	if err != nil {
@@ -89,7 +89,7 @@ for _, spec := range variants() {
 ‵Store.Search(filter, orderBy, limit)‵ takes MLflow-like filters over params, tags, metrics (their latest value)
 and attributes:
 
-    experiment = 'notebook-04-compare' and status = 'FINISHED' and params.size = '48'
+    experiment = 'notebook-04-compare' and status = 'FINISHED' and params.size = '128'
     params.loss = 'gram' and metrics.style_rel < 0.5
     params.optimizer in ('adam', 'lbfgs') and name like 'adam-%'
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/stylelab/stylelab/experiments/backend"
 	"github.com/stylelab/stylelab/experiments/vgg"
@@ -81,6 +82,14 @@ func printDoctor(w io.Writer, r doctorReport) {
 	fmt.Fprintf(w, "  why:       %s\n", r.Backend.Reason)
 	if r.Backend.PluginPath != "" {
 		fmt.Fprintf(w, "  plugin:    %s\n", r.Backend.PluginPath)
+	}
+	if m := r.Backend.Matmul; m != nil {
+		fmt.Fprintf(w, "  matmul:    %s\n", m)
+		if m.Library != "" {
+			fmt.Fprintf(w, "  library:   %s\n", m.Library)
+		}
+		fmt.Fprintf(w, "  cpu:       %s [%s]\n", m.CPU, strings.Join(m.Features, " "))
+		fmt.Fprintf(w, "  engine:    %s\n", m.Reason)
 	}
 	fmt.Fprintf(w, "gomlx:       %s\n", r.GoMLXVersion)
 	fmt.Fprintf(w, "go:          %s %s/%s, %d CPUs\n", r.GoVersion, r.GOOS, r.GOARCH, r.CPUs)

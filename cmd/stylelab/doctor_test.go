@@ -24,6 +24,9 @@ func TestDoctorJSON(t *testing.T) {
 	if d.Backend.Name == "xla" && d.Backend.PluginPath == "" {
 		t.Errorf("xla chosen without a plugin path: %+v", d.Backend)
 	}
+	if d.Backend.Name == "cpu" && (d.Backend.Matmul == nil || d.Backend.Matmul.Engine == "" || d.Backend.Matmul.Threads < 1) {
+		t.Errorf("cpu backend chosen but the matmul engine is not reported: %+v", d.Backend)
+	}
 }
 
 func TestDoctorForcedBackends(t *testing.T) {
@@ -31,6 +34,11 @@ func TestDoctorForcedBackends(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "go:ops_sequential") || !strings.Contains(r.stdout, "forces the pure-Go backend") ||
 		!strings.Contains(r.stdout, "self-test:   ok") {
 		t.Fatalf("GOMLX_BACKEND=go: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runStylelab(t, []string{"GOMLX_BACKEND=cpu"}, "doctor")
+	if r.code != 0 || !strings.Contains(r.stdout, "backend:     cpu (cpu)") || !strings.Contains(r.stdout, "forces stylelab's CPU backend") ||
+		!strings.Contains(r.stdout, "  matmul:    ") || !strings.Contains(r.stdout, "self-test:   ok") {
+		t.Fatalf("GOMLX_BACKEND=cpu: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = runStylelab(t, []string{"GOMLX_BACKEND=xla:/nonexistent/pjrt_c_api_cpu_plugin.so"}, "doctor")
 	if r.code != 1 || !strings.Contains(r.stderr, "plugin file /nonexistent/pjrt_c_api_cpu_plugin.so not found") {

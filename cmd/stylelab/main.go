@@ -1,7 +1,8 @@
 // Command stylelab runs, records and compares neural style transfer experiments.
 //
 // Each command group lives in its own file and registers itself in init; main only dispatches.
-// Exit status: 0 on success, 1 when the command failed, 2 on a usage error.
+// Exit status: 0 on success, 1 when the command failed, 2 on a usage error, 128+N when a run was stopped by
+// signal N (130 for SIGINT, 143 for SIGTERM; see runner.Interrupted).
 // With --json anywhere among a command's arguments (before a "--"), a failure is also written to stdout as
 // one JSON object, {"error", "kind", "command", "exit_code"}, by main for every command (see jsonError).
 package main
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/stylelab/stylelab/experiments/runner"
 	"github.com/stylelab/stylelab/tracker"
 )
 
@@ -84,6 +86,10 @@ func main() {
 	if errors.As(err, &ue) {
 		code = 2
 	}
+	var in *runner.Interrupted
+	if errors.As(err, &in) { // stopped by SIGINT/SIGTERM: 130/143, as the shell reports a process the signal ended
+		code = in.ExitCode()
+	}
 	var re reportedError
 	if wantsJSON(os.Args[2:]) && !errors.As(err, &re) {
 		writeJSONError(os.Stdout, c.name, err, code)
@@ -131,6 +137,8 @@ func writeJSONError(w io.Writer, command string, err error, code int) {
 		kind = "damaged"
 	case errors.Is(err, tracker.ErrReadOnly):
 		kind = "read_only"
+	case errors.As(err, new(*runner.Interrupted)):
+		kind = "interrupted"
 	}
 	b, _ := json.Marshal(jsonError{Error: err.Error(), Kind: kind, Command: command, ExitCode: code})
 	fmt.Fprintf(w, "%s\n", b)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stylelab/stylelab/experiments/gatys"
 	"github.com/stylelab/stylelab/experiments/runner"
+	"github.com/stylelab/stylelab/experiments/train"
 	"github.com/stylelab/stylelab/tracker"
 )
 
@@ -52,12 +53,16 @@ func runRerun(args []string) error {
 	if recorded.Optimise != nil {
 		steps = recorded.Optimise.Steps
 	}
+	if recorded.Train != nil {
+		steps = recorded.Train.Steps
+	}
 	bar := newRunProgress(steps, os.Stdout, os.Stderr)
 	v, err := runner.Rerun(st, ids[0], runner.RerunOptions{
 		Options: runner.Options{
 			AllowChangedInputs: *allow,
 			Warn:               func(w string) { fmt.Fprintln(os.Stderr, "warning:", w) },
 			OnStep:             func(r gatys.StepReport) { _ = bar.step(r) },
+			OnTrainStep:        func(r train.StepReport) { _ = bar.step(trainReport(r)) },
 		},
 		Tolerance: *tol,
 	})

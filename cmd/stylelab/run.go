@@ -8,11 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -74,9 +72,9 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 	weights := fs.String("weights", "", "VGG-19 weights, a torchvision safetensors export (default $"+vgg.EnvWeights+", else seeded random weights)")
 	pool := fs.String("pool", string(d.Pool), "loss network pooling: avg|max")
 	init := fs.String("init", d.Init, "initial image: content|noise|style")
-	contentWeight := fs.Float64("content-weight", d.ContentWeight, "weight of the content loss")
-	styleWeight := fs.Float64("style-weight", 0, "weight of the style loss (0: the loss's default, see gatys.DefaultStyleWeight)")
-	tvWeight := fs.Float64("tv-weight", d.TVWeight, "weight of the total-variation loss")
+	contentWeight := fs.Float64("content-weight", *d.ContentWeight, "weight of the content loss")
+	styleWeight := fs.Float64("style-weight", 0, "weight of the style loss (default: the loss's own, see gatys.DefaultStyleWeight; 0 means 0: content-only reconstruction)")
+	tvWeight := fs.Float64("tv-weight", *d.TVWeight, "weight of the total-variation loss")
 	lr := fs.Float64("lr", d.LearningRate, "Adam learning rate (pixels are in [0,1])")
 	asJSON := fs.Bool("json", false, "print one JSON object with the outcome on stdout")
 	specFile := fs.String("spec", "", "run this experiment spec (JSON, see docs/spec.md) instead of building one from the flags")
@@ -143,7 +141,15 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 	}
 	c := d
 	c.Size, c.Steps, c.Optimizer, c.Seed, c.Loss, c.Pool, c.Init = *size, *steps, *optimizer, *seed, *loss, p, *init
-	c.ContentWeight, c.StyleWeight, c.TVWeight, c.LearningRate = *contentWeight, *styleWeight, *tvWeight, *lr
+	c.ContentWeight, c.TVWeight, c.LearningRate = contentWeight, tvWeight, *lr
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if given["style-weight"] { // unset: the loss's default weight; given, even 0: that weight
+		c.StyleWeight = styleWeight
+	}
+	if given["lr"] && c.Optimizer == "lbfgs" {
+		return nil, usagef("--lr is Adam's learning rate; L-BFGS does not use it: drop --lr, or use --optimizer adam")
+	}
 	if *styleWeights != "" {
 		parts := strings.Split(*styleWeights, ",")
 		if len(parts) != len(req.Styles) {
@@ -258,8 +264,8 @@ func executeRun(req *runRequest, stdout, stderr io.Writer) error {
 		defer st.Close()
 	}
 	prog := newRunProgress(sp.Optimise.Steps, stdout, stderr)
-	// SIGTERM (scancel, a cancelled sweep) or Ctrl-C stop the optimisation at the next step: the run ends KILLED.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGINT/SIGTERM stop the run at the next step boundary: last image written, run KILLED, exit 130/143.
+	ctx, stop := runner.NotifyInterrupt(context.Background())
 	defer stop()
 	out, runErr := p.Run(runner.Options{Store: st, Tags: req.Tags, Context: ctx, OnStep: func(r gatys.StepReport) { _ = prog.step(r) }})
 	prog.finish()

@@ -71,7 +71,7 @@ const (
 func TestRunConfigFromFlags(t *testing.T) {
 	req, err := runConfigFromFlags([]string{"--content", "c.jpg", "--style", "a.jpg, b.png", "--style-weights", "0.25,0.75",
 		"--loss", "meanvar", "--size", "64", "--steps", "7", "--optimizer", "lbfgs", "--seed", "9", "--out", "x/y.png",
-		"--pool", "max", "--init", "noise", "--content-weight", "2", "--tv-weight", "0", "--lr", "0.05", "--json"})
+		"--pool", "max", "--init", "noise", "--content-weight", "2", "--tv-weight", "0", "--json"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,12 +80,31 @@ func TestRunConfigFromFlags(t *testing.T) {
 		t.Fatalf("request %+v", req)
 	}
 	if c.Loss != "meanvar" || c.Size != 64 || c.Steps != 7 || c.Optimizer != "lbfgs" || c.Seed != 9 || c.Pool != "max" ||
-		c.Init != "noise" || c.ContentWeight != 2 || c.TVWeight != 0 || c.LearningRate != 0.05 ||
+		c.Init != "noise" || *c.ContentWeight != 2 || *c.TVWeight != 0 || c.LearningRate != 0 ||
 		len(c.StyleBlend) != 2 || c.StyleBlend[1] != 0.75 {
 		t.Fatalf("config %+v", c)
 	}
-	if c.StyleWeight <= 0 || c.LossOptions.Seed != 9 {
-		t.Fatalf("style weight %g and loss seed %d must be resolved", c.StyleWeight, c.LossOptions.Seed)
+	if *c.StyleWeight != 1 || c.LossOptions.Seed != 9 {
+		t.Fatalf("style weight %g and loss seed %d must be resolved (meanvar's default weight is 1)", *c.StyleWeight, c.LossOptions.Seed)
+	}
+	// An explicit style weight, 0 included, is taken as given; unset, it is the loss's default.
+	base := []string{"--content", "c.jpg", "--style", "a.jpg", "--out", "o.png", "--loss", "mmd-gauss"}
+	for _, tc := range []struct {
+		args []string
+		want float64
+	}{{nil, 1}, {[]string{"--style-weight", "0"}, 0}, {[]string{"--style-weight", "2.5"}, 2.5}} {
+		req, err := runConfigFromFlags(append(append([]string{}, base...), tc.args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := *req.Config.StyleWeight; got != tc.want {
+			t.Errorf("%v: style weight %g, want %g", tc.args, got, tc.want)
+		}
+	}
+	// L-BFGS does not use a learning rate: asking for one is a usage error, not silently ignored.
+	_, err = runConfigFromFlags(append(append([]string{}, base...), "--optimizer", "lbfgs", "--lr", "0.5"))
+	if !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "drop --lr") {
+		t.Errorf("--lr with L-BFGS: %v, want a usage error", err)
 	}
 }
 

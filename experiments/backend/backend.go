@@ -1,12 +1,14 @@
 // Package backend chooses the GoMLX backend for the whole process and says why.
 //
-// The rule: an XLA/PJRT plugin when one is present (GPU or CPU), otherwise the pure-Go backend
-// ("simplego"). GoMLX's own backends/default package is deliberately not used: it defaults to XLA and, offline,
-// fails while trying to download a CPU plugin instead of falling back to pure Go.
+// The rule: an XLA/PJRT plugin when one is present (GPU or CPU); otherwise stylelab's own CPU backend
+// (experiments/cpubackend, "cpu": BLAS or Go matmul, row gathers, parallel elementwise ops); GoMLX's pure-Go
+// backend ("simplego", "go") only as the last resort. GoMLX's own backends/default package is deliberately not
+// used: it defaults to XLA and, offline, fails while trying to download a CPU plugin instead of falling back.
 //
 // Order of decision (Choose):
 //
 //  1. GOMLX_BACKEND, when set:
+//     "cpu" or "cpu:<opts>" forces stylelab's CPU backend (option: workers=N);
 //     "go" or "go:<opts>" forces the pure-Go backend ("go" alone gets "go:ops_sequential", see below);
 //     "xla:/abs/path/pjrt_c_api_<name>_plugin.so" uses exactly that plugin file;
 //     "xla" or "xla:<name>" uses the first plugin found in the search folders (of that name, if given).
@@ -14,7 +16,11 @@
 //  2. PJRT_PLUGIN_LIBRARY_PATH (a colon-separated list of folders), then ~/.local/lib/go-xla{,/nvidia},
 //     /usr/local/lib/go-xla{,/nvidia}, ~/.local/lib/gomlx/pjrt, /usr/local/lib/gomlx/pjrt: the first file named
 //     pjrt_c_api_<name>_plugin.so, preferring "cuda" over "cpu" over any other name.
-//  3. Otherwise the pure-Go backend with "go:ops_sequential".
+//  3. Otherwise stylelab's CPU backend ("cpu"). New runs SelfTest on it; should that fail, New falls back to the
+//     pure-Go backend with "go:ops_sequential" and says so in Info.Reason.
+//
+// For the "cpu" backend New fills Info.Matmul with the matrix-product engine (experiments/gemm: OpenBLAS/BLIS
+// with its core type and start-up verification, or the Go kernel).
 //
 // Plugins are never downloaded: New sets GOMLX_NO_AUTO_INSTALL=1 before the XLA package can act on it and always
 // hands XLA an absolute plugin path.
@@ -33,16 +39,54 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/stylelab/stylelab/experiments/cpubackend"
+	"github.com/stylelab/stylelab/experiments/gemm"
 )
 
 // Info says which backend was chosen and why.
 type Info struct {
-	Name       string `json:"name"`        // "xla" or "go"
-	Config     string `json:"config"`      // the full GoMLX config string, e.g. "go:ops_sequential" or "xla:/abs/pjrt_c_api_cuda_plugin.so"
+	Name       string `json:"name"`        // "xla", "cpu" or "go"
+	Config     string `json:"config"`      // the full GoMLX config string, e.g. "cpu", "go:ops_sequential" or "xla:/abs/pjrt_c_api_cuda_plugin.so"
 	Reason     string `json:"reason"`      // a sentence saying why this backend was chosen
 	PluginPath string `json:"plugin_path"` // absolute path of the PJRT plugin (xla only)
+	// Matmul is the matrix-product engine of the "cpu" backend, filled by New (nil for the other backends and
+	// from Choose, which has no side effects).
+	Matmul *Matmul `json:"matmul,omitempty"`
 	// Err is set when an explicit request (GOMLX_BACKEND) cannot be met; New then returns it.
 	Err string `json:"error,omitempty"`
+}
+
+// Matmul describes the "cpu" backend's matrix-product engine (experiments/gemm.Current).
+type Matmul struct {
+	Engine   string   `json:"engine"`              // "openblas", "blis" or "go"
+	Library  string   `json:"library,omitempty"`   // the shared library loaded, if any
+	CoreType string   `json:"core_type,omitempty"` // OpenBLAS core type in use
+	Threads  int      `json:"threads"`             // threads one product uses
+	CPU      string   `json:"cpu"`                 // CPU model
+	Features []string `json:"features"`            // CPUID features that matter (avx2, fma, avx512f, ...)
+	Verified bool     `json:"verified"`            // the start-up check against a reference product passed
+	Reason   string   `json:"reason"`              // why this engine
+}
+
+// String gives e.g. "openblas SkylakeX, 2 threads, verified".
+func (m Matmul) String() string {
+	s := m.Engine
+	if m.CoreType != "" {
+		s += " " + m.CoreType
+	}
+	s += fmt.Sprintf(", %d threads", m.Threads)
+	if m.Verified {
+		s += ", verified"
+	} else {
+		s += ", NOT verified"
+	}
+	return s
+}
+
+func matmulInfo() *Matmul {
+	g := gemm.Current()
+	return &Matmul{Engine: g.Engine, Library: g.Library, CoreType: g.CoreType, Threads: g.Threads, CPU: g.CPU,
+		Features: g.Features, Verified: g.Verified, Reason: g.Reason}
 }
 
 // String gives "name (config): reason", or "name: error: ..." when the request cannot be met.
@@ -58,6 +102,9 @@ const EnvBackend = "GOMLX_BACKEND"
 
 // EnvPluginPath is the colon-separated list of folders searched first for PJRT plugins.
 const EnvPluginPath = "PJRT_PLUGIN_LIBRARY_PATH"
+
+// CPUConfig is the configuration of stylelab's own CPU backend unless GOMLX_BACKEND gives options.
+const CPUConfig = cpubackend.Name
 
 // GoConfig is the pure-Go configuration used unless GOMLX_BACKEND gives options of its own.
 //
@@ -175,6 +222,12 @@ func choose(getenv func(string) string, home string, haveXLA bool) Info {
 	if env := strings.TrimSpace(getenv(EnvBackend)); env != "" {
 		name, opts, _ := strings.Cut(env, ":")
 		switch name {
+		case "cpu":
+			cfg := CPUConfig
+			if opts != "" {
+				cfg += ":" + opts
+			}
+			return Info{Name: "cpu", Config: cfg, Reason: fmt.Sprintf("%s=%q forces stylelab's CPU backend", EnvBackend, env)}
 		case "go", "simplego":
 			cfg := "go:" + opts
 			reason := fmt.Sprintf("%s=%q forces the pure-Go backend", EnvBackend, env)
@@ -212,18 +265,18 @@ func choose(getenv func(string) string, home string, haveXLA bool) Info {
 			return Info{Name: "xla", Config: xlaConfig(p), PluginPath: p,
 				Reason: fmt.Sprintf("%s=%q and PJRT plugin %s found", EnvBackend, env, p)}
 		default:
-			return Info{Name: name, Config: env, Reason: fmt.Sprintf("%s=%q", EnvBackend, env), Err: fmt.Sprintf("%s=%q: unknown backend %q; use go, go:<options>, xla or xla:/abs/path/to/pjrt_c_api_<name>_plugin.so", EnvBackend, env, name)}
+			return Info{Name: name, Config: env, Reason: fmt.Sprintf("%s=%q", EnvBackend, env), Err: fmt.Sprintf("%s=%q: unknown backend %q; use cpu, cpu:workers=N, go, go:<options>, xla or xla:/abs/path/to/pjrt_c_api_<name>_plugin.so", EnvBackend, env, name)}
 		}
 	}
 	if !haveXLA {
-		return Info{Name: "go", Config: GoConfig,
-			Reason: "this binary was built without XLA support (CGO_ENABLED=0 or -tags noxla); using pure Go"}
+		return Info{Name: "cpu", Config: CPUConfig,
+			Reason: "this binary was built without XLA support (CGO_ENABLED=0 or -tags noxla); using stylelab's CPU backend"}
 	}
 	if p := findPlugin(dirs, ""); p != "" {
 		return Info{Name: "xla", Config: xlaConfig(p), PluginPath: p, Reason: "PJRT plugin found at " + p}
 	}
-	return Info{Name: "go", Config: GoConfig,
-		Reason: fmt.Sprintf("no PJRT plugin (pjrt_c_api_<name>_plugin.so) found in %s; using pure Go", strings.Join(dirs, ", "))}
+	return Info{Name: "cpu", Config: CPUConfig,
+		Reason: fmt.Sprintf("no PJRT plugin (pjrt_c_api_<name>_plugin.so) found in %s; using stylelab's CPU backend", strings.Join(dirs, ", "))}
 }
 
 var (
@@ -238,9 +291,31 @@ var (
 func New() (backends.Backend, Info, error) {
 	once.Do(func() {
 		theInfo = Choose()
-		theBackend, theErr = create(theInfo)
+		theBackend, theInfo, theErr = createChecked(theInfo, os.Getenv(EnvBackend) != "")
 	})
 	return theBackend, theInfo, theErr
+}
+
+// createChecked creates the backend; for "cpu" it fills Matmul and runs SelfTest, falling back to the pure-Go
+// backend (unless the user forced "cpu") when the CPU backend cannot be created or computes a wrong answer.
+func createChecked(info Info, forced bool) (backends.Backend, Info, error) {
+	b, err := create(info)
+	if info.Name != "cpu" || info.Err != "" {
+		return b, info, err
+	}
+	info.Matmul = matmulInfo()
+	if err == nil {
+		if _, err = SelfTest(b); err != nil {
+			b.Finalize()
+		}
+	}
+	if err == nil || forced {
+		return b, info, err
+	}
+	fallback := Info{Name: "go", Config: GoConfig,
+		Reason: fmt.Sprintf("%s; but stylelab's CPU backend failed (%v), so using pure Go as the last resort", info.Reason, err)}
+	b, err = create(fallback)
+	return b, fallback, err
 }
 
 // create builds the backend described by info.
@@ -249,6 +324,13 @@ func create(info Info) (backends.Backend, error) {
 		return nil, errors.New(info.Err)
 	}
 	switch info.Name {
+	case "cpu":
+		_, opts, _ := strings.Cut(info.Config, ":")
+		b, err := cpubackend.New(opts)
+		if err != nil {
+			return nil, fmt.Errorf("creating stylelab's CPU backend with %q: %w (set %s=go to use the pure-Go backend instead)", info.Config, err, EnvBackend)
+		}
+		return b, nil
 	case "go":
 		_, opts, _ := strings.Cut(info.Config, ":")
 		// simplego.New prints "SimpleGo backend: parallelism set to N" with fmt.Printf; send that to stderr so
@@ -272,7 +354,7 @@ func create(info Info) (backends.Backend, error) {
 		}
 		return b, nil
 	}
-	return nil, fmt.Errorf("unknown backend %q; set %s=go or %s=xla:/abs/plugin.so", info.Name, EnvBackend, EnvBackend)
+	return nil, fmt.Errorf("unknown backend %q; set %s=cpu, %s=go or %s=xla:/abs/plugin.so", info.Name, EnvBackend, EnvBackend, EnvBackend)
 }
 
 // setCUDADataDir points XLA at the NVIDIA libraries next to a CUDA plugin (<plugin dir>/../nvidia), unless

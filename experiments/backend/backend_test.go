@@ -23,11 +23,11 @@ func touch(t *testing.T, dir, name string) string {
 	return p
 }
 
-func TestChooseDefaultsToGoWithoutPlugins(t *testing.T) {
+func TestChooseDefaultsToCPUWithoutPlugins(t *testing.T) {
 	home := t.TempDir()
 	info := choose(env(nil), home, true)
-	if info.Name != "go" || info.Config != GoConfig || info.PluginPath != "" || info.Err != "" {
-		t.Fatalf("got %+v, want pure Go with %s", info, GoConfig)
+	if info.Name != "cpu" || info.Config != CPUConfig || info.PluginPath != "" || info.Err != "" {
+		t.Fatalf("got %+v, want stylelab's CPU backend with %s", info, CPUConfig)
 	}
 	if !strings.Contains(info.Reason, "no PJRT plugin") || !strings.Contains(info.Reason, filepath.Join(home, ".local/lib/go-xla")) {
 		t.Errorf("reason should say where it looked: %q", info.Reason)
@@ -43,7 +43,7 @@ func TestChoosePicksPluginFromLibraryPath(t *testing.T) {
 		t.Fatalf("got %+v, want xla with %s", info, cpu)
 	}
 	// Without XLA compiled in, the same folder must not be chosen.
-	if info := choose(env(map[string]string{EnvPluginPath: dir}), t.TempDir(), false); info.Name != "go" {
+	if info := choose(env(map[string]string{EnvPluginPath: dir}), t.TempDir(), false); info.Name != "cpu" {
 		t.Fatalf("without XLA compiled in got %+v", info)
 	}
 }
@@ -73,6 +73,40 @@ func TestEnvForcesGo(t *testing.T) {
 	info = choose(env(map[string]string{EnvBackend: "go:parallelism=1"}), t.TempDir(), true)
 	if info.Config != "go:parallelism=1" {
 		t.Fatalf("options must be kept as given, got %+v", info)
+	}
+}
+
+func TestEnvForcesCPU(t *testing.T) {
+	dir := t.TempDir()
+	touch(t, dir, "pjrt_c_api_cpu_plugin.so")
+	info := choose(env(map[string]string{EnvBackend: "cpu", EnvPluginPath: dir}), t.TempDir(), true)
+	if info.Name != "cpu" || info.Config != "cpu" || info.Err != "" {
+		t.Fatalf("GOMLX_BACKEND=cpu got %+v", info)
+	}
+	info = choose(env(map[string]string{EnvBackend: "cpu:workers=1"}), t.TempDir(), true)
+	if info.Config != "cpu:workers=1" {
+		t.Fatalf("options must be kept as given, got %+v", info)
+	}
+}
+
+// TestCPUFallsBackToGo: when the CPU backend cannot be created (here: a bad option), the default choice falls
+// back to the pure-Go backend and says why; a forced GOMLX_BACKEND=cpu fails instead.
+func TestCPUFallsBackToGo(t *testing.T) {
+	bad := Info{Name: "cpu", Config: "cpu:bogus", Reason: "test"}
+	b, info, err := createChecked(bad, false)
+	if err != nil || info.Name != "go" || info.Config != GoConfig || !strings.Contains(info.Reason, "last resort") {
+		t.Fatalf("fallback: got %+v, %v", info, err)
+	}
+	if _, err := SelfTest(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, info, err := createChecked(bad, true); err == nil || !strings.Contains(err.Error(), "bogus") || info.Name != "cpu" {
+		t.Fatalf("forced: got %+v, %v; want an error naming the bad option", info, err)
+	}
+	// A working CPU backend reports its matmul engine.
+	_, info, err = createChecked(Info{Name: "cpu", Config: CPUConfig}, false)
+	if err != nil || info.Name != "cpu" || info.Matmul == nil || info.Matmul.Engine == "" || !info.Matmul.Verified {
+		t.Fatalf("cpu: got %+v (matmul %+v), %v", info, info.Matmul, err)
 	}
 }
 
@@ -117,7 +151,7 @@ func TestCUDADataDir(t *testing.T) {
 	}
 }
 
-// TestNewCreatesWorkingBackend creates the process backend (pure Go on a machine without plugins) and runs the
+// TestNewCreatesWorkingBackend creates the process backend (stylelab's CPU backend on a machine without plugins) and runs the
 // self-test computation on it.
 func TestNewCreatesWorkingBackend(t *testing.T) {
 	b, info, err := New()

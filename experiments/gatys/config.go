@@ -8,7 +8,9 @@
 //
 // is minimised with Adam (GoMLX's optimizers.Adam) or with L-BFGS (written here; GoMLX has none). F_l are the
 // VGG-19 features (package vgg), L the chosen style loss (package losses), w_k the StyleBlend weights of several
-// style images. The features of the content and style images are computed once, before the first step.
+// style images. The features of the content image and the style losses' targets (the statistics of the style
+// images' features they compare against, e.g. Gram matrices; losses.StylePrepared) are computed once, before the
+// first step, and fed to the step graph as constants.
 //
 // Pixels are kept in [0,1] by projection: after every Adam update (and every L-BFGS trial point) x is clamped to
 // [0,1]. This keeps the problem the paper's (no change of variables, no sigmoid flattening of gradients near 0
@@ -16,6 +18,8 @@
 package gatys
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -39,12 +43,14 @@ type Config struct {
 	Optimizer string `json:"optimizer"`
 	// LearningRate is Adam's step size, in pixel units (images are in [0,1]): Adam moves each pixel by about
 	// this much per step whatever the loss scale, so it sets how far N steps can go from the init. Not used by
-	// L-BFGS.
-	LearningRate float64 `json:"learning_rate"`
-	// LBFGSHistory is m, the number of curvature pairs L-BFGS keeps.
-	LBFGSHistory int `json:"lbfgs_history"`
+	// L-BFGS: Resolve sets it to 0 (left out of the JSON) for an L-BFGS run, so it is neither recorded nor part
+	// of the spec key.
+	LearningRate float64 `json:"learning_rate,omitempty"`
+	// LBFGSHistory is m, the number of curvature pairs L-BFGS keeps. Not used by Adam: Resolve sets it to 0 (left
+	// out of the JSON) for an Adam run.
+	LBFGSHistory int `json:"lbfgs_history,omitempty"`
 	// Init is the starting image: "content", "noise" (uniform in [0,1], seeded) or "style" (the first style image
-	// resized to the content's size).
+	// scaled to cover the content's size, keeping its aspect ratio, and centre-cropped to it).
 	Init string `json:"init"`
 	// Seed seeds the noise init, and the sampled style-loss positions when LossOptions.Seed is 0.
 	Seed uint64 `json:"seed"`
@@ -61,10 +67,12 @@ type Config struct {
 	// LayerWeights optionally weights style layers (λ_l); missing layers get 0. Default: 1/len(StyleLayers) each,
 	// so that Style is the mean over the layers.
 	LayerWeights map[string]float64 `json:"layer_weights,omitempty"`
-	// ContentWeight, StyleWeight and TVWeight weight the three terms. StyleWeight 0 means DefaultStyleWeight(Loss).
-	ContentWeight float64 `json:"content_weight"`
-	StyleWeight   float64 `json:"style_weight"`
-	TVWeight      float64 `json:"tv_weight"`
+	// ContentWeight, StyleWeight and TVWeight weight the three terms. nil means unset: Resolve gives
+	// ContentWeight 1, TVWeight 0.05 and StyleWeight DefaultStyleWeight(Loss). 0 means 0 (new(0.0)): a style
+	// weight of 0 is content-only reconstruction. A resolved Config has all three set.
+	ContentWeight *float64 `json:"content_weight,omitempty"`
+	StyleWeight   *float64 `json:"style_weight,omitempty"`
+	TVWeight      *float64 `json:"tv_weight,omitempty"`
 	// StyleBlend are the weights w_k of the style images (one per image, ≥ 0, not all 0). Not normalised: with
 	// weights 1,1 the style term is the sum of both images' losses. Default: 1/K each for K images.
 	StyleBlend []float64 `json:"style_blend,omitempty"`
@@ -82,7 +90,7 @@ var (
 	Inits      = []string{"content", "noise", "style"}
 )
 
-// defaultStyleWeights holds, per style loss, the StyleWeight used when Config.StyleWeight is 0 (ContentWeight 1).
+// defaultStyleWeights holds, per style loss, the StyleWeight used when Config.StyleWeight is unset (ContentWeight 1).
 //
 // The losses differ in scale (the Gram loss divides by 4N², the mean-variance loss by N, the Gaussian MMD is
 // bounded by 2), so one weight cannot serve all; the reference code of "Demystifying Neural Style Transfer" also
@@ -109,7 +117,7 @@ var defaultStyleWeights = map[string]float64{
 	"meanvar":    1,
 }
 
-// DefaultStyleWeight returns the StyleWeight used for a style loss when Config.StyleWeight is 0.
+// DefaultStyleWeight returns the StyleWeight used for a style loss when Config.StyleWeight is unset (nil).
 func DefaultStyleWeight(loss string) float64 {
 	if w, ok := defaultStyleWeights[loss]; ok {
 		return w
@@ -117,11 +125,18 @@ func DefaultStyleWeight(loss string) float64 {
 	return 1
 }
 
-// DefaultConfig returns the defaults: 128 px, 100 Adam steps at learning rate 0.01, content init, seed 0, the
-// Gram loss with its default style weight (see DefaultStyleWeight), average pooling, content relu4_2, style
-// relu1_1…relu5_1, content weight 1, TV weight 0.05 (the random-weight network's relu1_1 rewards pixel-level
-// colour noise; the TV term keeps it in check). These are sized for the pure-Go CPU backend (a few minutes);
-// with a GPU, use 512 px and 500+ steps.
+// Default weights of the content and TV terms (Config.ContentWeight, Config.TVWeight when unset).
+const (
+	DefaultContentWeight = 1.0
+	DefaultTVWeight      = 0.05
+)
+
+// DefaultConfig returns the defaults: 128 px, 100 Adam steps at learning rate 0.01 (L-BFGS: history 10), content
+// init, seed 0, the Gram loss with the style weight left unset (Resolve gives each loss its own,
+// DefaultStyleWeight), losses.DefaultOptions, average pooling, content relu4_2, style relu1_1…relu5_1, content
+// weight 1, TV weight 0.05 (the random-weight network's relu1_1 rewards pixel-level colour noise; the TV term
+// keeps it in check). These are sized for the pure-Go CPU backend (a few minutes); with a GPU, use 512 px and
+// 500+ steps. A spec's optimise block is decoded over these defaults (UnmarshalJSON).
 func DefaultConfig() Config {
 	return Config{
 		Size:          128,
@@ -136,26 +151,47 @@ func DefaultConfig() Config {
 		Pool:          vgg.PoolAvg,
 		ContentLayers: slices.Clone(DefaultContentLayers),
 		StyleLayers:   slices.Clone(DefaultStyleLayers),
-		ContentWeight: 1,
-		StyleWeight:   DefaultStyleWeight("gram"),
-		TVWeight:      0.05,
+		ContentWeight: new(DefaultContentWeight),
+		TVWeight:      new(DefaultTVWeight),
 	}
 }
 
-// Resolve returns c with defaults filled in for zero fields (Optimizer, LearningRate, LBFGSHistory, Init, Loss,
-// Pool, layers, StyleWeight from DefaultStyleWeight, StyleBlend 1/numStyles each, LossOptions.Seed from Seed)
-// and validated for numStyles style images. The resolved config is what a run records.
+// UnmarshalJSON decodes a Config over DefaultConfig, so that every field the JSON leaves out keeps its documented
+// default (a partial spec is not silently zeroed), and refuses unknown fields (a typo must not become a default).
+// An explicit 0 stays 0. A field given as null is unset: Resolve fills it.
+func (c *Config) UnmarshalJSON(b []byte) error {
+	type plain Config // without this method
+	v := plain(DefaultConfig())
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return err
+	}
+	*c = Config(v)
+	return nil
+}
+
+// Resolve returns c with defaults filled in for unset fields (Optimizer, LearningRate, LBFGSHistory, Init, Loss,
+// Pool, layers, the three weights, StyleBlend 1/numStyles each, zero LossOptions fields, LossOptions.Seed from
+// Seed) and validated for numStyles style images. The parameter the optimiser does not use is cleared
+// (LearningRate for L-BFGS, LBFGSHistory for Adam), so it is neither recorded nor part of a spec's key. The
+// resolved config is what a run records; resolving it again changes nothing.
 func (c Config) Resolve(numStyles int) (Config, error) {
 	d := DefaultConfig()
 	if c.Optimizer == "" {
 		c.Optimizer = d.Optimizer
 	}
-	if c.LearningRate == 0 {
-		c.LearningRate = d.LearningRate
+	switch c.Optimizer {
+	case "lbfgs":
+		if c.LBFGSHistory == 0 {
+			c.LBFGSHistory = d.LBFGSHistory
+		}
+	case "adam":
+		if c.LearningRate == 0 {
+			c.LearningRate = d.LearningRate
+		}
 	}
-	if c.LBFGSHistory == 0 {
-		c.LBFGSHistory = d.LBFGSHistory
-	}
+	c = c.OnlyUsed()
 	if c.Init == "" {
 		c.Init = d.Init
 	}
@@ -171,8 +207,14 @@ func (c Config) Resolve(numStyles int) (Config, error) {
 	if len(c.StyleLayers) == 0 {
 		c.StyleLayers = slices.Clone(DefaultStyleLayers)
 	}
-	if c.StyleWeight == 0 {
-		c.StyleWeight = DefaultStyleWeight(c.Loss)
+	if c.ContentWeight == nil {
+		c.ContentWeight = new(DefaultContentWeight)
+	}
+	if c.StyleWeight == nil {
+		c.StyleWeight = new(DefaultStyleWeight(c.Loss))
+	}
+	if c.TVWeight == nil {
+		c.TVWeight = new(DefaultTVWeight)
 	}
 	if len(c.StyleBlend) == 0 && numStyles > 0 {
 		c.StyleBlend = make([]float64, numStyles)
@@ -183,7 +225,21 @@ func (c Config) Resolve(numStyles int) (Config, error) {
 	if c.LossOptions.Seed == 0 {
 		c.LossOptions.Seed = c.Seed
 	}
+	c.LossOptions = c.LossOptions.WithDefaults()
 	return c, c.Validate(numStyles)
+}
+
+// OnlyUsed returns c with the parameter its optimiser does not use set to 0 (and so left out of the JSON):
+// LearningRate for L-BFGS, LBFGSHistory for Adam. What a run computes does not depend on it, so neither does
+// its record or its spec key.
+func (c Config) OnlyUsed() Config {
+	switch c.Optimizer {
+	case "lbfgs":
+		c.LearningRate = 0
+	case "adam":
+		c.LBFGSHistory = 0
+	}
+	return c
 }
 
 // Validate checks every field for a run with numStyles style images; the error lists every problem, each with
@@ -200,10 +256,10 @@ func (c Config) Validate(numStyles int) error {
 	if !slices.Contains(Optimizers, c.Optimizer) {
 		bad("unknown optimizer %q: use %s", c.Optimizer, strings.Join(Optimizers, " or "))
 	}
-	if !(c.LearningRate > 0) || math.IsInf(c.LearningRate, 0) {
+	if c.Optimizer == "adam" && (!(c.LearningRate > 0) || math.IsInf(c.LearningRate, 0)) {
 		bad("learning rate must be a positive number (got %g); 0.01 suits images in [0,1]", c.LearningRate)
 	}
-	if c.LBFGSHistory < 1 {
+	if c.Optimizer == "lbfgs" && c.LBFGSHistory < 1 {
 		bad("L-BFGS history must be at least 1 (got %d)", c.LBFGSHistory)
 	}
 	if !slices.Contains(Inits, c.Init) {
@@ -240,15 +296,22 @@ func (c Config) Validate(numStyles int) error {
 	if c.LayerWeights != nil && sum(c.LayerWeights) == 0 {
 		bad("layer weights are all 0: give at least one style layer a positive weight")
 	}
+	allZero := true
 	for _, x := range []struct {
 		name string
-		v    float64
+		v    *float64
 	}{{"content weight", c.ContentWeight}, {"style weight", c.StyleWeight}, {"TV weight", c.TVWeight}} {
-		if !finiteNonNeg(x.v) {
-			bad("%s must be a finite number ≥ 0 (got %g)", x.name, x.v)
+		switch {
+		case x.v == nil:
+			bad("%s is unset: resolve the config (Config.Resolve) to give it its default", x.name)
+			allZero = false
+		case !finiteNonNeg(*x.v):
+			bad("%s must be a finite number ≥ 0 (got %g)", x.name, *x.v)
+		case *x.v != 0:
+			allZero = false
 		}
 	}
-	if c.ContentWeight == 0 && c.StyleWeight == 0 && c.TVWeight == 0 {
+	if allZero {
 		bad("content, style and TV weights are all 0: there is nothing to optimise")
 	}
 	if numStyles < 1 {

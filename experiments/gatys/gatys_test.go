@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -96,7 +97,7 @@ func TestLossFalls(t *testing.T) {
 			// The reported terms add up.
 			r := res.Last
 			cfg := res.Config
-			if want := cfg.ContentWeight*r.Content + cfg.StyleWeight*r.Style + cfg.TVWeight*r.TV; math.Abs(r.Total-want) > 1e-4*math.Abs(want) {
+			if want := *cfg.ContentWeight*r.Content + *cfg.StyleWeight*r.Style + *cfg.TVWeight*r.TV; math.Abs(r.Total-want) > 1e-4*math.Abs(want) {
 				t.Fatalf("total %g ≠ weighted sum %g", r.Total, want)
 			}
 			mean := 0.0
@@ -203,7 +204,7 @@ func TestOverflowingWeightIsANaNError(t *testing.T) {
 	// is +Inf at once, so no step has a finite loss.
 	content, style := load(t, chelsea, 32), load(t, starry, 32)
 	cfg := smallConfig("adam", 2)
-	cfg.StyleWeight = 1e39
+	cfg.StyleWeight = new(1e39)
 	res, err := Run(cfg, content, []*imageio.Image{style}, weights(), nil)
 	var nanErr *NaNError
 	if !errors.As(err, &nanErr) || nanErr.Step != 0 || nanErr.LastGood != -1 || !strings.Contains(nanErr.Term, "total") {
@@ -309,7 +310,7 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.StyleLayers = []string{"relu9_1"} }, 1, `"relu9_1"`},
 		{func(c *Config) { c.StyleBlend = []float64{1} }, 2, "1 style blend weights for 2 style images"},
 		{func(c *Config) { c.StyleBlend = []float64{0, 0} }, 2, "all 0"},
-		{func(c *Config) { c.TVWeight = -1 }, 1, "TV weight must be a finite number ≥ 0"},
+		{func(c *Config) { c.TVWeight = new(-1.0) }, 1, "TV weight must be a finite number ≥ 0"},
 		{func(c *Config) { c.LearningRate = math.Inf(1) }, 1, "learning rate"},
 		{func(c *Config) { c.LayerWeights = map[string]float64{"relu4_2": 1} }, 1, "not a style layer"},
 		{func(c *Config) {}, 0, "at least one style image"},
@@ -329,9 +330,30 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("default blend %v, want 1/3 each", c.StyleBlend)
 	}
 	c = DefaultConfig()
-	c.Loss, c.StyleWeight = "meanvar", 0
-	if c, _ = c.Resolve(1); c.StyleWeight != DefaultStyleWeight("meanvar") {
-		t.Fatalf("style weight %g, want meanvar's default", c.StyleWeight)
+	c.Loss = "meanvar"
+	if c, _ = c.Resolve(1); *c.StyleWeight != DefaultStyleWeight("meanvar") {
+		t.Fatalf("style weight %g, want meanvar's default", *c.StyleWeight)
+	}
+	c = DefaultConfig()
+	c.StyleWeight, c.ContentWeight, c.TVWeight = new(0.0), nil, nil
+	if c, _ = c.Resolve(1); *c.StyleWeight != 0 || *c.ContentWeight != DefaultContentWeight || *c.TVWeight != DefaultTVWeight {
+		t.Fatalf("weights %g %g %g: want 0 kept, unset ones given their defaults", *c.StyleWeight, *c.ContentWeight, *c.TVWeight)
+	}
+	// Resolving is idempotent, and keeps only the parameter the optimiser uses.
+	for _, opt := range Optimizers {
+		c = DefaultConfig()
+		c.Optimizer = opt
+		once, err := c.Resolve(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		twice, err := once.Resolve(1)
+		if err != nil || !reflect.DeepEqual(once, twice) {
+			t.Fatalf("%s: resolving twice changed the config: %+v → %+v (%v)", opt, once, twice, err)
+		}
+		if (opt == "lbfgs") != (once.LearningRate == 0) || (opt == "adam") != (once.LBFGSHistory == 0) {
+			t.Fatalf("%s: learning rate %g, history %d: want only the optimiser's own parameter", opt, once.LearningRate, once.LBFGSHistory)
+		}
 	}
 }
 
@@ -376,14 +398,14 @@ func TestDefaultWeightsBalanceTerms(t *testing.T) {
 	content, style := load(t, chelsea, 32), load(t, starry, 32)
 	for _, name := range losses.Names {
 		cfg := smallConfig("adam", 8)
-		cfg.Loss, cfg.StyleWeight = name, 0
+		cfg.Loss = name
 		res, err := Run(cfg, content, []*imageio.Image{style}, weights(), nil)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		c := res.Config
-		ws, wc := c.StyleWeight*res.Last.Style, c.ContentWeight*res.Last.Content
-		t.Logf("%-10s weight %-4g style %.4g → %.4g, weighted style %.3g vs content %.3g", name, c.StyleWeight, res.First.Style, res.Last.Style, ws, wc)
+		ws, wc := *c.StyleWeight*res.Last.Style, *c.ContentWeight*res.Last.Content
+		t.Logf("%-10s weight %-4g style %.4g → %.4g, weighted style %.3g vs content %.3g", name, *c.StyleWeight, res.First.Style, res.Last.Style, ws, wc)
 		if !(res.Last.Style < 0.9*res.First.Style) {
 			t.Errorf("%s: style loss %g → %g did not fall by 10%%", name, res.First.Style, res.Last.Style)
 		}

@@ -155,8 +155,18 @@ func resizeInputs(size int, content *imageio.Image, styles []*imageio.Image) (*i
 	return c, out, nil
 }
 
+// InitialImage returns the starting image of a run with the resolved cfg, for content and styles already at the
+// run's size (what Run starts from; see initialImage).
+func InitialImage(cfg Config, content *imageio.Image, styles []*imageio.Image) (*imageio.Image, error) {
+	if cfg.Init == "style" && len(styles) == 0 {
+		return nil, errors.New("gatys: init \"style\" needs a style image")
+	}
+	return initialImage(cfg, content, styles)
+}
+
 // initialImage returns the starting image: a copy of the content, seeded uniform noise in [0,1) (math/rand/v2
-// PCG seeded with (Seed, "GATYSINI")), or the first style image resized to the content's size.
+// PCG seeded with (Seed, "GATYSINI")), or the first style image scaled to cover the content's size with its
+// aspect ratio kept, then centre-cropped to it (imageio.ResizeCover).
 func initialImage(cfg Config, content *imageio.Image, styles []*imageio.Image) (*imageio.Image, error) {
 	switch cfg.Init {
 	case "noise":
@@ -167,7 +177,7 @@ func initialImage(cfg Config, content *imageio.Image, styles []*imageio.Image) (
 		}
 		return im, nil
 	case "style":
-		return imageio.Resize(styles[0], content.W, content.H)
+		return imageio.ResizeCover(styles[0], content.W, content.H)
 	}
 	return content.Clone(), nil
 }
@@ -178,12 +188,16 @@ type problem struct {
 	cfg        Config
 	ctx        *context.Context
 	w          *vgg.Weights
-	loss       losses.StyleLoss
+	loss       losses.StyleLossAt
 	h, wd      int
 	contentT   []*context.Variable   // per content layer
 	styleT     [][]*context.Variable // [style image][style layer]
 	poison     *context.Variable     // nil unless testPoisonStep ≥ 0
 	layerNames []string              // union of content and style layers, for one Features call
+
+	prepared                          // the style losses' targets, computed once (targets.go)
+	slots      map[[2]int]*sampleSlot // sampled positions per (style layer, style image); see sampling.go
+	sampleStep int                    // the step whose positions the slots hold
 }
 
 // features computes the given layers of img once, as tensors.
@@ -204,11 +218,12 @@ func features(b backends.Backend, ctx *context.Context, w *vgg.Weights, pool vgg
 }
 
 func newProblem(b backends.Backend, cfg Config, w *vgg.Weights, content *imageio.Image, styles []*imageio.Image) (*problem, error) {
-	loss, err := losses.Style(cfg.Loss, cfg.LossOptions)
+	loss, err := losses.StyleAt(cfg.Loss, cfg.LossOptions)
 	if err != nil {
 		return nil, fmt.Errorf("gatys: %w", err)
 	}
-	p := &problem{b: b, cfg: cfg, ctx: context.New(), w: w, loss: loss, h: content.H, wd: content.W}
+	p := &problem{b: b, cfg: cfg, ctx: context.New(), w: w, loss: loss, h: content.H, wd: content.W,
+		slots: map[[2]int]*sampleSlot{}}
 	seen := map[string]bool{}
 	for _, l := range append(append([]string{}, cfg.ContentLayers...), cfg.StyleLayers...) {
 		if !seen[l] {
@@ -224,7 +239,13 @@ func newProblem(b backends.Backend, cfg Config, w *vgg.Weights, content *imageio
 	for i, l := range cfg.ContentLayers {
 		p.contentT = append(p.contentT, tctx.VariableWithValue("content_"+l, ct[i]).SetTrainable(false))
 	}
+	if err := p.prepareTargets(styles); err != nil {
+		return nil, err
+	}
 	for k, s := range styles {
+		if p.prep.Target != nil {
+			break // the targets replace the raw style features
+		}
 		st, err := features(b, p.ctx, w, cfg.Pool, s, cfg.StyleLayers)
 		if err != nil {
 			return nil, fmt.Errorf("gatys: features of style image %d: %w", k+1, err)
@@ -259,9 +280,9 @@ func (p *problem) terms(ctx *context.Context, x *Node) (total, vec *Node) {
 	byLayer := make([]*Node, len(cfg.StyleLayers))
 	for i, l := range cfg.StyleLayers {
 		li := ScalarZero(g, x.DType())
-		for k := range p.styleT {
+		for k := range cfg.StyleBlend {
 			if wk := cfg.StyleBlend[k]; wk != 0 {
-				li = Add(li, MulScalar(p.loss(f[l], p.styleT[k][i].ValueGraph(g)), wk))
+				li = Add(li, MulScalar(p.styleLoss(i, k, f[l], g), wk))
 			}
 		}
 		byLayer[i] = li
@@ -270,7 +291,7 @@ func (p *problem) terms(ctx *context.Context, x *Node) (total, vec *Node) {
 		}
 	}
 	tv := losses.TotalVariation(x)
-	total = Add(Add(MulScalar(content, cfg.ContentWeight), MulScalar(style, cfg.StyleWeight)), MulScalar(tv, cfg.TVWeight))
+	total = Add(Add(MulScalar(content, *cfg.ContentWeight), MulScalar(style, *cfg.StyleWeight)), MulScalar(tv, *cfg.TVWeight))
 	parts := append([]*Node{total, content, style, tv}, byLayer...)
 	for i := range parts {
 		parts[i] = Reshape(parts[i], 1)
@@ -456,6 +477,9 @@ func (r *runner) adam(init *imageio.Image) error {
 			p.poison.MustSetValue(tensors.FromScalar(v))
 		}
 		update := i <= r.cfg.Steps
+		if err := p.resample(i); err != nil {
+			return fmt.Errorf("gatys: sampling positions for step %d: %w", i, err)
+		}
 		t0 := time.Now()
 		vec, sum, err := a.run(update)
 		if err != nil {
@@ -560,6 +584,9 @@ func (r *runner) lbfgs(init *imageio.Image) error {
 	}
 
 	t0 := time.Now()
+	if err := p.resample(0); err != nil {
+		return fmt.Errorf("gatys: sampling positions for step 0: %w", err)
+	}
 	f, g, err := eval(x)
 	if err != nil {
 		return fmt.Errorf("gatys: step 0: %w", err)
@@ -575,6 +602,20 @@ func (r *runner) lbfgs(init *imageio.Image) error {
 	for iter = 1; iter <= r.cfg.Steps; iter++ {
 		firstBad, vecs = nil, nil
 		t0 := time.Now()
+		reEvals := 0
+		if p.sampling() { // new positions: a new function, so its value and gradient at x are evaluated again
+			if err := p.resample(iter); err != nil {
+				return fmt.Errorf("gatys: sampling positions for step %d: %w", iter, err)
+			}
+			if f, g, err = eval(x); err != nil {
+				return fmt.Errorf("gatys: step %d: %w", iter, err)
+			}
+			if firstBad != nil {
+				firstBad.LastGood = r.lastGood()
+				return firstBad
+			}
+			vecs, reEvals = nil, 1
+		}
 		sr, err := opt.Step(x, f, g, eval)
 		dt := time.Since(t0)
 		if evalErr != nil {
@@ -593,7 +634,7 @@ func (r *runner) lbfgs(init *imageio.Image) error {
 		}
 		r.stepSecs = append(r.stepSecs, dt.Seconds())
 		f, g = sr.F, sr.G
-		if err := r.accept(r.report(iter, vecs[sr.Accepted-1], dt, sr.Evals), snapshot()); err != nil {
+		if err := r.accept(r.report(iter, vecs[sr.Accepted-1], dt, sr.Evals+reEvals), snapshot()); err != nil {
 			return err
 		}
 	}

@@ -28,7 +28,7 @@ func testEngines(t *testing.T) map[string]*engine {
 	ladder := coreTypes(cpuFeatures(), cpuVendorAMD())
 	for _, name := range []string{"openblas", "blis"} {
 		core := ""
-		if name == "openblas" && len(ladder) > 0 && os.Getenv("OPENBLAS_CORETYPE") == "" {
+		if name == "openblas" && len(ladder) > 0 && os.Getenv("STYLELAB_OPENBLAS_CORETYPE") == "" {
 			core = ladder[0]
 		}
 		e, err := loadLibrary(name, core, threads)
@@ -169,7 +169,7 @@ func fakeLoader(bad, missing map[string]bool, loaded *[]string) loader {
 func TestFallback(t *testing.T) {
 	ladder := []string{"SkylakeX", "Haswell", "Sandybridge"}
 	cases := []struct {
-		name, want, userCore string
+		name, want, userCore, inherited string
 		bad, missing         map[string]bool
 		engine, core         string
 		tried                string
@@ -185,11 +185,13 @@ func TestFallback(t *testing.T) {
 			engine: "go", tried: "openblas/SkylakeX openblas/Haswell openblas/Sandybridge blis/", reason: []string{"Go engine", "blis", "failed the reference check"}},
 		{name: "no libraries", missing: map[string]bool{"openblas": true, "blis": true}, engine: "go",
 			tried: "openblas/SkylakeX blis/", reason: []string{"openblas not loaded", "blis not loaded"}},
-		{name: "user core type", userCore: "Haswell", engine: "openblas", core: "", tried: "openblas/",
-			reason: []string{"user's OPENBLAS_CORETYPE=Haswell", "stylelab would choose SkylakeX: unset OPENBLAS_CORETYPE"}},
-		{name: "user core type as CPUID's", userCore: "skylakex", engine: "openblas", core: "", tried: "openblas/", reason: []string{"OPENBLAS_CORETYPE=skylakex (running"}},
-		{name: "user core type bad", userCore: "Zen", bad: map[string]bool{"openblas/": true}, engine: "blis", tried: "openblas/ blis/",
-			reason: []string{"OPENBLAS_CORETYPE=Zen", "failed"}},
+		{name: "user core type", userCore: "Haswell", engine: "openblas", core: "Haswell", tried: "openblas/Haswell",
+			reason: []string{"STYLELAB_OPENBLAS_CORETYPE=Haswell", "stylelab would choose SkylakeX: unset STYLELAB_OPENBLAS_CORETYPE"}},
+		{name: "user core type as CPUID's", userCore: "skylakex", engine: "openblas", core: "skylakex", tried: "openblas/skylakex", reason: []string{"STYLELAB_OPENBLAS_CORETYPE=skylakex (running"}},
+		{name: "user core type bad", userCore: "Zen", bad: map[string]bool{"openblas/Zen": true}, engine: "blis", tried: "openblas/Zen blis/",
+			reason: []string{"STYLELAB_OPENBLAS_CORETYPE=Zen", "failed"}},
+		{name: "inherited OPENBLAS_CORETYPE not followed", inherited: "Haswell", engine: "openblas", core: "SkylakeX", tried: "openblas/SkylakeX",
+			reason: []string{"chosen from CPUID", "OPENBLAS_CORETYPE=Haswell is not used", "STYLELAB_OPENBLAS_CORETYPE=Haswell"}},
 		{name: "STYLELAB_GEMM=go", want: "go", engine: "go", tried: "", reason: []string{"STYLELAB_GEMM=go"}},
 		{name: "STYLELAB_GEMM=blis", want: "blis", engine: "blis", tried: "blis/"},
 		{name: "STYLELAB_GEMM=blis missing", want: "blis", missing: map[string]bool{"blis": true}, engine: "go", tried: "blis/",
@@ -202,7 +204,7 @@ func TestFallback(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var tried []string
-			e := selectEngine(c.want, c.userCore, ladder, 2, fakeLoader(c.bad, c.missing, &tried))
+			e := selectEngine(c.want, c.userCore, c.inherited, ladder, 2, fakeLoader(c.bad, c.missing, &tried))
 			t.Logf("reason: %s", e.info.Reason)
 			if e.info.Engine != c.engine && !(c.engine == "go" && strings.HasPrefix(e.info.Engine, "go")) {
 				t.Errorf("engine %q, want %q", e.info.Engine, c.engine)

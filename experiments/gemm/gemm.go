@@ -4,7 +4,10 @@
 // Engines, best first:
 //   - "openblas": OpenBLAS loaded at run time with dlopen (libopenblas.so.0, Debian's
 //     libopenblas0-pthread), its core type chosen from CPUID (OPENBLAS_CORETYPE, set for the library's
-//     initialisation only; a user-set OPENBLAS_CORETYPE is respected);
+//     initialisation only). STYLELAB_OPENBLAS_CORETYPE forces a core type. An OPENBLAS_CORETYPE
+//     inherited from the environment is deliberately not followed: machines set it for other programs
+//     (seen: Haswell on an AVX-512 CPU, 1.25–1.5× slower Gatys steps), and every core type stylelab
+//     runs is verified numerically anyway; Info.Reason names the ignored value;
 //   - "blis": BLIS (libblis.so.4, Debian's libblis4-pthread), also through dlopen;
 //   - "go-asm" / "go": a packed, register-blocked Go kernel: assembly microkernels on amd64 (AVX-512
 //     12×32 when the CPU has AVX-512F, else AVX2+FMA 6×16), a portable 4×2 Go one elsewhere. It is
@@ -265,16 +268,18 @@ var libraryOrder = []string{"openblas", "blis"}
 // choose picks, loads and verifies the engine for this process.
 func choose() *engine {
 	feats := cpuFeatures()
-	e := selectEngine(os.Getenv("STYLELAB_GEMM"), os.Getenv("OPENBLAS_CORETYPE"), coreTypes(feats, cpuVendorAMD()),
+	e := selectEngine(os.Getenv("STYLELAB_GEMM"), os.Getenv("STYLELAB_OPENBLAS_CORETYPE"), os.Getenv("OPENBLAS_CORETYPE"), coreTypes(feats, cpuVendorAMD()),
 		runtime.GOMAXPROCS(0), loadLibrary)
 	e.info.CPU, e.info.Features, e.info.Threads = cpuModel(), feats, e.threads
 	return e
 }
 
 // selectEngine walks the candidates: the libraries in libraryOrder (or only the one STYLELAB_GEMM
-// names), OpenBLAS over the core-type ladder (or the user's OPENBLAS_CORETYPE alone), each verified;
-// the Go engine last. The returned engine's Reason says what was chosen and what failed before it.
-func selectEngine(want, userCore string, ladder []string, threads int, load loader) *engine {
+// names), OpenBLAS over the core-type ladder (or the user's STYLELAB_OPENBLAS_CORETYPE alone), each
+// verified; the Go engine last. inherited is the environment's OPENBLAS_CORETYPE, which is overridden
+// while the library initialises (only reported). The returned engine's Reason says what was chosen and
+// what failed before it.
+func selectEngine(want, userCore, inherited string, ladder []string, threads int, load loader) *engine {
 	var notes []string
 	libs := libraryOrder
 	switch want {
@@ -291,7 +296,7 @@ func selectEngine(want, userCore string, ladder []string, threads int, load load
 		if name == "openblas" {
 			switch {
 			case userCore != "":
-				cores = []string{""} // the library reads the user's OPENBLAS_CORETYPE itself
+				cores = []string{userCore}
 			case len(ladder) > 0:
 				cores = ladder
 			}
@@ -320,7 +325,10 @@ func selectEngine(want, userCore string, ladder []string, threads int, load load
 			e.info.Verified = true
 			e.info.Reason = describe(e, core, userCore) + " passed the reference check" + because(notes)
 			if name == "openblas" && userCore != "" && len(ladder) > 0 && !strings.EqualFold(userCore, ladder[0]) {
-				e.info.Reason += fmt.Sprintf(" (from CPUID stylelab would choose %s: unset OPENBLAS_CORETYPE to use it)", ladder[0])
+				e.info.Reason += fmt.Sprintf(" (from CPUID stylelab would choose %s: unset STYLELAB_OPENBLAS_CORETYPE to use it)", ladder[0])
+			}
+			if name == "openblas" && userCore == "" && core != "" && inherited != "" && !strings.EqualFold(inherited, core) {
+				e.info.Reason += fmt.Sprintf(" (the environment's OPENBLAS_CORETYPE=%s is not used: stylelab chooses the core type from CPUID and verifies it; set STYLELAB_OPENBLAS_CORETYPE=%s to force it)", inherited, inherited)
 			}
 			return e
 		}
@@ -344,7 +352,7 @@ func describe(e *engine, core, userCore string) string {
 	switch {
 	case e.info.Engine != "openblas":
 	case userCore != "":
-		s += fmt.Sprintf(" with the user's OPENBLAS_CORETYPE=%s (running %s)", userCore, e.info.CoreType)
+		s += fmt.Sprintf(" with STYLELAB_OPENBLAS_CORETYPE=%s (running %s)", userCore, e.info.CoreType)
 	case core != "":
 		s += fmt.Sprintf(" with core type %s chosen from CPUID (running %s)", core, e.info.CoreType)
 	default:

@@ -12,7 +12,8 @@
 //   - 8-bit values v map to v/255 and back by round(x·255), so an 8-bit image survives Load → SavePNG unchanged.
 //   - The pixel count is checked with image.DecodeConfig, from the header, before anything is decoded, so a
 //     file that claims to be huge is rejected without allocating its pixels.
-//   - EXIF orientation in JPEG files is not applied (the standard decoder ignores it).
+//   - EXIF orientation in JPEG files is applied (exif.go): the image comes out upright, as viewers show it, with
+//     width and height swapped for the rotated orientations; the pixel limit and resizing see the upright image.
 package imageio
 
 import (
@@ -146,6 +147,12 @@ func decode(name string, r io.ReadSeeker, size int) (*Image, error) {
 	img, _, err := image.Decode(bufio.NewReader(r))
 	if err != nil {
 		return nil, fmt.Errorf("image %q is a corrupt or truncated %s (%v): re-export it as PNG or JPEG", name, upper(format), err)
+	}
+	if format == "jpeg" {
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("image %q cannot be re-read: %v", name, err)
+		}
+		img = orient(img, jpegOrientation(r))
 	}
 	w, h := img.Bounds().Dx(), img.Bounds().Dy()
 	if size == 0 || max(w, h) == size {
@@ -361,4 +368,41 @@ func to16(v float32) uint16 {
 		return 0xffff
 	}
 	return uint16(math.Round(f * 65535))
+}
+
+// Crop returns the w×h region of im whose top-left pixel is (x, y), copied. The region must lie inside im.
+func Crop(im *Image, x, y, w, h int) (*Image, error) {
+	if err := im.validate(); err != nil {
+		return nil, fmt.Errorf("Crop: %w", err)
+	}
+	if w <= 0 || h <= 0 || x < 0 || y < 0 || x+w > im.W || y+h > im.H {
+		return nil, fmt.Errorf("Crop: region %d×%d at (%d,%d) is not inside the %d×%d image", w, h, x, y, im.W, im.H)
+	}
+	out := New(w, h)
+	for r := 0; r < h; r++ {
+		copy(out.Pix[r*w*3:(r+1)*w*3], im.Pix[((y+r)*im.W+x)*3:((y+r)*im.W+x+w)*3])
+	}
+	return out, nil
+}
+
+// ResizeCover returns im scaled to w×h keeping its aspect ratio, as CSS's object-fit: cover does: scaled by
+// s = max(w/W, h/H) to round(W·s)×round(H·s) (at least w×h) with Resize — not resampled when that is its own
+// size — then centre-cropped to w×h (the left/top margin is floor(excess/2)).
+func ResizeCover(im *Image, w, h int) (*Image, error) {
+	if err := im.validate(); err != nil {
+		return nil, fmt.Errorf("ResizeCover: %w", err)
+	}
+	if w <= 0 || h <= 0 {
+		return nil, fmt.Errorf("ResizeCover: target %d×%d must be positive", w, h)
+	}
+	s := max(float64(w)/float64(im.W), float64(h)/float64(im.H))
+	sw, sh := max(w, int(math.Round(float64(im.W)*s))), max(h, int(math.Round(float64(im.H)*s)))
+	scaled := im
+	if sw != im.W || sh != im.H {
+		var err error
+		if scaled, err = Resize(im, sw, sh); err != nil {
+			return nil, fmt.Errorf("ResizeCover: %w", err)
+		}
+	}
+	return Crop(scaled, (sw-w)/2, (sh-h)/2, w, h)
 }

@@ -40,15 +40,17 @@ type StyleLoss func(F, S *graph.Node) *graph.Node
 var Names = []string{"gram", "mmd-poly", "mmd-linear", "mmd-gauss", "meanvar"}
 
 // Options are the parameters of the style losses that take any. A zero PolyDegree, GaussSamples or GaussExactMax
-// means "use the default" (DefaultOptions), so Options{Seed: 7} is valid; PolyC and Seed are used as given.
+// means "use the default" (DefaultOptions, WithDefaults), so Options{Seed: 7} is valid; PolyC and Seed are used
+// as given. In JSON (specs, tracker params) the fields are snake_case: poly_degree, poly_c, gauss_samples,
+// gauss_exact_max, seed.
 type Options struct {
 	// PolyDegree is d in the mmd-poly kernel (xᵀy + c)^d; ≥ 1 (default 2).
-	PolyDegree int
+	PolyDegree int `json:"poly_degree"`
 	// PolyC is c in the mmd-poly kernel (xᵀy + c)^d; ≥ 0 so the kernel is positive definite (default 0).
-	PolyC float64
+	PolyC float64 `json:"poly_c"`
 	// GaussSamples is K, the number of positions sampled (with replacement) from each of F and S when a kernel
 	// MMD is too large to compute exactly; ≥ 2 (default 1024). Used by mmd-gauss, and by mmd-poly when d ≠ 2.
-	GaussSamples int
+	GaussSamples int `json:"gauss_samples"`
 	// GaussExactMax bounds the kernel matrices: the exact kernel form (full M×M matrices) is used when
 	// max(M_F, M_S)² ≤ GaussExactMax, otherwise the cheaper form described at Style. Default 1024·1024 entries
 	// (4 MiB per float32 matrix): the exact form then costs no more than the sampled estimator with the default
@@ -56,9 +58,9 @@ type Options struct {
 	// Measured on the pure-Go backend (2 shared cores, N = 64, with experiments/nn's DotGeneral gradient):
 	// M = 1024 ≈ 0.6–0.8 s and 37 MB peak RSS; M = 4096 ≈ 6–16 s and 0.3–0.5 GB. Raise it on XLA/GPU.
 	// Applies to mmd-gauss and mmd-poly.
-	GaussExactMax int
+	GaussExactMax int `json:"gauss_exact_max"`
 	// Seed seeds the host-side PCG generator that chooses the sampled positions (deterministic per seed).
-	Seed uint64
+	Seed uint64 `json:"seed"`
 }
 
 // Defaults of Options; see the field docs.
@@ -75,8 +77,9 @@ func DefaultOptions() Options {
 		GaussExactMax: DefaultGaussExactMax, Seed: 0}
 }
 
-// withDefaults fills zero fields with defaults and validates the result.
-func (o Options) withDefaults() (Options, error) {
+// WithDefaults returns o with its zero PolyDegree, GaussSamples and GaussExactMax replaced by the defaults: the
+// options a loss built from o uses.
+func (o Options) WithDefaults() Options {
 	if o.PolyDegree == 0 {
 		o.PolyDegree = DefaultPolyDegree
 	}
@@ -86,6 +89,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.GaussExactMax == 0 {
 		o.GaussExactMax = DefaultGaussExactMax
 	}
+	return o
+}
+
+// withDefaults fills zero fields with defaults and validates the result.
+func (o Options) withDefaults() (Options, error) {
+	o = o.WithDefaults()
 	switch {
 	case o.PolyDegree < 1:
 		return o, fmt.Errorf("losses: PolyDegree must be ≥ 1 (got %d); use 2 for the Gram-equivalent kernel", o.PolyDegree)
@@ -109,22 +118,54 @@ func (o Options) withDefaults() (Options, error) {
 //     sampled estimator MMDPolySampled on o.GaussSamples positions.
 //   - "mmd-linear": MMDLinear.
 //   - "mmd-gauss": MMDGauss (exact) when max(M_F,M_S)² ≤ o.GaussExactMax, otherwise MMDGaussSampled on
-//     o.GaussSamples positions of F and of S drawn on the host by SampleIndices(o.Seed, stream, M, K), where the
-//     stream is derived from the role (F or S) and the layer's sizes (so layers differ but runs repeat).
-//     The sampled positions are fixed when the graph is built: a graph that is built once and executed many times
-//     sees the same positions every step. Callers that want fresh positions per step should call MMDGaussSampled
-//     with index nodes fed as graph parameters.
+//     o.GaussSamples positions of F and of S.
 //   - "meanvar": MeanVar.
+//
+// Where the sampled estimator is used (Sampled), Style draws the positions on the host by
+// SampleIndices(o.Seed, stream, M, K), the stream derived from the role (F or S) and the layer's sizes, and puts
+// them in the graph as constants: a graph built once and executed many times sees the same positions every
+// time. That suits a one-off measurement (gatys.Measure); an optimisation must draw fresh positions every step
+// and feed them as graph inputs through StyleAt, as gatys.Run does.
 func Style(name string, o Options) (StyleLoss, error) {
+	at, err := StyleAt(name, o)
+	if err != nil {
+		return nil, err
+	}
+	o = o.WithDefaults()
+	return func(F, S *graph.Node) *graph.Node {
+		var idxF, idxS *graph.Node
+		_, mF, mS, _ := checkPair(F, S, name)
+		if Sampled(name, o, mF, mS) {
+			idxF, idxS = sampleFor(F, S, o)
+		}
+		return at(F, S, idxF, idxS)
+	}, nil
+}
+
+// StyleLossAt is a style loss that takes the sampled positions as arguments: idxF (int [K], positions of F in
+// [0, M_F)) and idxS (int [K'], of S). They are used only where the loss samples (Sampled); elsewhere they are
+// ignored and may be nil.
+type StyleLossAt func(F, S, idxF, idxS *graph.Node) *graph.Node
+
+// StyleAt returns the style loss registered under name, as Style describes it, with the sampled positions
+// supplied by the caller: typically graph inputs (variables or parameters) that get new values every
+// optimisation step, so every position of every layer is reached over the steps without recompiling the graph.
+// Where Sampled(name, o, M_F, M_S) is true, idxF and idxS must be given.
+func StyleAt(name string, o Options) (StyleLossAt, error) {
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	need := func(idxF, idxS *graph.Node, what string) {
+		if idxF == nil || idxS == nil {
+			throwf("%s samples positions here (M above the exact limit): give idxF and idxS (see Sampled)", what)
+		}
+	}
 	switch name {
 	case "gram":
-		return Gram, nil
+		return func(F, S, _, _ *graph.Node) *graph.Node { return Gram(F, S) }, nil
 	case "mmd-poly":
-		return func(F, S *graph.Node) *graph.Node {
+		return func(F, S, idxF, idxS *graph.Node) *graph.Node {
 			_, mF, mS, _ := checkPair(F, S, "mmd-poly")
 			if fitsExact(mF, mS, o.GaussExactMax) {
 				return MMDPoly(F, S, o.PolyDegree, o.PolyC)
@@ -132,24 +173,39 @@ func Style(name string, o Options) (StyleLoss, error) {
 			if o.PolyDegree == 2 {
 				return polyDegree2ClosedForm(F, S, o.PolyC)
 			}
-			idxF, idxS := sampleFor(F, S, o)
+			need(idxF, idxS, "mmd-poly")
 			return MMDPolySampled(F, S, idxF, idxS, o.PolyDegree, o.PolyC)
 		}, nil
 	case "mmd-linear":
-		return MMDLinear, nil
+		return func(F, S, _, _ *graph.Node) *graph.Node { return MMDLinear(F, S) }, nil
 	case "mmd-gauss":
-		return func(F, S *graph.Node) *graph.Node {
+		return func(F, S, idxF, idxS *graph.Node) *graph.Node {
 			_, mF, mS, _ := checkPair(F, S, "mmd-gauss")
 			if fitsExact(mF, mS, o.GaussExactMax) {
 				return MMDGauss(F, S)
 			}
-			idxF, idxS := sampleFor(F, S, o)
+			need(idxF, idxS, "mmd-gauss")
 			return MMDGaussSampled(F, S, idxF, idxS)
 		}, nil
 	case "meanvar":
-		return MeanVar, nil
+		return func(F, S, _, _ *graph.Node) *graph.Node { return MeanVar(F, S) }, nil
 	}
 	return nil, fmt.Errorf("losses: unknown style loss %q; valid names are %s", name, strings.Join(Names, ", "))
+}
+
+// Sampled reports whether the style loss name with options o uses the sampled estimator (and so sampled
+// positions) on feature maps of mF and mS positions: mmd-gauss, and mmd-poly with degree ≠ 2, when
+// max(mF, mS)² > GaussExactMax (zero options taking their defaults). The estimator then uses
+// o.WithDefaults().GaussSamples positions of each map.
+func Sampled(name string, o Options, mF, mS int) bool {
+	o = o.WithDefaults()
+	switch name {
+	case "mmd-gauss":
+		return !fitsExact(mF, mS, o.GaussExactMax)
+	case "mmd-poly":
+		return o.PolyDegree != 2 && !fitsExact(mF, mS, o.GaussExactMax)
+	}
+	return false
 }
 
 // fitsExact reports whether the M×M kernel matrices of the exact MMD stay within maxEntries entries.

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	procbackend "github.com/stylelab/stylelab/experiments/backend"
 )
 
 var (
@@ -19,13 +19,13 @@ var (
 	backendErr  error
 )
 
-// backend returns the pure-Go backend with the sequential op scheduler (the parallel one can deadlock on MMD
-// graphs; see docs in shared/notes/gomlx-facts.md).
+// backend returns the process backend (experiments/backend: stylelab's CPU backend unless GOMLX_BACKEND or a
+// PJRT plugin says otherwise).
 func backend(t testing.TB) backends.Backend {
 	t.Helper()
-	backendOnce.Do(func() { testBackend, backendErr = backends.NewWithConfig("go:ops_sequential") })
+	backendOnce.Do(func() { testBackend, _, backendErr = procbackend.New() })
 	if backendErr != nil {
-		t.Fatalf("creating the simplego backend: %v", backendErr)
+		t.Fatalf("creating the backend: %v", backendErr)
 	}
 	return testBackend
 }

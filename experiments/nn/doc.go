@@ -13,5 +13,7 @@
 // Importing this package replaces GoMLX's gradient of DotGeneral (see dotgeneral_vjp.go) with one that
 // needs no outer-product intermediate: for an im2col convolution the stock gradient materialises a tensor
 // of size M·K·N (hundreds of MB for one VGG layer); the replacement uses two DotGenerals of the usual
-// size. The replacement computes the same values.
+// size, each in the operand's own layout (no transpose), and a single product for a Gram matrix xᵀx. It also
+// replaces the gradient of Max against a scalar constant (ReLU) with one compare-and-select (max_vjp.go)
+// instead of GoMLX's Sign/Add/Sign/Mul chain. The replacements compute the same values.
 package nn

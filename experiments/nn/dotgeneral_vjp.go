@@ -116,15 +116,25 @@ func rankIn(set []int, a int) int {
 }
 
 // DotGeneralVJP is the vector-Jacobian product of z = DotGeneral(x, y) with output gradient v, computed
-// with two DotGenerals and a transpose each:
+// with one DotGeneral per operand and, only when no operand order gives the operand's layout directly, a
+// transpose:
 //
-//	∂L/∂x = Transpose(DotGeneral(v, y)), contracting v's y-cross axes with y's cross axes, batching the batch axes;
-//	∂L/∂y = Transpose(DotGeneral(v, x)), contracting v's x-cross axes with x's cross axes, batching the batch axes.
+//	∂L/∂x = DotGeneral(v, y) contracting v's y-cross axes with y's cross axes, batching the batch axes;
+//	∂L/∂y = DotGeneral(v, x) contracting v's x-cross axes with x's cross axes, batching the batch axes.
 //
-// For a matrix product z = x·y this is the textbook ∂L/∂x = v·yᵀ, ∂L/∂y = xᵀ·v. The stock GoMLX VJP
-// computes the same values by broadcasting v against the other operand into a tensor of size
-// (batch × x-cross × y-cross × contracted) and reducing it, which for an im2col convolution is
-// hundreds of MB and most of the step time.
+// For a matrix product z = x·y this is the textbook ∂L/∂x = v·yᵀ, ∂L/∂y = xᵀ·v. Each product can be built with
+// its operands in either order, which yields the same numbers in two axis orders ([batch | x cross | y
+// contracting] or [batch | y contracting | x cross] for ∂L/∂x); the order that already is the operand's layout
+// is used, so e.g. the kernel gradient of an im2col convolution, patchesᵀ·v [K,Cout], needs no transpose.
+//
+// When both operands are the same node with the same axes (a Gram matrix z = xᵀx, as Einsum("bmi,bmj->bij", x,
+// x) builds), the two terms are one: ∂L/∂x = DotGeneral(v + vᵀ, x), with vᵀ swapping v's two cross-axis blocks
+// (a small [batch, N, N] transpose), i.e. one large product instead of two products and a sum of two large
+// tensors. For the Gram loss the gradient is then 2·(∂L/∂G)·F in F's own layout.
+//
+// The stock GoMLX VJP computes the same values by broadcasting v against the other operand into a tensor of size
+// (batch × x-cross × y-cross × contracted) and reducing it, which for an im2col convolution is hundreds of MB
+// and most of the step time.
 //
 // It has the signature of graph.VJP so that it can sit in graph.VJPRegistration. If the node's axes cannot
 // be read (a GoMLX version whose internals differ), it logs once and uses the stock gradient.
@@ -153,36 +163,59 @@ func DotGeneralVJP(node *graph.Node, vjpOutputs []*graph.Node, outputShape shape
 	vLhsCross := axisRange(nb, nlc)
 	vRhsCross := axisRange(nb+nlc, nrc)
 
-	// Gradient w.r.t. lhs: DotGeneral(v, rhs) contracting the rhs-cross axes. The result has axes
-	// [batch | lhs cross | rhs's remaining axes = rhs contracting axes in ascending order].
-	gl := graph.DotGeneral(v, vRhsCross, vBatch, rhs, rhsCross, axes.rhsBatch)
-	permL := make([]int, lhs.Rank())
-	for i, a := range axes.lhsBatch {
-		permL[a] = i
+	if !plainGradients && lhs == rhs && slices.Equal(axes.lhsContracting, axes.rhsContracting) && slices.Equal(axes.lhsBatch, axes.rhsBatch) {
+		// z = f(x, x): ∂L/∂x = gradLhs(v) + gradRhs(v) = gradLhs(v + v'), v' = v with its cross blocks swapped.
+		swap := append(append(append([]int{}, vBatch...), vRhsCross...), vLhsCross...)
+		vs := graph.Add(v, graph.TransposeAllAxes(v, swap...))
+		return []*graph.Node{operandGradient(vs, vRhsCross, vBatch, rhs, rhsCross, axes.rhsBatch, axes.rhsContracting,
+			lhs.Rank(), axes.lhsBatch, lhsCross, axes.lhsContracting), nil}
 	}
-	for j, a := range lhsCross {
-		permL[a] = nb + j
-	}
-	for k, a := range axes.lhsContracting {
-		permL[a] = nb + nlc + rankIn(axes.rhsContracting, axes.rhsContracting[k])
-	}
-	gl = transposeIfNeeded(gl, permL)
-
-	// Gradient w.r.t. rhs: DotGeneral(v, lhs) contracting the lhs-cross axes. The result has axes
-	// [batch | rhs cross | lhs's remaining axes = lhs contracting axes in ascending order].
-	gr := graph.DotGeneral(v, vLhsCross, vBatch, lhs, lhsCross, axes.lhsBatch)
-	permR := make([]int, rhs.Rank())
-	for i, a := range axes.rhsBatch {
-		permR[a] = i
-	}
-	for j, a := range rhsCross {
-		permR[a] = nb + j
-	}
-	for k, a := range axes.rhsContracting {
-		permR[a] = nb + nrc + rankIn(axes.lhsContracting, axes.lhsContracting[k])
-	}
-	gr = transposeIfNeeded(gr, permR)
+	gl := operandGradient(v, vRhsCross, vBatch, rhs, rhsCross, axes.rhsBatch, axes.rhsContracting,
+		lhs.Rank(), axes.lhsBatch, lhsCross, axes.lhsContracting)
+	gr := operandGradient(v, vLhsCross, vBatch, lhs, lhsCross, axes.lhsBatch, axes.lhsContracting,
+		rhs.Rank(), axes.rhsBatch, rhsCross, axes.rhsContracting)
 	return []*graph.Node{gl, gr}
+}
+
+// operandGradient returns the gradient of one DotGeneral operand ("this", of rank rank, with batch axes
+// batch, cross axes cross and contracting axes contracting) from the output gradient v and the other operand:
+// the product of v and other, contracting v's axes vOtherCross with other's cross axes otherCross and batching
+// v's vBatch with other's otherBatch. Of the two operand orders, the one whose result is already in this
+// operand's layout is used; otherwise (v, other) followed by a transpose.
+func operandGradient(v *graph.Node, vOtherCross, vBatch []int, other *graph.Node, otherCross, otherBatch, otherContracting []int,
+	rank int, batch, cross, contracting []int) *graph.Node {
+	nb, nc := len(batch), len(cross)
+	// The other operand's contracting axes pair with ours (contracting[k] ↔ otherContracting[k]) and come out of
+	// the product in ascending order of the other operand's axes.
+	// Order A, DotGeneral(v, other): [batch | our cross | other's remaining = contracting].
+	permA := make([]int, rank)
+	// Order B, DotGeneral(other, v): [batch | other's remaining = contracting | our cross].
+	permB := make([]int, rank)
+	for i, a := range batch {
+		permA[a], permB[a] = i, i
+	}
+	for j, a := range cross {
+		permA[a] = nb + j
+		permB[a] = rank - nc + j
+	}
+	for k, a := range contracting {
+		r := rankIn(otherContracting, otherContracting[k])
+		permA[a] = nb + nc + r
+		permB[a] = nb + r
+	}
+	if !plainGradients && isIdentity(permB) && !isIdentity(permA) {
+		return graph.DotGeneral(other, otherCross, otherBatch, v, vOtherCross, vBatch)
+	}
+	return transposeIfNeeded(graph.DotGeneral(v, vOtherCross, vBatch, other, otherCross, otherBatch), permA)
+}
+
+func isIdentity(perm []int) bool {
+	for i, p := range perm {
+		if i != p {
+			return false
+		}
+	}
+	return true
 }
 
 // transposeIfNeeded returns y with y.axis[i] = x.axis[perm[i]], skipping the identity permutation.

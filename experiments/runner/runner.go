@@ -20,6 +20,7 @@ import (
 	"github.com/stylelab/stylelab/experiments/gatys"
 	"github.com/stylelab/stylelab/experiments/imageio"
 	"github.com/stylelab/stylelab/experiments/spec"
+	"github.com/stylelab/stylelab/experiments/train"
 	"github.com/stylelab/stylelab/experiments/vgg"
 	"github.com/stylelab/stylelab/tracker"
 	"github.com/stylelab/stylelab/tracker/provenance"
@@ -36,10 +37,16 @@ const (
 
 // Options control Run.
 type Options struct {
+	// Context, when done, stops the optimisation at the next step boundary: the run ends with the last completed
+	// step's image as its output, recorded KILLED (NotifyInterrupt gives one cancelled by SIGINT/SIGTERM). nil
+	// runs to the end.
+	Context context.Context
 	// Store records the run; nil runs without recording (tests, dry runs).
 	Store *tracker.Store
 	// OnStep, when set, is called after each step has been logged (progress bars).
 	OnStep func(gatys.StepReport)
+	// OnTrainStep is OnStep for training runs.
+	OnTrainStep func(train.StepReport)
 	// Notebook names the notebook the run came from, recorded in provenance.
 	Notebook string
 	// Tags are extra tags for the run.
@@ -48,9 +55,6 @@ type Options struct {
 	AllowChangedInputs bool
 	// Warn receives warnings (changed inputs that were allowed); nil discards them.
 	Warn func(string)
-	// Context, when set, stops the optimisation at the next step once it is done (a signal, a cancelled sweep
-	// task); the run then ends KILLED with the context's error.
-	Context context.Context
 }
 
 // Outcome is what Run produced.
@@ -60,6 +64,11 @@ type Outcome struct {
 	Result       *gatys.Result
 	OutputPNG    []byte // the output image, PNG-encoded
 	OutputSHA256 string
+	// Train is the result of a training run (its final checkpoint bytes in Train.Checkpoint).
+	Train *train.Result
+	// MsPerImage is the inference time per image of stylize, interpolate and adain runs (the first call,
+	// compilation included, is not counted when there are several images).
+	MsPerImage float64
 }
 
 // Prepared is a resolved spec with its inputs loaded: what Run needs before it starts a tracker run.
@@ -68,6 +77,11 @@ type Prepared struct {
 	Content *imageio.Image
 	Styles  []*imageio.Image
 	Weights *vgg.Weights
+	// Feed-forward kinds: the model checkpoint (stylize, interpolate, adain), the checkpoint a training run
+	// resumes, the content folder's files.
+	Model        *train.Checkpoint
+	Resume       *train.Checkpoint
+	ContentFiles []string
 }
 
 // Prepare resolves sp (in place), checks and hashes its inputs, loads the images at the working size and the
@@ -75,6 +89,9 @@ type Prepared struct {
 func Prepare(sp *spec.Spec, allowChanged bool, warn func(string)) (*Prepared, error) {
 	if err := sp.Resolve(); err != nil {
 		return nil, err
+	}
+	if sp.Kind != spec.KindOptimise {
+		return prepareFeedForward(sp, allowChanged, warn)
 	}
 	cfg := sp.Optimise
 	content, err := imageio.Load(sp.FilePath(sp.Inputs.Content.Path), cfg.Size)
@@ -127,7 +144,13 @@ func Run(sp *spec.Spec, o Options) (*Outcome, error) {
 // Run executes a prepared spec (see the package Run).
 func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 	sp := p.Spec
+	if sp.Kind != spec.KindOptimise {
+		return p.runFeedForward(o)
+	}
 	out = &Outcome{Spec: sp}
+	if err := interruption(o.Context, -1); err != nil {
+		return nil, err
+	}
 	var run *tracker.Run
 	if o.Store != nil {
 		rec := provenance.Collect(provenance.Options{Dir: sp.BaseDir})
@@ -166,20 +189,26 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 	}
 
 	var style0 float64
-	res, err := gatys.Run(*sp.Optimise, p.Content, p.Styles, p.Weights, func(r gatys.StepReport) error {
+	evals := 0
+	res, err := gatys.Run(*sp.Optimise, p.Content, p.Styles, p.Weights, func(r gatys.StepReport) (e error) {
 		if r.Step == 0 {
 			style0 = r.Style
 		}
+		evals += r.Evals
+		defer func() { // stop at this step boundary once interrupted, after the step has been logged
+			if e == nil {
+				e = interruption(o.Context, r.Step)
+			}
+		}()
 		if run != nil {
-			if e := run.LogMetrics(int64(r.Step), Metrics(r, style0)); e != nil {
+			m := Metrics(r, style0)
+			m["evals_total"] = float64(evals)
+			if e := run.LogMetrics(int64(r.Step), m); e != nil {
 				return e
 			}
 		}
 		if o.OnStep != nil {
 			o.OnStep(r)
-		}
-		if o.Context != nil && o.Context.Err() != nil {
-			return fmt.Errorf("stopped at step %d: %w", r.Step, context.Cause(o.Context))
 		}
 		return nil
 	})
@@ -256,10 +285,13 @@ func recordSpec(run *tracker.Run, sp *spec.Spec, w *vgg.Weights, extra map[strin
 }
 
 // Metrics are the values logged for one step: total, content, style, tv and style/<layer> for every style
-// layer (unweighted terms, as gatys.StepReport defines them), and style_rel = style / style0, the style loss
-// relative to its value at step 0 (style0), which is comparable across style losses of different scales.
+// layer (unweighted terms, as gatys.StepReport defines them), style_rel = style / style0, the style loss
+// relative to its value at step 0 (style0), which is comparable across style losses of different scales, and
+// evals, the number of loss evaluations of the step (1 for Adam; L-BFGS's line search may take several). Run
+// also logs evals_total, the evaluations so far (steps 0..this one): the cost axis on which Adam and L-BFGS
+// runs compare.
 func Metrics(r gatys.StepReport, style0 float64) map[string]float64 {
-	m := map[string]float64{"total": r.Total, "content": r.Content, "style": r.Style, "tv": r.TV}
+	m := map[string]float64{"total": r.Total, "content": r.Content, "style": r.Style, "tv": r.TV, "evals": float64(r.Evals)}
 	if style0 != 0 {
 		m["style_rel"] = r.Style / style0
 	}

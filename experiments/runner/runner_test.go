@@ -10,6 +10,7 @@ import (
 
 	"github.com/stylelab/stylelab/experiments/gatys"
 	"github.com/stylelab/stylelab/experiments/spec"
+	"github.com/stylelab/stylelab/experiments/train"
 	"github.com/stylelab/stylelab/tracker"
 )
 
@@ -151,10 +152,15 @@ func TestPerturbedParameterDivergesAfterStepZero(t *testing.T) {
 	}
 }
 
-func TestRunRefusesUnimplementedKind(t *testing.T) {
+func TestRunRefusesIncompleteFeedForwardSpecs(t *testing.T) {
 	sp := &spec.Spec{Version: 1, Kind: spec.KindAdaIN}
-	if _, err := Run(sp, Options{}); err == nil || !strings.Contains(err.Error(), "not implemented yet") {
+	if _, err := Run(sp, Options{}); err == nil || !strings.Contains(err.Error(), "needs inputs.model") {
 		t.Fatalf("got %v", err)
+	}
+	sp = &spec.Spec{Version: 1, Kind: spec.KindTrain, Train: &train.Config{Kind: "cin"},
+		Inputs: spec.Inputs{ContentDir: &spec.Folder{Path: t.TempDir()}, Styles: []spec.Input{{Path: "../../images/style/munch_scream.jpg"}}}}
+	if _, err := Run(sp, Options{}); err == nil || !strings.Contains(err.Error(), "has no images") {
+		t.Fatalf("empty content folder: got %v", err)
 	}
 }
 
@@ -165,7 +171,7 @@ func TestParamsFlatten(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p["style_layers"] != "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1" || p["loss"] != "gram" ||
-		p["loss_options.GaussExactMax"] != "1048576" || p["learning_rate"] != fmt.Sprint(cfg.LearningRate) {
+		p["loss_options.gauss_exact_max"] != "1048576" || p["loss_options.poly_degree"] != "2" || p["learning_rate"] != fmt.Sprint(cfg.LearningRate) {
 		t.Fatalf("params: %v", p)
 	}
 	for k := range p {

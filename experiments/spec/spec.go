@@ -6,7 +6,7 @@
 // A spec file looks like
 //
 //	{
-//	  "version": 1,
+//	  "version": 2,
 //	  "kind": "optimise",
 //	  "experiment": "losses",
 //	  "name": "gram",
@@ -17,8 +17,9 @@
 //	  "optimise": {"size": 128, "steps": 100, "optimizer": "adam", "loss": "gram", …}
 //	}
 //
-// Fields left out of a hand-written file get their defaults when the spec is resolved (Resolve); hashes left
-// empty are filled from the files.
+// Fields left out of a hand-written file get their documented defaults: those of the optimise block when it is
+// decoded (gatys.DefaultConfig), the others when the spec is resolved (Resolve); hashes left empty are filled from
+// the files. Unknown fields are errors at every level.
 package spec
 
 import (
@@ -35,13 +36,24 @@ import (
 	"strings"
 
 	"github.com/stylelab/stylelab/experiments/gatys"
+	"github.com/stylelab/stylelab/experiments/train"
 )
 
 // Version is the spec format this code writes. Older versions are upgraded on Load; newer ones are refused.
-const Version = 1
+//
+//   - 2: the loss options (optimise.loss_options) are snake_case (poly_degree, poly_c, gauss_samples,
+//     gauss_exact_max, seed), like every other field; fields left out of optimise get gatys.DefaultConfig's values.
+//   - 1: loss options were spelt PolyDegree, PolyC, GaussSamples, GaussExactMax, Seed. Every run recorded
+//     before version 2 has such a spec.json; Parse renames them.
+const Version = 2
 
-// Kinds of experiment. Only KindOptimise runs today; the others are reserved for the feed-forward, CIN and
-// AdaIN work and are refused with a clear error until it lands.
+// v1LossOptionNames maps the version-1 spelling of each loss option to the current one.
+var v1LossOptionNames = map[string]string{"PolyDegree": "poly_degree", "PolyC": "poly_c", "GaussSamples": "gauss_samples",
+	"GaussExactMax": "gauss_exact_max", "Seed": "seed"}
+
+// Kinds of experiment: optimise (Gatys), train (a feed-forward network: single, cin or adain), stylize (one
+// image through a trained transformer, one style or a mix), interpolate (a strip or grid of mixes), adain (an
+// AdaIN model on any style images).
 const (
 	KindOptimise    = "optimise"
 	KindTrain       = "train"
@@ -60,10 +72,44 @@ type Input struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
-// Inputs are the images an optimisation reads.
+// Inputs are the files a run reads. Content is empty for train; ContentDir is train's folder of photos (every
+// image file listed with its hash); Model is the checkpoint of stylize, interpolate and adain; Resume the
+// checkpoint a training run continues.
 type Inputs struct {
-	Content Input   `json:"content"`
-	Styles  []Input `json:"styles"`
+	Content    Input   `json:"content"`
+	Styles     []Input `json:"styles"`
+	ContentDir *Folder `json:"content_dir,omitempty"`
+	Model      *Input  `json:"model,omitempty"`
+	Resume     *Input  `json:"resume,omitempty"`
+}
+
+// Folder is a folder of input files; Files are filled (sorted, with hashes) when the run is prepared.
+type Folder struct {
+	Path  string  `json:"path"`
+	Files []Input `json:"files,omitempty"`
+}
+
+// StylizeParams are the parameters of a stylize spec: the content's longer side (0 keeps it) and the style
+// weights (one per style of the model; --style K is the one-hot mix).
+type StylizeParams struct {
+	Size int       `json:"size"`
+	Mix  []float64 `json:"mix"`
+}
+
+// InterpolateParams: the styles (indices into the model's, 2 for a strip or 4 for a grid) and the number of
+// images along each side (Steps ≥ 2).
+type InterpolateParams struct {
+	Size   int   `json:"size"`
+	Styles []int `json:"styles"`
+	Steps  int   `json:"steps"`
+}
+
+// AdaINParams: the content's longer side, the weights of the style images (default equal, summing to 1) and the
+// style strength alpha in [0,1] (default 1).
+type AdaINParams struct {
+	Size         int       `json:"size"`
+	StyleWeights []float64 `json:"style_weights"`
+	Alpha        *float64  `json:"alpha"`
 }
 
 // Weights names the loss network's weights: a safetensors file (File, with the SHA-256 of the weight values as
@@ -93,6 +139,11 @@ type Spec struct {
 	Output string `json:"output,omitempty"`
 	// Optimise holds the parameters of a KindOptimise spec: the resolved gatys.Config.
 	Optimise *gatys.Config `json:"optimise,omitempty"`
+	// Train, Stylize, Interpolate and AdaIN hold the parameters of the other kinds.
+	Train       *train.Config      `json:"train,omitempty"`
+	Stylize     *StylizeParams     `json:"stylize,omitempty"`
+	Interpolate *InterpolateParams `json:"interpolate,omitempty"`
+	AdaIN       *AdaINParams       `json:"adain,omitempty"`
 }
 
 // NewOptimise returns a KindOptimise spec for content and styles with cfg (not yet resolved), the run seed
@@ -109,10 +160,32 @@ func NewOptimise(experiment, name, content string, styles []string, cfg gatys.Co
 	return s
 }
 
-// Parse decodes a spec from JSON. Unknown fields are errors (a typo must not silently become a default), and a
-// version newer than Version is refused.
+// Parse decodes a spec from JSON. Unknown fields are errors (a typo must not silently become a default), fields
+// left out of the optimise block get their defaults (gatys.Config.UnmarshalJSON), older versions are upgraded
+// (see Version) and a version newer than Version is refused.
 func Parse(r io.Reader) (*Spec, error) {
-	dec := json.NewDecoder(r)
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("spec: %w", err)
+	}
+	var head struct {
+		Version  int             `json:"version"`
+		Optimise json.RawMessage `json:"optimise"`
+	}
+	// The version decides how the rest is read; a document that is not JSON fails in the strict decode below.
+	if json.Unmarshal(b, &head) == nil {
+		switch {
+		case head.Version == 0:
+			return nil, fmt.Errorf(`spec: "version" is missing (this code writes version %d)`, Version)
+		case head.Version > Version:
+			return nil, fmt.Errorf("spec: version %d is newer than this stylelab understands (%d): update stylelab", head.Version, Version)
+		case head.Version == 1 && len(head.Optimise) > 0:
+			if b, err = upgradeV1(b); err != nil {
+				return nil, fmt.Errorf("spec: upgrading version 1: %w", err)
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var s Spec
 	if err := dec.Decode(&s); err != nil {
@@ -121,13 +194,42 @@ func Parse(r io.Reader) (*Spec, error) {
 	if dec.More() {
 		return nil, errors.New("spec: more than one JSON value in the file")
 	}
-	switch {
-	case s.Version == 0:
-		return nil, errors.New(`spec: "version" is missing (this code writes version 1)`)
-	case s.Version > Version:
-		return nil, fmt.Errorf("spec: version %d is newer than this stylelab understands (%d): update stylelab", s.Version, Version)
+	if s.Version == 0 {
+		return nil, fmt.Errorf(`spec: "version" is missing (this code writes version %d)`, Version)
 	}
+	s.Version = Version
 	return &s, nil
+}
+
+// upgradeV1 rewrites a version-1 document as version 2: the loss options' names become snake_case.
+func upgradeV1(b []byte) ([]byte, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	var opt map[string]json.RawMessage
+	if err := json.Unmarshal(doc["optimise"], &opt); err != nil || opt == nil {
+		return b, nil // not an object (null): the strict decode reports what is wrong
+	}
+	var lo map[string]json.RawMessage
+	if err := json.Unmarshal(opt["loss_options"], &lo); err != nil || lo == nil {
+		return b, nil
+	}
+	renamed := map[string]json.RawMessage{}
+	for k, v := range lo {
+		if n, ok := v1LossOptionNames[k]; ok {
+			k = n
+		}
+		renamed[k] = v
+	}
+	var err error
+	if opt["loss_options"], err = json.Marshal(renamed); err != nil {
+		return nil, err
+	}
+	if doc["optimise"], err = json.Marshal(opt); err != nil {
+		return nil, err
+	}
+	return json.Marshal(doc)
 }
 
 // Load reads and parses a spec file.
@@ -166,7 +268,7 @@ func (s *Spec) Resolve() error {
 		return fmt.Errorf("spec: unknown kind %q (want one of %s)", s.Kind, strings.Join(Kinds, ", "))
 	}
 	if s.Kind != KindOptimise {
-		return fmt.Errorf("spec: kind %q is not implemented yet in this version of stylelab (only %q runs)", s.Kind, KindOptimise)
+		return s.resolveFeedForward()
 	}
 	if s.Inputs.Content.Path == "" {
 		return errors.New(`spec: inputs.content.path is empty: name the content image`)
@@ -213,9 +315,23 @@ type InputRef struct {
 
 // Files returns every input file of the spec with its role, in a fixed order.
 func (s *Spec) Files() []InputRef {
-	refs := []InputRef{{"content", &s.Inputs.Content}}
+	var refs []InputRef
+	if s.Inputs.Content.Path != "" || s.Kind == KindOptimise || s.Kind == "" {
+		refs = append(refs, InputRef{"content", &s.Inputs.Content})
+	}
 	for i := range s.Inputs.Styles {
 		refs = append(refs, InputRef{fmt.Sprintf("style[%d]", i), &s.Inputs.Styles[i]})
+	}
+	if d := s.Inputs.ContentDir; d != nil {
+		for i := range d.Files {
+			refs = append(refs, InputRef{fmt.Sprintf("content_dir[%d]", i), &d.Files[i]})
+		}
+	}
+	if s.Inputs.Model != nil {
+		refs = append(refs, InputRef{"model", s.Inputs.Model})
+	}
+	if s.Inputs.Resume != nil {
+		refs = append(refs, InputRef{"resume", s.Inputs.Resume})
 	}
 	if s.Weights.File != nil {
 		refs = append(refs, InputRef{"weights", s.Weights.File})
@@ -264,16 +380,26 @@ func (s *Spec) HashInputs(allowChanged bool) (warnings []string, err error) {
 }
 
 // Key identifies what a spec computes: the SHA-256 of its resolved kind, seed, input hashes, weights and
-// parameters (not its experiment, name, output path, base directory or backend). Two specs with the same key
-// compute the same thing; notebooks use it to reuse a finished run instead of recomputing.
+// parameters (not its experiment, name, output path, base directory or backend, nor the parameter its optimiser
+// does not use: gatys.Config.OnlyUsed). Two specs with the same key compute the same thing; notebooks use it to
+// reuse a finished run instead of recomputing. A resolved spec read back (Parse) has the same key.
 func (s *Spec) Key() string {
+	opt := s.Optimise
+	if opt != nil {
+		o := opt.OnlyUsed()
+		opt = &o
+	}
 	id := struct {
-		Kind     string
-		Seed     uint64
-		Inputs   []string
-		Weights  Weights
-		Optimise *gatys.Config
-	}{s.Kind, s.Seed, nil, s.Weights, s.Optimise}
+		Kind        string
+		Seed        uint64
+		Inputs      []string
+		Weights     Weights
+		Optimise    *gatys.Config
+		Train       *train.Config      `json:",omitempty"`
+		Stylize     *StylizeParams     `json:",omitempty"`
+		Interpolate *InterpolateParams `json:",omitempty"`
+		AdaIN       *AdaINParams       `json:",omitempty"`
+	}{s.Kind, s.Seed, nil, s.Weights, opt, s.Train, s.Stylize, s.Interpolate, s.AdaIN}
 	for _, ref := range s.Files() {
 		id.Inputs = append(id.Inputs, ref.Role+"="+ref.Input.SHA256)
 	}

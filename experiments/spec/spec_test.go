@@ -31,6 +31,11 @@ func TestParseRoundTripAndRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Parsing decodes over the defaults (the Adam run's unused L-BFGS history comes back); resolving again gives
+	// the same spec.
+	if err := back.Resolve(); err != nil {
+		t.Fatal(err)
+	}
 	if string(back.JSON()) != string(s.JSON()) {
 		t.Fatalf("round trip changed the spec:\n%s\n%s", s.JSON(), back.JSON())
 	}
@@ -58,7 +63,14 @@ func TestResolveErrors(t *testing.T) {
 		want string
 	}{
 		{Spec{Kind: "paint"}, `unknown kind "paint"`},
-		{Spec{Kind: KindTrain}, "not implemented yet"},
+		{Spec{Kind: KindTrain}, "needs inputs.content_dir.path"},
+		{Spec{Kind: KindTrain, Inputs: Inputs{ContentDir: &Folder{Path: "d"}}}, "needs inputs.styles"},
+		{Spec{Kind: KindStylize, Inputs: Inputs{Content: Input{Path: "c"}}}, "needs inputs.model"},
+		{Spec{Kind: KindStylize, Inputs: Inputs{Content: Input{Path: "c"}, Model: &Input{Path: "m"}}}, `needs "stylize"`},
+		{Spec{Kind: KindInterpolate, Inputs: Inputs{Content: Input{Path: "c"}, Model: &Input{Path: "m"}},
+			Interpolate: &InterpolateParams{Styles: []int{0, 1, 2}}}, "[a, b] or [a, b, c, d]"},
+		{Spec{Kind: KindAdaIN, Inputs: Inputs{Content: Input{Path: "c"}, Model: &Input{Path: "m"}, Styles: []Input{{Path: "s"}}},
+			AdaIN: &AdaINParams{StyleWeights: []float64{1, 2}}}, "2 style weights for 1 style"},
 		{Spec{Kind: KindOptimise}, "inputs.content.path is empty"},
 		{Spec{Kind: KindOptimise, Inputs: Inputs{Content: Input{Path: "c"}}}, "inputs.styles is empty"},
 		{Spec{Kind: KindOptimise, Inputs: Inputs{Content: Input{Path: "c"}, Styles: []Input{{Path: "s"}}},

@@ -41,7 +41,7 @@ func TestExpandGrid(t *testing.T) {
 	}
 	for i, p := range pts {
 		c := p.Spec.Optimise
-		if p.Index != i || c.Loss != want[i][0] || c.StyleWeight != want[i][1] || c.Size != 32 || c.Steps != 3 {
+		if p.Index != i || c.Loss != want[i][0] || c.StyleWeight == nil || *c.StyleWeight != want[i][1] || c.Size != 32 || c.Steps != 3 {
 			t.Fatalf("point %d: index %d loss %q weight %v size %d steps %d, want %v", i, p.Index, c.Loss, c.StyleWeight, c.Size, c.Steps, want[i])
 		}
 		if p.Spec.Experiment != "Loss study" || p.Spec.Name != "Loss study/"+string(rune('0'+i)) || p.Spec.BaseDir != "/data" {

@@ -9,17 +9,18 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/stylelab/stylelab/experiments/backend"
 )
 
-// testBackend is the pure-Go backend with the sequential scheduler (see gomlx-facts.md).
+// testBackend is the process backend (experiments/backend: stylelab's CPU backend unless GOMLX_BACKEND or a
+// PJRT plugin says otherwise).
 var testBackend = sync.OnceValue(func() backends.Backend {
-	b, err := backends.NewWithConfig("go:ops_sequential")
+	b, _, err := backend.New()
 	if err != nil {
 		panic(err)
 	}

@@ -18,6 +18,7 @@
 package lab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -164,7 +165,9 @@ func (s Spec) ExperimentSpec() (*spec.Spec, error) {
 // Stylise returns a FINISHED tracker run of spec: an existing one with the same spec key (see the package
 // comment), or a new one executed by experiments/runner under a live progress bar — recorded with its spec,
 // parameters, provenance, the metrics total, content, style, tv, style/<layer> and style_rel at every step,
-// and the output image. A failed optimisation is recorded as a FAILED run and returned as an error.
+// and the output image. A failed optimisation is recorded as a FAILED run and returned as an error. An
+// interrupted one (SIGINT or SIGTERM, which is how Jupyter's interrupt reaches a GoNB cell) stops at the step
+// boundary, is recorded KILLED with its last image, and returns a *runner.Interrupted.
 func Stylise(s *tracker.Store, ls Spec) (*tracker.RunInfo, error) {
 	if strings.ContainsAny(ls.Experiment, `'"\`) {
 		return nil, fmt.Errorf("lab: experiment name %q must not contain quotes or backslashes", ls.Experiment)
@@ -189,7 +192,11 @@ func Stylise(s *tracker.Store, ls Spec) (*tracker.RunInfo, error) {
 	cfg := sp.Optimise
 	bar := nbui.NewProgress(fmt.Sprintf("%s (%s, %d px)", ls.Name, cfg.Loss, cfg.Size), cfg.Steps)
 	var style0 float64
-	out, err := p.Run(runner.Options{Store: s, Notebook: notebookName(), OnStep: func(r gatys.StepReport) {
+	// An interrupted cell (Jupyter's interrupt: GoNB sends the cell's program SIGINT, then SIGKILL 5 s later)
+	// stops at the next step boundary: the run is recorded KILLED with the last step's image as its output.
+	ctx, stop := runner.NotifyInterrupt(context.Background())
+	defer stop()
+	out, err := p.Run(runner.Options{Store: s, Notebook: notebookName(), Context: ctx, OnStep: func(r gatys.StepReport) {
 		if r.Step == 0 {
 			style0 = r.Style
 		}

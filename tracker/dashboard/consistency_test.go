@@ -21,7 +21,7 @@ func TestConsistentBadRequests(t *testing.T) {
 		many = append(many, fmt.Sprintf("%08x", i))
 	}
 	for _, p := range []string{"/compare?ids=", "/api/compare?ids="} {
-		if resp, body := get(t, srv, p+strings.Join(many, ",")); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "at most 100") {
+		if resp, body := get(t, srv, p+strings.Join(many, ",")); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, fmt.Sprintf("at most %d", MaxCompare)) {
 			t.Errorf("%s with %d ids: %d %.200s", p, len(many), resp.StatusCode, body)
 		}
 	}

@@ -1,11 +1,16 @@
 // Package dashboard is stylelab's read-only local web dashboard over a tracker store: a runs table (filter,
-// sort, status), a run page (params, tags, provenance, charts, image artifacts), a compare page (overlaid
-// curves per metric, a param diff table, output images side by side) and a JSON API under /api/ for the same.
+// sort, status, a thumbnail of each run's output, group-by with count and best metric), a run page (images
+// first, then charts, params, tags, provenance), a compare page (output images side by side, overlaid curves
+// per metric, a param diff table), a sweep view (parallel coordinates of the swept params against a final
+// metric, a param/metric scatter) and a JSON API under /api/ for the same.
 //
 // Routes (GET and HEAD only; any other method gets 405):
 //
-//	/                                 runs table: ?filter= (the store's filter syntax) &order= &limit=
-//	/runs/{id}                        one run (id or unique prefix)
+//	/                                 runs table: ?filter= (the store's filter syntax) &order= &limit=, a
+//	                                  thumbnail per run; &group=experiment|sweep|params.KEY &metric=KEY &best=min|max
+//	/runs/{id}                        one run (id or unique prefix): images first, then metrics, params, provenance
+//	/sweeps/{id}                      the runs tagged sweep.id=ID: parallel coordinates and a param/metric scatter
+//	/thumbs/{sha256}                  a ThumbSize PNG of an image artifact (hash-verified, cached, immutable)
 //	/compare?ids=a,b,c                runs compared (also ?id=a&id=b, as the runs table's form sends)
 //	/artifacts/{sha256}               an artifact file, only by a 64-hex SHA-256 the store resolves
 //	/assets/echarts.min.js            embedded Apache ECharts; also stylelab-charts.js, dashboard.css,
@@ -14,6 +19,7 @@
 //	/api/runs/{id}                    one run, its metric keys and artifacts
 //	/api/runs/{id}/metrics/{key}      a metric's history (?max=N downsamples)
 //	/api/compare?ids=a,b              runs, param diff and downsampled histories
+//	/api/sweeps/{id}?metric=KEY       a sweep's runs, swept params and latest metrics (Sweep)
 //
 // The API writes runs as tracker.RunInfo does (lower-case keys, RFC 3339 times) and metric values as
 // tracker.Value: numbers, or the strings "NaN", "Infinity", "-Infinity".
@@ -73,6 +79,8 @@ type Server struct {
 	raw Store // as given to New
 	o   Options
 	mux *http.ServeMux
+	// thumbs caches the runs table's thumbnails by artifact SHA-256.
+	thumbs *thumbCache
 }
 
 // New returns the dashboard handler over st.
@@ -86,7 +94,8 @@ func New(st Store, o Options) *Server {
 	if o.CachePoints == 0 {
 		o.CachePoints = DefaultCachePoints
 	}
-	s := &Server{st: newCachedStore(st, o.CachePoints), raw: st, o: o, mux: http.NewServeMux()}
+	s := &Server{st: newCachedStore(st, o.CachePoints), raw: st, o: o, mux: http.NewServeMux(),
+		thumbs: &thumbCache{maxBytes: maxThumbCacheBytes}}
 	s.routes()
 	return s
 }
@@ -97,11 +106,14 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /runs/{id}", s.runPage)
 	m.HandleFunc("GET /compare", s.comparePage)
 	m.HandleFunc("GET /artifacts/{sha}", s.artifact)
+	m.HandleFunc("GET /thumbs/{sha}", s.thumb)
+	m.HandleFunc("GET /sweeps/{id}", s.sweepPage)
 	m.HandleFunc("GET /assets/{name}", s.asset)
 	m.HandleFunc("GET /api/runs", s.apiRuns)
 	m.HandleFunc("GET /api/runs/{id}", s.apiRun)
 	m.HandleFunc("GET /api/runs/{id}/metrics/{key...}", s.apiMetric)
 	m.HandleFunc("GET /api/compare", s.apiCompare)
+	m.HandleFunc("GET /api/sweeps/{id}", s.apiSweep)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, r, http.StatusNotFound, "no page at %s: see / for the runs table or /api/runs for the API", r.URL.Path)
 	})
@@ -214,6 +226,7 @@ func init() {
 	addStatic(charts.EchartsFile, "text/javascript; charset=utf-8", assets.EchartsJS)
 	addStatic(charts.InitFile, "text/javascript; charset=utf-8", charts.InitJS)
 	addStatic("dashboard.css", "text/css; charset=utf-8", dashboardCSS)
+	addStatic("sweep.js", "text/javascript; charset=utf-8", sweepJS)
 	addStatic("LICENSE", "text/plain; charset=utf-8", assets.License)
 	addStatic("LICENSE-d3", "text/plain; charset=utf-8", assets.LicenseD3)
 	addStatic("LICENSE-zrender", "text/plain; charset=utf-8", assets.LicenseZrender)

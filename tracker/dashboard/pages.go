@@ -36,8 +36,9 @@ var dashboardCSS []byte
 var pages = map[string]*template.Template{}
 
 func init() {
-	for _, p := range []string{"runs", "run", "compare"} {
-		pages[p] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
+	funcs := template.FuncMap{"fmtValue": func(p *float64) string { return fmtValue(*p) }}
+	for _, p := range []string{"runs", "run", "compare", "sweep"} {
+		pages[p] = template.Must(template.New(p).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 }
 
@@ -84,7 +85,9 @@ type runView struct {
 	HeartbeatAge                               string
 	Deleted                                    bool
 	Error                                      string
-	Metrics                                    []string // formatted latest values, in the page's key order
+	Metrics                                    []string     // formatted latest values, in the page's key order
+	Thumb                                      template.URL // runs table: /thumbs/{sha} of the output image
+	ThumbName                                  string
 }
 
 func newRunView(ri *tracker.RunInfo, keys []string, now time.Time) runView {
@@ -180,6 +183,12 @@ type runsView struct {
 	Error         string
 	Columns       []column
 	Runs          []runView
+	// Group-by: GroupBy is "", "experiment", "sweep" or "params.KEY"; Metric the metric whose best value
+	// each group shows; Best "min" or "max".
+	GroupBy, Metric, Best string
+	GroupOptions          []string
+	MetricOptions         []string
+	Groups                []groupView
 }
 
 // MaxMetricColumns bounds how many latest-metric columns the runs table shows.
@@ -187,7 +196,11 @@ const MaxMetricColumns = 8
 
 func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	v := runsView{page: s.newPage("Runs", false, false), Filter: q.Get("filter"), Order: q.Get("order"), Limit: s.o.Limit}
+	v := runsView{page: s.newPage("Runs", false, false), Filter: q.Get("filter"), Order: q.Get("order"), Limit: s.o.Limit,
+		GroupBy: q.Get("group"), Metric: q.Get("metric"), Best: q.Get("best")}
+	if v.Best == "" {
+		v.Best = "min"
+	}
 	if len(v.Filter) > filter.MaxLen || len(v.Order) > filter.MaxLen {
 		// Refused below; not echoed into the form either.
 		v.Filter, v.Order = "", ""
@@ -252,7 +265,38 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	for _, ri := range runs {
-		v.Runs = append(v.Runs, newRunView(ri, keys, now))
+		rv := newRunView(ri, keys, now)
+		arts, err := s.st.Artifacts(ri.ID)
+		if err != nil {
+			v.Error = fmt.Sprintf("listing the artifacts of run %s: %v", ri.ID, err)
+			render(w, r, http.StatusInternalServerError, "runs", v)
+			return
+		}
+		if a := outputImage(arts); a != nil {
+			rv.Thumb, rv.ThumbName = template.URL("/thumbs/"+a.SHA256), a.Name
+		}
+		v.Runs = append(v.Runs, rv)
+	}
+	v.GroupOptions = []string{"experiment", "sweep"}
+	infos := make([]tracker.RunInfo, len(runs))
+	for i, ri := range runs {
+		infos[i] = *ri
+	}
+	for _, k := range tracker.ParamKeys(infos) {
+		v.GroupOptions = append(v.GroupOptions, "params."+k)
+	}
+	v.MetricOptions = metricKeys(runs)
+	if v.GroupBy != "" {
+		if v.Metric == "" && len(v.MetricOptions) > 0 {
+			v.Metric = v.MetricOptions[0]
+		}
+		groups, err := GroupRuns(runs, v.GroupBy, v.Metric, v.Best)
+		if err != nil {
+			v.Error = err.Error()
+			render(w, r, http.StatusBadRequest, "runs", v)
+			return
+		}
+		v.Groups = groupViews(groups, v.GroupBy)
 	}
 	render(w, r, http.StatusOK, "runs", v)
 }
@@ -326,7 +370,14 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 			httpError(w, r, http.StatusInternalServerError, "%v", err)
 			return
 		}
-		if v.Charts, err = elements(c); err != nil {
+		cs := []*gocharts.Line{c}
+		if pc, err := perStyleChart(s.st, ri, keys, s.o.MaxPoints); err != nil {
+			httpError(w, r, http.StatusInternalServerError, "%v", err)
+			return
+		} else if pc != nil {
+			cs = append(cs, pc)
+		}
+		if v.Charts, err = elements(cs...); err != nil {
 			httpError(w, r, http.StatusInternalServerError, "%v", err)
 			return
 		}
@@ -336,6 +387,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 	v.Provenance = sortedKV(ri.Tags, func(k string) (string, bool) {
 		return strings.TrimPrefix(k, ProvenancePrefix), strings.HasPrefix(k, ProvenancePrefix)
 	})
+	sortImages(arts) // content, style(s), output, the rest
 	for _, a := range arts {
 		av := artifactView{Name: a.Name, MediaType: a.MediaType, Size: fmtSize(a.Size), Short: charts.ShortID(a.SHA256),
 			Src: template.URL("/artifacts/" + a.SHA256)}
@@ -372,8 +424,13 @@ func elements(cs ...*gocharts.Line) ([]template.HTML, error) {
 
 // ---- compare ----
 
-// MaxCompare is the most runs one comparison takes.
-const MaxCompare = 100
+// MaxCompare is the most runs one comparison takes (a sweep of 4 losses × 4 weights × 3 seeds × 4 paintings
+// is 192 runs).
+const MaxCompare = 250
+
+// CompareThumbsOver is the number of compared runs above which the live compare page shows thumbnails
+// (/thumbs/…, each linking to its full image) instead of full-size images.
+const CompareThumbsOver = 8
 
 // ErrBadCompare marks a comparison asked for with no runs or more than MaxCompare (HTTP 400 everywhere).
 var ErrBadCompare = errors.New("bad comparison")
@@ -466,6 +523,22 @@ func CompareSampled(st Store, ids []string, max int) (*Comparison, error) {
 	return c, nil
 }
 
+// MaxComparePoints bounds the points of one compare chart: with n runs each curve is drawn with
+// min(MaxPoints, max(MinComparePoints, MaxComparePoints/n)) points, so 20 runs keep MaxPoints (1,500) each
+// and 200 runs get 500 each (a 200-run page stays a few MB).
+const (
+	MaxComparePoints = 100_000
+	MinComparePoints = 100
+)
+
+func (s *Server) comparePoints(n int) int {
+	m := s.o.MaxPoints
+	if m <= 0 || n <= 0 || n*m <= MaxComparePoints {
+		return m
+	}
+	return max(MinComparePoints, MaxComparePoints/n)
+}
+
 // compareIDs reads run ids from ?ids=a,b (repeatable) and ?id=a&id=b, in order, without duplicates.
 func compareIDs(q url.Values) []string {
 	var ids []string
@@ -500,7 +573,7 @@ type paramView struct {
 }
 
 type imageCell struct {
-	Src       template.URL
+	Src, Full template.URL // Full: the full-size image when Src is a thumbnail
 	Alt, Size string
 	Problem   string // shown instead of the image (standalone report: the blob is missing or damaged)
 }
@@ -540,7 +613,7 @@ func (s *Server) compareView(c *Comparison, standalone bool) (*compareView, erro
 		v.Runs = append(v.Runs, newRunView(r, v.MetricKeys, now))
 	}
 	for i, k := range c.Keys {
-		ch := charts.Overlay(k, c.Series[k], charts.WithMaxPoints(s.o.MaxPoints), charts.WithID(fmt.Sprintf("metric-%d", i)))
+		ch := charts.Overlay(k, c.Series[k], charts.WithMaxPoints(s.comparePoints(len(c.Runs))), charts.WithID(fmt.Sprintf("metric-%d", i)))
 		e, err := charts.Element(ch)
 		if err != nil {
 			return nil, err
@@ -561,6 +634,9 @@ func (s *Server) compareView(c *Comparison, standalone bool) (*compareView, erro
 			if a != nil {
 				cell.Size = fmtSize(a.Size)
 				cell.Src = template.URL("/artifacts/" + a.SHA256)
+				if !standalone && len(c.Runs) > CompareThumbsOver {
+					cell.Src, cell.Full = template.URL("/thumbs/"+a.SHA256), cell.Src
+				}
 				if standalone {
 					uri, problem, err := s.dataURI(a)
 					if err != nil {
@@ -622,7 +698,7 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
 		httpError(w, r, http.StatusBadRequest, "too many runs to compare: %d (at most %d)", len(ids), MaxCompare)
 		return
 	}
-	c, err := CompareSampled(s.st, ids, s.o.MaxPoints)
+	c, err := CompareSampled(s.st, ids, s.comparePoints(len(ids)))
 	if err != nil {
 		httpError(w, r, lookupStatus(err), "%v", err)
 		return
@@ -641,7 +717,7 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
 func WriteCompareReport(w io.Writer, st Store, ids []string, o Options) error {
 	o.CachePoints = -1 // one use: nothing to cache
 	s := New(st, o)
-	c, err := CompareSampled(s.st, ids, s.o.MaxPoints)
+	c, err := CompareSampled(s.st, ids, s.comparePoints(len(ids)))
 	if err != nil {
 		return err
 	}
@@ -650,4 +726,28 @@ func WriteCompareReport(w io.Writer, st Store, ids []string, o Options) error {
 		return err
 	}
 	return pages["compare"].ExecuteTemplate(w, "layout", v)
+}
+
+// perStyleChart draws the style loss of each style of a multi-style training run (params kind=train, metrics
+// style/<style name>) in a chart of its own; nil for other runs. Sample grids (samples/step-NNNNNN.png) need
+// nothing here: artifacts are listed by name, which is step order.
+func perStyleChart(st Store, ri *tracker.RunInfo, keys []string, maxPoints int) (*gocharts.Line, error) {
+	if ri.Params["kind"] != "train" {
+		return nil, nil
+	}
+	var series []charts.Series
+	for _, k := range keys {
+		if !strings.HasPrefix(k, "style/") {
+			continue
+		}
+		pts, err := st.History(ri.ID, k)
+		if err != nil {
+			return nil, err
+		}
+		series = append(series, charts.Series{Run: ri.ID, Label: strings.TrimPrefix(k, "style/"), Key: k, Points: pts})
+	}
+	if len(series) < 2 {
+		return nil, nil
+	}
+	return charts.Overlay("style loss per style", series, charts.WithMaxPoints(maxPoints), charts.WithID("style-chart")), nil
 }
