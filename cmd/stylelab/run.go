@@ -48,16 +48,17 @@ type runRequest struct {
 	JSON        bool
 
 	// Recording and specs.
-	SpecFile   string // --spec: run this spec file instead of building one from the flags
-	SaveSpec   string // --save-spec: write the resolved spec (with input hashes) here before running
-	DB         string // tracker database
-	NoTrack    bool   // --no-track: do not record the run
-	Experiment string // tracker experiment
-	Name       string // run name
+	SpecFile   string            // --spec: run this spec file instead of building one from the flags
+	SaveSpec   string            // --save-spec: write the resolved spec (with input hashes) here before running
+	DB         string            // tracker database
+	NoTrack    bool              // --no-track: do not record the run
+	Experiment string            // tracker experiment
+	Name       string            // run name
+	Tags       map[string]string // --tag KEY=VALUE: extra tags on the tracker run (sweeps tag their runs)
 }
 
 // specFlags are the flags that may accompany --spec (the others would contradict the spec file).
-var specFlags = map[string]bool{"spec": true, "save-spec": true, "db": true, "no-track": true, "experiment": true, "name": true, "json": true, "out": true}
+var specFlags = map[string]bool{"tag": true, "spec": true, "save-spec": true, "db": true, "no-track": true, "experiment": true, "name": true, "json": true, "out": true}
 
 // runConfigFromFlags parses `stylelab run` flags into a request with a resolved, validated gatys.Config. Every
 // problem is a usage error (exit 2) naming the flag; files are not opened here.
@@ -99,6 +100,8 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 	styleScale := fs.Float64("style-scale", 1, "style image size relative to the content's (0.5: larger strokes, 2: finer)")
 	scales := fs.String("scales", "", "coarse to fine: comma-separated longer sides, e.g. 128,256 (the last is the output size; each stage starts from the previous result)")
 	scaleSteps := fs.String("scale-steps", "", "steps of each --scales stage, comma-separated (default: --steps split evenly)")
+	tags := tagFlag{}
+	fs.Var(tags, "tag", "extra tag on the tracker run, KEY=VALUE (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: stylelab run --content C --style S[,S2...] --out OUT.png [flags]\n       stylelab run --spec SPEC.json [--out OUT.png] [--db FILE] [--json]\n\nOptimises the pixels of an image so that its VGG-19 features match the content image's and its feature\nstatistics match the style image(s)'. The run, its spec, losses and output are recorded in the tracker. Flags:")
 		fs.PrintDefaults()
@@ -110,7 +113,7 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 		return nil, usagef("run takes no arguments, only flags (got %q)", fs.Args())
 	}
 	rec := runRequest{SpecFile: *specFile, SaveSpec: *saveSpec, DB: *db, NoTrack: *noTrack, Experiment: *experiment,
-		Name: *name, JSON: *asJSON, Out: *out}
+		Name: *name, JSON: *asJSON, Out: *out, Tags: tags}
 	if *specFile != "" {
 		var conflicting []string
 		fs.Visit(func(f *flag.Flag) {
@@ -296,7 +299,7 @@ func executeRun(req *runRequest, stdout, stderr io.Writer) error {
 	// SIGINT/SIGTERM stop the run at the next step boundary: last image written, run KILLED, exit 130/143.
 	ctx, stop := runner.NotifyInterrupt(context.Background())
 	defer stop()
-	out, runErr := p.Run(runner.Options{Store: st, Context: ctx, OnStep: func(r gatys.StepReport) { _ = prog.step(r) }})
+	out, runErr := p.Run(runner.Options{Store: st, Tags: req.Tags, Context: ctx, OnStep: func(r gatys.StepReport) { _ = prog.step(r) }})
 	prog.finish()
 	if out == nil || out.Result == nil {
 		return runErr
@@ -475,5 +478,19 @@ func applyControlFlags(c *gatys.Config, req *runRequest, given map[string]bool, 
 			return err
 		}
 	}
+	return nil
+}
+
+// tagFlag collects repeated --tag KEY=VALUE flags.
+type tagFlag map[string]string
+
+func (t tagFlag) String() string { return "" }
+
+func (t tagFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("want KEY=VALUE (e.g. --tag team=vision), got %q", v)
+	}
+	t[strings.TrimSpace(k)] = val
 	return nil
 }

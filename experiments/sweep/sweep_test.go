@@ -1,0 +1,281 @@
+package sweep
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stylelab/stylelab/tracker"
+)
+
+const base = `{"version": 1, "kind": "optimise", "seed": 1,
+  "inputs": {"content": {"path": "c.png"}, "styles": [{"path": "s.png"}]},
+  "optimise": {"size": 32, "steps": 3}}`
+
+func parse(t *testing.T, s string) *Definition {
+	t.Helper()
+	d, err := Parse(strings.NewReader(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestExpandGrid(t *testing.T) {
+	d := parse(t, `{"name": "Loss study", "base": `+base+`,
+	  "grid": {"optimise.style_weight": [1, 5], "optimise.loss": ["gram", "meanvar"]}}`)
+	pts, err := d.Expand("/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sorted keys (loss, style_weight), the last varying fastest.
+	want := [][2]any{{"gram", 1.0}, {"gram", 5.0}, {"meanvar", 1.0}, {"meanvar", 5.0}}
+	if len(pts) != 4 || d.Count() != 4 {
+		t.Fatalf("%d points (Count %d), want 4", len(pts), d.Count())
+	}
+	for i, p := range pts {
+		c := p.Spec.Optimise
+		if p.Index != i || c.Loss != want[i][0] || c.StyleWeight == nil || *c.StyleWeight != want[i][1] || c.Size != 32 || c.Steps != 3 {
+			t.Fatalf("point %d: index %d loss %q weight %v size %d steps %d, want %v", i, p.Index, c.Loss, c.StyleWeight, c.Size, c.Steps, want[i])
+		}
+		if p.Spec.Experiment != "Loss study" || p.Spec.Name != "Loss study/"+string(rune('0'+i)) || p.Spec.BaseDir != "/data" {
+			t.Fatalf("point %d: experiment %q name %q base_dir %q", i, p.Spec.Experiment, p.Spec.Name, p.Spec.BaseDir)
+		}
+	}
+	// Deterministic: a second expansion gives the same specs byte for byte.
+	again, _ := d.Expand("/data")
+	for i := range pts {
+		if string(pts[i].Spec.JSON()) != string(again[i].Spec.JSON()) {
+			t.Fatalf("point %d differs between expansions", i)
+		}
+	}
+	if got := d.Paths(); !slices.Equal(got, []string{"optimise.loss", "optimise.style_weight"}) {
+		t.Fatalf("paths %v", got)
+	}
+	if ParamKey("optimise.style_weight") != "style_weight" || ParamKey("inputs.styles.0.path") != "style" || ParamKey("seed") != "seed" {
+		t.Fatal("ParamKey")
+	}
+}
+
+func TestExpandRandom(t *testing.T) {
+	mk := func(seed int) []Point {
+		d := parse(t, `{"name": "r", "base": `+base+`, "grid": {"optimise.loss": ["gram", "meanvar"]},
+		  "random": {"seed": `+string(rune('0'+seed))+`, "count": 6, "choices": {"seed": [1, 2, 3, 4, 5, 6, 7], "optimise.learning_rate": [0.01, 0.02, 0.05]}}}`)
+		p, err := d.Expand("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p) != 12 {
+			t.Fatalf("%d points, want 2×6", len(p))
+		}
+		return p
+	}
+	a, b, c := mk(3), mk(3), mk(4)
+	sig := func(ps []Point) string {
+		var s []string
+		for _, p := range ps {
+			v, _ := json.Marshal(p.Values)
+			s = append(s, string(v))
+			if lr := p.Spec.Optimise.LearningRate; lr != 0.01 && lr != 0.02 && lr != 0.05 {
+				t.Fatalf("learning rate %v is not one of the choices", lr)
+			}
+			if p.Spec.Seed < 1 || p.Spec.Seed > 7 || p.Spec.Optimise.Seed != p.Spec.Seed {
+				t.Fatalf("seed %d / %d", p.Spec.Seed, p.Spec.Optimise.Seed)
+			}
+		}
+		return strings.Join(s, "\n")
+	}
+	if sig(a) != sig(b) {
+		t.Fatal("same random seed, different draws")
+	}
+	if sig(a) == sig(c) {
+		t.Fatal("random seeds 3 and 4 drew the same 6 choices")
+	}
+	// Each grid point gets the same draws.
+	for j := 0; j < 6; j++ {
+		if a[j].Spec.Seed != a[6+j].Spec.Seed || a[j].Spec.Optimise.Loss != "gram" || a[6+j].Spec.Optimise.Loss != "meanvar" {
+			t.Fatalf("draw %d differs between grid points", j)
+		}
+	}
+}
+
+func TestPathErrors(t *testing.T) {
+	for _, tc := range []struct{ sweep, want string }{
+		{`{"name": "x", "base": ` + base + `, "grid": {"optimise.los": ["gram"]}}`, `"optimise.los" is not a spec field`},
+		{`{"name": "x", "base": ` + base + `, "grid": {"optimize.loss": ["gram"]}}`, `"optimize.loss" is not a spec field`},
+		{`{"name": "x", "base": ` + base + `, "random": {"count": 2, "choices": {"inputs.styles.first.path": ["a"]}}}`, `use a number`},
+		{`{"name": "x", "base": ` + base + `, "grid": {"seed.x": [1]}}`, `seed is a value`},
+		{`{"name": "x", "base": ` + base + `}`, `nothing to sweep`},
+		{`{"name": "", "base": ` + base + `, "grid": {"seed": [1]}}`, `"name" is empty`},
+		{`{"name": "x", "base": ` + base + `, "grid": {"seed": []}}`, `no values`},
+		{`{"name": "x", "base": ` + base + `, "gird": {"seed": [1]}}`, `unknown field "gird"`},
+	} {
+		_, err := Parse(strings.NewReader(tc.sweep))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want it to contain %q", tc.sweep, err, tc.want)
+		}
+	}
+	// Paths into lists and maps that exist are accepted and set.
+	d := parse(t, `{"name": "x", "base": `+base+`, "grid": {"inputs.styles.0.path": ["a.png", "b.png"], "optimise.layer_weights.relu1_1": [0.5]}}`)
+	pts, err := d.Expand("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pts[1].Spec.Inputs.Styles[0].Path != "b.png" || pts[0].Spec.Optimise.LayerWeights["relu1_1"] != 0.5 {
+		t.Fatalf("list/map paths not set: %+v %v", pts[1].Spec.Inputs.Styles, pts[0].Spec.Optimise.LayerWeights)
+	}
+	// A list index beyond the base spec's list, and a value the spec refuses, name the run.
+	for _, tc := range []struct{ grid, want string }{
+		{`{"inputs.styles.3.path": ["a.png"]}`, "no element 3"},
+		{`{"optimise.loss": ["gram", "nosuch"]}`, "run 1 (optimise.loss=nosuch)"},
+	} {
+		d := parse(t, `{"name": "x", "base": `+base+`, "grid": `+tc.grid+`}`)
+		if _, err := d.Expand(""); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.grid, err, tc.want)
+		}
+	}
+}
+
+func TestArraySpec(t *testing.T) {
+	for _, tc := range []struct {
+		ix   []int
+		par  int
+		want string
+	}{{[]int{0, 1, 2, 3}, 2, "0-3%2"}, {[]int{3}, 0, "3"}, {[]int{9, 0, 1, 5, 7, 8}, 0, "0-1,5,7-9"}} {
+		if got := ArraySpec(tc.ix, tc.par); got != tc.want {
+			t.Errorf("ArraySpec(%v, %d) = %q, want %q", tc.ix, tc.par, got, tc.want)
+		}
+	}
+}
+
+// The sbatch script, run by bash as Slurm would run task 2 (with /bin/echo standing in for stylelab), passes
+// exactly TaskArgs(2) and the Slurm tags, whatever characters the paths hold.
+func TestSlurmScriptRuns(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "it's a dir")
+	r := &Record{ID: "x-1", Name: "x", DB: "/db with space/s.db", Binary: "/bin/echo", Params: []string{"loss"}, Paths: []string{"optimise.loss"},
+		Runs: make([]Entry, 4), dir: dir}
+	for i := range r.Runs {
+		r.Runs[i] = Entry{Index: i, Spec: filepath.Join("specs", "000"+string(rune('0'+i))+".json")}
+	}
+	script := r.SlurmScript([]int{0, 1, 2, 3}, SlurmOptions{Parallel: 2, Partition: "gpu"})
+	for _, want := range []string{"#SBATCH --array=0-3%2\n", "#SBATCH --partition=gpu\n", "#SBATCH --job-name=stylelab-x-1\n"} {
+		if !strings.Contains(script, want) {
+			t.Fatalf("script lacks %q:\n%s", want, script)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "s.sh")
+	os.WriteFile(path, []byte(script), 0o755)
+	cmd := exec.Command("bash", path)
+	cmd.Env = append(os.Environ(), "SLURM_ARRAY_TASK_ID=2", "SLURM_ARRAY_JOB_ID=77")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want := strings.Join(append(r.TaskArgs(2), "--tag", "slurm.job_id=77", "--tag", "slurm.task_id=2"), " ")
+	if strings.TrimSpace(string(out)) != want {
+		t.Fatalf("task 2 ran\n%s\nwant\n%s", out, want)
+	}
+}
+
+// Status against a real tracker: FINISHED wins, a run from before the latest submission is history, a run with
+// no tracker run is QUEUED while the executor holds it and KILLED after.
+func TestStatus(t *testing.T) {
+	st, err := tracker.Open(filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := &Record{ID: "s-1", Runs: []Entry{{Index: 0, Key: "k0"}, {Index: 1, Key: "k1"}, {Index: 2, Key: "k2"}, {Index: 3, Key: "k3"}, {Index: 4, Key: "k4"}}}
+	start := func(i int, key string, end error, finish bool) {
+		run, err := st.StartRun("e", "n", tracker.WithoutProvenance())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := run.SetTags(map[string]string{TagID: r.ID, TagIndex: string(rune('0' + i)), "spec.key": key}); err != nil {
+			t.Fatal(err)
+		}
+		if finish {
+			if err := run.End(&end); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	other, _ := st.StartRun("e", "other", tracker.WithoutProvenance()) // another sweep's run
+	other.SetTags(map[string]string{TagID: "s-2", TagIndex: "0"})
+	start(0, "k0", nil, true)           // FINISHED
+	start(1, "k1", os.ErrInvalid, true) // FAILED, before the resubmission below
+	r.Submissions = []Submission{{Executor: ExecutorSlurm, JobID: "5", Time: time.Now().Add(-time.Hour), Indices: []int{0, 1, 2, 3, 4}},
+		{Executor: ExecutorSlurm, JobID: "6", Time: time.Now().Add(5 * time.Second), Indices: []int{1, 3}}}
+	start(2, "k2", nil, false) // RUNNING
+	start(3, "k3", os.ErrInvalid, true)
+	held := map[int]bool{1: true}
+	c, states, err := r.Status(st, func(s Submission, i int) string {
+		if s.JobID == "6" && held[i] {
+			return StateQueued
+		}
+		if s.JobID == "5" && i == 4 {
+			return tracker.StatusRunning // started under Slurm, no tracker run yet
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3's FAILED run started before submission 6 (5 s in the future), so it is history too; 3 is not held: KILLED.
+	// 4 has no run but its Slurm task runs: RUNNING.
+	got := []string{}
+	for _, s := range states {
+		got = append(got, s.State)
+	}
+	want := []string{"FINISHED", StateQueued, "RUNNING", "KILLED", "RUNNING"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("states %v, want %v", got, want)
+	}
+	if c != (Counts{Total: 5, Queued: 1, Running: 2, Finished: 1, Killed: 1}) || c.Done() {
+		t.Fatalf("counts %+v", c)
+	}
+	if u := Unfinished(states); !slices.Equal(u, []int{1, 2, 3, 4}) {
+		t.Fatalf("unfinished %v", u)
+	}
+	if states[1].SlurmJob != "6" || states[4].SlurmJob != "5" {
+		t.Fatalf("slurm jobs %q %q", states[1].SlurmJob, states[4].SlurmJob)
+	}
+	// Without the resubmission, 1 and 3 read FAILED.
+	r.Submissions = r.Submissions[:1]
+	c, _, _ = r.Status(st, func(Submission, int) string { return "" })
+	if c.Failed != 2 || c.Finished != 1 || c.Running != 1 || c.Killed != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+}
+
+// A task that ran (its log was written after the submission) but never opened a tracker run reads FAILED with
+// the log's last line; one without a log, or with a log from an older attempt, reads KILLED.
+func TestStatusTaskFailedBeforeRun(t *testing.T) {
+	st, err := tracker.Open(filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	sub := Submission{Executor: ExecutorSlurm, JobID: "12", Time: time.Now(), Indices: []int{0, 1, 2}}
+	r := &Record{ID: "f-1", Runs: []Entry{{Index: 0}, {Index: 1}, {Index: 2}}, Submissions: []Submission{sub}, dir: dir}
+	os.WriteFile(r.TaskLog(sub, 0), []byte("step\nstylelab run: content image: open /data/c.png: no such file or directory\n"), 0o644)
+	old := r.TaskLog(sub, 2)
+	os.WriteFile(old, []byte("from an earlier attempt\n"), 0o644)
+	os.Chtimes(old, time.Now().Add(-time.Hour), time.Now().Add(-time.Hour))
+	c, states, err := r.Status(st, func(Submission, int) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Failed != 1 || c.Killed != 2 || states[0].State != "FAILED" || !strings.Contains(states[0].Error, "no such file") ||
+		!strings.Contains(states[0].Error, "slurm-12_0.out") || states[0].SlurmJob != "12" {
+		t.Fatalf("counts %+v, run 0 %+v", c, states[0])
+	}
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# A throwaway single-machine cluster from Debian's packages, to try the team commands by hand and for the tests:
+#   scripts/local-cluster.sh up     start it (prints the environment to export)
+#   scripts/local-cluster.sh down   stop it and remove its folder
+#   scripts/local-cluster.sh env    print the environment again
+# Services (one function each): Slurm (slurmctld + slurmd + munge, generated slurm.conf).
+# Everything lives in $STYLELAB_CLUSTER_DIR (default /tmp/stylelab-cluster); nothing listens beyond this machine's
+# own hostname, and the system's own munge/slurm configuration is not touched. Needs root (slurmd runs jobs as
+# their submitting user). Install the packages with scripts/install-deps.sh (or apt-get install slurm-wlm munge).
+set -euo pipefail
+
+DIR="${STYLELAB_CLUSTER_DIR:-/tmp/stylelab-cluster}"
+
+die() { echo "local-cluster: $*" >&2; exit 1; }
+
+# free_port prints a TCP port on which nothing answers on this machine.
+free_port() {
+  local p
+  for _ in $(seq 1 50); do
+    p=$((20000 + RANDOM % 20000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  die "no free TCP port found"
+}
+
+# wait_for CMD…: retry for up to 30 s.
+wait_for() {
+  for _ in $(seq 1 60); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
+  return 1
+}
+
+stop_pidfile() {
+  local f="$1" pid
+  [ -f "$f" ] || return 0
+  pid="$(cat "$f" 2>/dev/null || true)"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+slurm_up() {
+  local S="$DIR/slurm" host cpus
+  for b in munged slurmctld slurmd sbatch squeue scancel sinfo; do
+    command -v "$b" >/dev/null || [ -x "/usr/sbin/$b" ] || die "$b not found: install Debian's slurm-wlm and munge (scripts/install-deps.sh)"
+  done
+  [ "$(id -u)" = 0 ] || die "the local Slurm cluster needs root (slurmd starts jobs as their user)"
+  host="$(hostname -s)"
+  cpus="$(nproc)"
+  mkdir -p "$S/munge" "$S/state" "$S/spool" "$S/log"
+  chmod 700 "$S/munge"
+  if [ ! -f "$S/munge/munge.key" ]; then
+    dd if=/dev/urandom of="$S/munge/munge.key" bs=1024 count=1 status=none
+    chmod 400 "$S/munge/munge.key"
+  fi
+  PATH="$PATH:/usr/sbin" munged --key-file="$S/munge/munge.key" --socket="$S/munge/munge.sock" \
+    --pid-file="$S/munge/munged.pid" --log-file="$S/log/munged.log" --seed-file="$S/munge/munge.seed" -f
+  wait_for test -S "$S/munge/munge.sock" || die "munged did not start (see $S/log/munged.log)"
+  cat > "$S/slurm.conf" <<CONF
+ClusterName=stylelab
+SlurmctldHost=$host
+SlurmUser=root
+SlurmctldPort=$(free_port)
+SlurmdPort=$(free_port)
+AuthType=auth/munge
+AuthInfo=socket=$S/munge/munge.sock
+CredType=cred/munge
+StateSaveLocation=$S/state
+SlurmdSpoolDir=$S/spool
+SlurmctldPidFile=$S/slurmctld.pid
+SlurmdPidFile=$S/slurmd.pid
+SlurmctldLogFile=$S/log/slurmctld.log
+SlurmdLogFile=$S/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+ReturnToService=2
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MpiDefault=none
+SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=1
+KillWait=5
+NodeName=$host CPUs=$cpus State=UNKNOWN
+PartitionName=main Nodes=$host Default=YES MaxTime=INFINITE State=UP
+CONF
+  export SLURM_CONF="$S/slurm.conf"
+  PATH="$PATH:/usr/sbin" slurmctld -f "$S/slurm.conf"
+  PATH="$PATH:/usr/sbin" slurmd -f "$S/slurm.conf"
+  wait_for sh -c "sinfo -h -o %T | grep -Eq '^idle'" || die "the Slurm node did not become idle (logs in $S/log)"
+  echo "slurm: up (sinfo: $(sinfo -h -o '%P %D %T'))" >&2
+}
+
+slurm_down() {
+  local S="$DIR/slurm"
+  [ -d "$S" ] || return 0
+  stop_pidfile "$S/slurmd.pid"
+  stop_pidfile "$S/slurmctld.pid"
+  stop_pidfile "$S/munge/munged.pid"
+}
+
+slurm_env() {
+  [ -f "$DIR/slurm/slurm.conf" ] && echo "export SLURM_CONF=$DIR/slurm/slurm.conf"
+  return 0
+}
+
+case "${1:-}" in
+  up)
+    mkdir -p "$DIR"
+    slurm_up
+    slurm_env
+    ;;
+  down)
+    slurm_down
+    rm -rf "$DIR"
+    ;;
+  env)
+    slurm_env
+    ;;
+  *)
+    echo "usage: scripts/local-cluster.sh up|down|env   (folder: \$STYLELAB_CLUSTER_DIR, default /tmp/stylelab-cluster)" >&2
+    exit 2
+    ;;
+esac
