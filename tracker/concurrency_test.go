@@ -23,7 +23,10 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(helperMain(mode))
 	}
-	os.Exit(m.Run())
+	stop := startPostgres()
+	code := m.Run()
+	stop()
+	os.Exit(code)
 }
 
 func envInt(name string) int {
