@@ -37,7 +37,9 @@ func tamper(t *testing.T, path string, data []byte) {
 	os.Chmod(path, 0o444)
 }
 
-func TestModifiedBlobIsDetectedAndRepaired(t *testing.T) { eachBackend(t, testModifiedBlobIsDetectedAndRepaired) }
+func TestModifiedBlobIsDetectedAndRepaired(t *testing.T) {
+	eachBackend(t, testModifiedBlobIsDetectedAndRepaired)
+}
 
 func testModifiedBlobIsDetectedAndRepaired(t *testing.T, be backend) {
 	newStore := be.newStore

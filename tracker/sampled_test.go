@@ -53,7 +53,9 @@ func samePoints(a, b []Point) string {
 }
 
 // With runs logging every step of overlapping ranges, the store's choice is Downsample's, point for point.
-func TestHistorySampledMatchesDownsample(t *testing.T) { eachBackend(t, testHistorySampledMatchesDownsample) }
+func TestHistorySampledMatchesDownsample(t *testing.T) {
+	eachBackend(t, testHistorySampledMatchesDownsample)
+}
 
 func testHistorySampledMatchesDownsample(t *testing.T, be backend) {
 	newStore := be.newStore
@@ -268,7 +270,9 @@ func testHistorySampledIrregularSteps(t *testing.T, be backend) {
 	}
 }
 
-func TestHistorySampledErrorsAndCounts(t *testing.T) { eachBackend(t, testHistorySampledErrorsAndCounts) }
+func TestHistorySampledErrorsAndCounts(t *testing.T) {
+	eachBackend(t, testHistorySampledErrorsAndCounts)
+}
 
 func testHistorySampledErrorsAndCounts(t *testing.T, be backend) {
 	newStore := be.newStore

@@ -471,7 +471,7 @@ func Where(expr string) (SQL, error) {
 }
 
 // WherePostgres is Where for PostgreSQL: the same condition, with LIKE as PostgreSQL's case-sensitive
-// LIKE and ILIKE as its ILIKE, both with ESCAPE '' (no escape character, as in MLflow's patterns), and the
+// LIKE and ILIKE as its ILIKE, both with ESCAPE ” (no escape character, as in MLflow's patterns), and the
 // pattern bound as written. Placeholders are still ?; the store numbers them ($1, $2, …).
 func WherePostgres(expr string) (SQL, error) {
 	if strings.TrimSpace(expr) == "" {
