@@ -41,6 +41,7 @@ type runConfig struct {
 	missed     int
 	flushN     int
 	flushEvery time.Duration
+	retryFor   time.Duration
 	prov       *provenance.Record
 	noProv     bool
 	provOpts   provenance.Options
@@ -73,6 +74,14 @@ func WithProvenance(rec provenance.Record) RunOption {
 func WithProvenanceOptions(o provenance.Options) RunOption {
 	return func(c *runConfig) { c.provOpts = o }
 }
+
+// WithRetry sets how long a metric write keeps retrying while the database server is unreachable
+// (ErrUnavailable: PostgreSQL down or the network lost) before it reports the error; the points stay
+// buffered either way. Default DefaultRetry; 0 disables retrying.
+func WithRetry(d time.Duration) RunOption { return func(c *runConfig) { c.retryFor = d } }
+
+// DefaultRetry is how long a metric write retries an unreachable server by default.
+const DefaultRetry = 30 * time.Second
 
 // WithoutProvenance skips the automatic provenance record (benchmarks, tests).
 func WithoutProvenance() RunOption { return func(c *runConfig) { c.noProv = true } }
@@ -123,7 +132,7 @@ func (s *Store) StartRun(experiment, name string, opts ...RunOption) (*Run, erro
 	if s.readOnly {
 		return nil, fmt.Errorf("cannot start a run: store %s was opened %w", s.path, ErrReadOnly)
 	}
-	cfg := runConfig{heartbeat: DefaultHeartbeat, missed: DefaultMissedBeats, flushN: DefaultFlushPoints, flushEvery: DefaultFlushEvery}
+	cfg := runConfig{heartbeat: DefaultHeartbeat, missed: DefaultMissedBeats, flushN: DefaultFlushPoints, flushEvery: DefaultFlushEvery, retryFor: DefaultRetry}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -366,13 +375,36 @@ func (r *Run) Flush() error {
 	if len(batch) == 0 {
 		return nil
 	}
-	if err := r.writeBatch(batch); err != nil {
+	if err := r.writeBatchRetrying(batch); err != nil {
 		r.mu.Lock()
 		r.buf = append(batch, r.buf...)
 		r.mu.Unlock()
 		return fmt.Errorf("run %s: writing %d metric points: %w", r.id, len(batch), err)
 	}
 	return nil
+}
+
+// writeBatchRetrying is writeBatch, retried while the server is unreachable (ErrUnavailable) with
+// exponential backoff, 100 ms doubling to at most 5 s between tries, for at most cfg.retryFor in all.
+// The database/sql pool reconnects on its own once the server answers again. Other errors are not retried.
+func (r *Run) writeBatchRetrying(batch []point) error {
+	deadline := time.Now().Add(r.cfg.retryFor)
+	wait := 100 * time.Millisecond
+	for tries := 1; ; tries++ {
+		err := r.writeBatch(batch)
+		if err == nil || !errors.Is(err, ErrUnavailable) {
+			return err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			if tries > 1 {
+				return fmt.Errorf("%w (gave up after %d tries over %v; the points stay buffered in this process)", err, tries, r.cfg.retryFor)
+			}
+			return err
+		}
+		time.Sleep(min(wait, left))
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // Pending is the number of buffered metric points not yet written.
