@@ -30,16 +30,21 @@ type Artifact struct {
 // digits as a folder), with temporary files in <Dir>/artifacts/tmp.
 func (s *Store) artifactDir() string { return s.artifacts }
 
-// artifactRoot is the artifact folder of a store whose database lies in dir: $STYLELAB_ARTIFACTS when set
-// (a shared filesystem several machines see), else dir/artifacts beside the SQLite file.
-func artifactRoot(dir string) string {
-	if a := os.Getenv("STYLELAB_ARTIFACTS"); a != "" {
-		if abs, err := filepath.Abs(a); err == nil {
-			return abs
-		}
-		return a
+// artifactRoot is the artifact folder of a SQLite store whose database lies in dir: dir/artifacts, beside
+// the file, so that the folder holds everything. (STYLELAB_ARTIFACTS is the artifact folder of PostgreSQL
+// stores only: a SQLite file keeps its own, so that copying it between the two never mixes folders up.)
+func artifactRoot(dir string) string { return filepath.Join(dir, "artifacts") }
+
+// envArtifactRoot is $STYLELAB_ARTIFACTS made absolute, or "" when unset.
+func envArtifactRoot() string {
+	a := os.Getenv("STYLELAB_ARTIFACTS")
+	if a == "" {
+		return ""
 	}
-	return filepath.Join(dir, "artifacts")
+	if abs, err := filepath.Abs(a); err == nil {
+		return abs
+	}
+	return a
 }
 
 // needArtifacts refuses artifact reads and writes on a store without an artifact folder (PostgreSQL

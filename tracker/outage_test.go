@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,7 +35,6 @@ func TestPostgresUnreachableAtOpen(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-
 // TestPostgresLostMidRun stops the package's server under a run (tests of this package run one at a time;
 // the test restarts it before it ends, even when it fails): metric writes
 // retry with backoff and then fail with ErrUnavailable, keeping every point buffered; when the server is
@@ -43,9 +43,9 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func TestPostgresLostMidRun(t *testing.T) {
 	requirePostgres(t)
 	srv := pgServer
-	down := false
+	var down atomic.Bool
 	defer func() {
-		if down {
+		if down.Load() {
 			srv.Restart()
 		}
 	}()
@@ -66,7 +66,7 @@ func TestPostgresLostMidRun(t *testing.T) {
 		}
 	}
 	t0 := time.Now()
-	down = true
+	down.Store(true)
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestPostgresLostMidRun(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		down = false
+		down.Store(false)
 	}()
 	start = time.Now()
 	if err := r.LogMetric("loss", 200, 200); err != nil { // a full buffer again: flushes, retrying

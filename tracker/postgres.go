@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -151,10 +150,7 @@ func openPostgres(rawURL string, readOnly bool) (*Store, error) {
 		return nil, unreachable(red, err)
 	}
 	s := &Store{db: &conn{DB: db, d: dialectPostgres}, path: red, readOnly: readOnly}
-	s.artifacts = os.Getenv("STYLELAB_ARTIFACTS")
-	if s.artifacts != "" {
-		s.artifacts = artifactRoot("")
-	}
+	s.artifacts = envArtifactRoot()
 	s.dir = s.artifacts
 	if readOnly {
 		v, err := s.pgVersion(s.db)

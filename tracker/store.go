@@ -81,15 +81,15 @@ type Store struct {
 	db        *conn
 	path      string // absolute path of the database file, or the PostgreSQL URL without its password
 	dir       string // folder holding the database and artifacts/ (SQLite); the artifact root (PostgreSQL)
-	artifacts string // the content-addressed artifact root: $STYLELAB_ARTIFACTS, else <dir>/artifacts
+	artifacts string // the content-addressed artifact root: <dir>/artifacts (SQLite), $STYLELAB_ARTIFACTS (PostgreSQL)
 	readOnly  bool
 }
 
 // Path is the absolute path of the database file, or for PostgreSQL its URL without the password.
 func (s *Store) Path() string { return s.path }
 
-// Dir is the folder holding the database file and the artifacts/ folder; when the artifacts live elsewhere
-// ($STYLELAB_ARTIFACTS, and always for PostgreSQL) it is that artifact folder. Every blob lies inside Dir.
+// Dir is the folder holding the database file and the artifacts/ folder; for PostgreSQL it is the artifact
+// folder ($STYLELAB_ARTIFACTS; "" when unset). Every blob lies inside Dir.
 func (s *Store) Dir() string {
 	if s.artifacts != filepath.Join(s.dir, "artifacts") {
 		return s.artifacts

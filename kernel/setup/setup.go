@@ -53,8 +53,10 @@ var KernelPackages = []string{"jupyter-core", "jupyter-client", "jupyter-nbconve
 
 // TestPackages are the extra Debian packages the repository's tests need: the kernel conformance test, Chromium for
 // the dashboard's browser test, Debian's docker-compose to validate docker-compose.yml without a Docker engine, and
-// OpenBLAS, which experiments/gemm loads at run time (dlopen) for the CPU backend's matrix products.
-var TestPackages = []string{"python3-jupyter-kernel-test", "chromium", "chromium-driver", "docker-compose", "libopenblas0-pthread"}
+// OpenBLAS, which experiments/gemm loads at run time (dlopen) for the CPU backend's matrix products, and the
+// PostgreSQL server, which the tracker's tests start in a temporary folder (tracker/pgtest).
+var TestPackages = []string{"python3-jupyter-kernel-test", "chromium", "chromium-driver", "docker-compose", "libopenblas0-pthread",
+	"postgresql"}
 
 // Config says where everything lives. Detect fills it; every path is absolute.
 type Config struct {
