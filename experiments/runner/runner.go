@@ -47,6 +47,8 @@ type Options struct {
 	AllowChangedInputs bool
 	// Warn receives warnings (changed inputs that were allowed); nil discards them.
 	Warn func(string)
+	// RunOptions are passed to Store.StartRun after the provenance record (flush and retry settings).
+	RunOptions []tracker.RunOption
 }
 
 // Outcome is what Run produced.
@@ -146,7 +148,7 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 		if name == "" {
 			name = sp.Optimise.Loss
 		}
-		run, err = o.Store.StartRun(sp.Experiment, name, tracker.WithProvenance(rec))
+		run, err = o.Store.StartRun(sp.Experiment, name, append([]tracker.RunOption{tracker.WithProvenance(rec)}, o.RunOptions...)...)
 		if err != nil {
 			return nil, err
 		}
@@ -162,13 +164,17 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 	}
 
 	var style0 float64
+	// A metric write that fails (the tracker retries an unreachable server for a bounded time first) does
+	// not stop the optimisation: logging stops, the image is still made and written to sp.Output, and the
+	// run then fails with trackErr.
+	var trackErr error
 	res, err := gatys.Run(*sp.Optimise, p.Content, p.Styles, p.Weights, func(r gatys.StepReport) error {
 		if r.Step == 0 {
 			style0 = r.Style
 		}
-		if run != nil {
+		if run != nil && trackErr == nil {
 			if e := run.LogMetrics(int64(r.Step), Metrics(r, style0)); e != nil {
-				return e
+				trackErr = fmt.Errorf("recording the run's metrics failed at step %d, so the run is not fully recorded (the optimisation went on and its output image is still written): %w", r.Step, e)
 			}
 		}
 		if o.OnStep != nil {
@@ -186,6 +192,14 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 			}
 			out.OutputPNG = buf.Bytes()
 		}
+	}
+	if trackErr != nil {
+		if sp.Output != "" && out.OutputPNG != nil {
+			if e := writeFile(sp.Output, out.OutputPNG); e != nil {
+				return out, errors.Join(err, trackErr, e)
+			}
+		}
+		return out, errors.Join(err, trackErr)
 	}
 	if run != nil && res != nil {
 		tags := map[string]string{"backend": res.Backend.Name, "backend.config": res.Backend.Config,
