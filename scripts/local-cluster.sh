@@ -3,13 +3,18 @@
 #   scripts/local-cluster.sh up     start it (prints the environment to export)
 #   scripts/local-cluster.sh down   stop it and remove its folder
 #   scripts/local-cluster.sh env    print the environment again
-# Services (one function each): Slurm (slurmctld + slurmd + munge, generated slurm.conf).
+# Services, one function set (<name>_up, <name>_down, <name>_env) each, chosen by $STYLELAB_CLUSTER_SERVICES
+# (default "postgres slurm"):
+#   postgres  PostgreSQL for the tracker on 127.0.0.1 (port $STYLELAB_PG_PORT, default 54329), database "stylelab";
+#             artifacts in <folder>/artifacts (STYLELAB_ARTIFACTS)
+#   slurm     slurmctld + slurmd + munge, generated slurm.conf
 # Everything lives in $STYLELAB_CLUSTER_DIR (default /tmp/stylelab-cluster); nothing listens beyond this machine's
 # own hostname, and the system's own munge/slurm configuration is not touched. Needs root (slurmd runs jobs as
-# their submitting user). Install the packages with scripts/install-deps.sh (or apt-get install slurm-wlm munge).
+# their submitting user; PostgreSQL runs as the postgres user). Install the packages with scripts/install-deps.sh (or apt-get install slurm-wlm munge).
 set -euo pipefail
 
 DIR="${STYLELAB_CLUSTER_DIR:-/tmp/stylelab-cluster}"
+read -r -a SERVICES <<<"${STYLELAB_CLUSTER_SERVICES:-postgres slurm}"
 
 die() { echo "local-cluster: $*" >&2; exit 1; }
 
@@ -107,21 +112,73 @@ slurm_env() {
   return 0
 }
 
+# --- PostgreSQL -------------------------------------------------------------------------------------
+PG_PORT=${STYLELAB_PG_PORT:-54329}
+PG_DIR=$DIR/postgres
+
+pg_bin() {
+	local d
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n -r); do
+		[[ -x $d/pg_ctl ]] && { echo "$d"; return; }
+	done
+	echo "local-cluster: PostgreSQL's server binaries are missing: run scripts/install-deps.sh (or apt-get install postgresql)" >&2
+	return 1
+}
+
+# as_pg runs a PostgreSQL binary, as the postgres user when we are root (initdb refuses root).
+as_pg() {
+	if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+postgres_up() {
+	local bin; bin=$(pg_bin)
+	mkdir -p "$PG_DIR" "$DIR/artifacts"
+	if [[ $(id -u) == 0 ]]; then chmod 755 "$DIR"; chown postgres "$PG_DIR"; fi
+	if [[ ! -f $PG_DIR/data/PG_VERSION ]]; then
+		as_pg "$bin/initdb" -D "$PG_DIR/data" -A trust -U postgres >"$PG_DIR/initdb.log"
+	fi
+	if as_pg "$bin/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
+		echo "postgres: already running on 127.0.0.1:$PG_PORT"
+	else
+		as_pg "$bin/pg_ctl" -D "$PG_DIR/data" -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1" \
+			-l "$PG_DIR/log" -w start >/dev/null
+		echo "postgres: started on 127.0.0.1:$PG_PORT (log $PG_DIR/log)"
+	fi
+	as_pg "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'stylelab'" |
+		grep -q 1 || as_pg "$bin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres stylelab
+}
+
+postgres_down() {
+	local bin; bin=$(pg_bin)
+	if [[ -f $PG_DIR/data/PG_VERSION ]] && as_pg "$bin/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
+		as_pg "$bin/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null
+		echo "postgres: stopped"
+	else
+		echo "postgres: not running"
+	fi
+}
+
+postgres_env() {
+	echo "export STYLELAB_DB='postgres://postgres@127.0.0.1:$PG_PORT/stylelab?sslmode=disable'"
+	echo "export STYLELAB_ARTIFACTS='$DIR/artifacts'"
+}
+
 case "${1:-}" in
   up)
     mkdir -p "$DIR"
-    slurm_up
-    slurm_env
+    for s in "${SERVICES[@]}"; do "${s}_up"; done
+    echo "# use it with:"
+    for s in "${SERVICES[@]}"; do "${s}_env"; done
     ;;
   down)
-    slurm_down
+    for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do "${SERVICES[i]}_down"; done
     rm -rf "$DIR"
     ;;
   env)
-    slurm_env
+    for s in "${SERVICES[@]}"; do "${s}_env"; done
     ;;
   *)
-    echo "usage: scripts/local-cluster.sh up|down|env   (folder: \$STYLELAB_CLUSTER_DIR, default /tmp/stylelab-cluster)" >&2
+    echo "usage: scripts/local-cluster.sh up|down|env   (folder: \$STYLELAB_CLUSTER_DIR, default /tmp/stylelab-cluster; services: \$STYLELAB_CLUSTER_SERVICES, default 'postgres slurm')" >&2
     exit 2
     ;;
 esac

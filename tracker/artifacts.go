@@ -28,7 +28,33 @@ type Artifact struct {
 
 // artifactDir is the root of the content-addressed store: <Dir>/artifacts/ab/abcdef... (first two hex
 // digits as a folder), with temporary files in <Dir>/artifacts/tmp.
-func (s *Store) artifactDir() string { return filepath.Join(s.dir, "artifacts") }
+func (s *Store) artifactDir() string { return s.artifacts }
+
+// artifactRoot is the artifact folder of a SQLite store whose database lies in dir: dir/artifacts, beside
+// the file, so that the folder holds everything. (STYLELAB_ARTIFACTS is the artifact folder of PostgreSQL
+// stores only: a SQLite file keeps its own, so that copying it between the two never mixes folders up.)
+func artifactRoot(dir string) string { return filepath.Join(dir, "artifacts") }
+
+// envArtifactRoot is $STYLELAB_ARTIFACTS made absolute, or "" when unset.
+func envArtifactRoot() string {
+	a := os.Getenv("STYLELAB_ARTIFACTS")
+	if a == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(a); err == nil {
+		return abs
+	}
+	return a
+}
+
+// needArtifacts refuses artifact reads and writes on a store without an artifact folder (PostgreSQL
+// without $STYLELAB_ARTIFACTS).
+func (s *Store) needArtifacts() error {
+	if s.artifacts == "" {
+		return fmt.Errorf("no artifact folder for database %s: set STYLELAB_ARTIFACTS to a folder every machine writing or reading runs shares (e.g. export STYLELAB_ARTIFACTS=/shared/stylelab/artifacts)", s.path)
+	}
+	return nil
+}
 
 var shaRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
@@ -42,6 +68,9 @@ func (s *Store) blobPath(sum string) string {
 func (s *Store) ArtifactPath(sum string) (string, error) {
 	if !shaRE.MatchString(sum) {
 		return "", fmt.Errorf("artifact id %q is not a SHA-256 (64 lowercase hex digits)", sum)
+	}
+	if err := s.needArtifacts(); err != nil {
+		return "", err
 	}
 	p := s.blobPath(sum)
 	if _, err := os.Stat(p); err != nil {
@@ -131,6 +160,9 @@ type stagedBlob struct {
 // stageBlob writes src to a temporary file in the artifact store (fsynced, hashed) and checks whether a
 // sound blob with the same content is already in place. Nothing is visible under a content name yet.
 func (s *Store) stageBlob(src io.Reader) (*stagedBlob, error) {
+	if err := s.needArtifacts(); err != nil {
+		return nil, err
+	}
 	tmpDir := filepath.Join(s.artifactDir(), "tmp")
 	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
 		return nil, fmt.Errorf("artifact store %s: %w", s.artifactDir(), err)
@@ -245,7 +277,10 @@ func (r *Run) logArtifact(name, mediaType string, open func() (io.Reader, func()
 	}
 	defer os.Remove(b.tmp) // no-op once installed
 	a := Artifact{Name: name, MediaType: mediaTypeFor(name, mediaType), SHA256: b.sum, Size: b.size}
-	err = r.s.write(func(tx *sql.Tx) error {
+	err = r.s.write(func(tx *txn) error {
+		if err := tx.lockArtifacts(false); err != nil {
+			return err
+		}
 		if err := r.s.install(b); err != nil {
 			return err
 		}
@@ -328,7 +363,7 @@ func (s *Store) DeleteRuns(idsOrPrefixes []string, force bool) ([]string, error)
 		ids[i] = info.ID
 	}
 	now := nowMs()
-	err := s.write(func(tx *sql.Tx) error {
+	err := s.write(func(tx *txn) error {
 		for _, id := range ids {
 			if _, err := tx.Exec(`UPDATE runs SET deleted_ms = COALESCE(deleted_ms, ?) WHERE id = ?`, now, id); err != nil {
 				return err
@@ -352,7 +387,7 @@ func (s *Store) Restore(idOrPrefix string) (string, error) {
 	if !info.Deleted {
 		return info.ID, fmt.Errorf("run %s %w: nothing to restore", info.ID, ErrNotDeleted)
 	}
-	err = s.write(func(tx *sql.Tx) error {
+	err = s.write(func(tx *txn) error {
 		_, err := tx.Exec(`UPDATE runs SET deleted_ms = NULL WHERE id = ?`, info.ID)
 		return err
 	})
@@ -381,7 +416,7 @@ const TempGrace = time.Hour
 // referenced. Files are listed before the transaction, so the write lock is held only for the deletions.
 func (s *Store) GC(grace time.Duration) (GCReport, error) {
 	var rep GCReport
-	err := s.write(func(tx *sql.Tx) error {
+	err := s.write(func(tx *txn) error {
 		rep.Runs = nil
 		rows, err := tx.Query(`SELECT id FROM runs WHERE deleted_ms IS NOT NULL ORDER BY id`)
 		if err != nil {
@@ -409,6 +444,9 @@ func (s *Store) GC(grace time.Duration) (GCReport, error) {
 	now := time.Now()
 	cutoff, tmpCutoff := now.Add(-grace), now.Add(-max(grace, TempGrace))
 	root := s.artifactDir()
+	if root == "" {
+		return rep, nil // no artifact folder configured (PostgreSQL without STYLELAB_ARTIFACTS): no blobs to collect
+	}
 	entries, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return rep, nil
@@ -450,7 +488,10 @@ func (s *Store) GC(grace time.Duration) (GCReport, error) {
 	if len(blobs) == 0 {
 		return rep, nil
 	}
-	err = s.write(func(tx *sql.Tx) error {
+	err = s.write(func(tx *txn) error {
+		if err := tx.lockArtifacts(true); err != nil {
+			return err
+		}
 		referenced := map[string]bool{}
 		rows, err := tx.Query(`SELECT DISTINCT sha256 FROM artifacts`)
 		if err != nil {
@@ -514,7 +555,11 @@ func (r CheckReport) OK() bool { return len(r.Database) == 0 && len(r.Artifacts)
 // finds is in the report.
 func (s *Store) Check() (CheckReport, error) {
 	var rep CheckReport
-	rows, err := s.db.Query(`PRAGMA integrity_check`)
+	check := `PRAGMA integrity_check`
+	if s.Postgres() {
+		check = `SELECT 'ok'` // PostgreSQL checks its own pages (data checksums, amcheck); the blobs are checked below
+	}
+	rows, err := s.db.Query(check)
 	if err != nil {
 		rep.Database = append(rep.Database, describe(err, s.path).Error())
 	} else {

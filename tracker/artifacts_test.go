@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +38,11 @@ func tamper(t *testing.T, path string, data []byte) {
 }
 
 func TestModifiedBlobIsDetectedAndRepaired(t *testing.T) {
+	eachBackend(t, testModifiedBlobIsDetectedAndRepaired)
+}
+
+func testModifiedBlobIsDetectedAndRepaired(t *testing.T, be backend) {
+	newStore := be.newStore
 	s := newStore(t)
 	r := startRun(t, s, "e", "victim")
 	data := []byte(strings.Repeat("spec bytes ", 1000))
@@ -89,7 +93,10 @@ func TestModifiedBlobIsDetectedAndRepaired(t *testing.T) {
 	r2.End(nil)
 }
 
-func TestDeleteRunsAllOrNone(t *testing.T) {
+func TestDeleteRunsAllOrNone(t *testing.T) { eachBackend(t, testDeleteRunsAllOrNone) }
+
+func testDeleteRunsAllOrNone(t *testing.T, be backend) {
+	newStore := be.newStore
 	s := newStore(t)
 	a, b := startRun(t, s, "e", "a"), startRun(t, s, "e", "b")
 	a.End(nil)
@@ -115,8 +122,10 @@ func TestDeleteRunsAllOrNone(t *testing.T) {
 // processes have) record runs whose artifacts include content shared between runs and content that a deleted,
 // purged run left unreferenced a moment before. No writer may fail and no FINISHED run may point at a
 // missing or wrong blob.
-func TestGCBesideLiveWriters(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "runs", "stylelab.db")
+func TestGCBesideLiveWriters(t *testing.T) { eachBackend(t, testGCBesideLiveWriters) }
+
+func testGCBesideLiveWriters(t *testing.T, be backend) {
+	path := be.newLocation(t)
 	boot, err := Open(path)
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +22,10 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(helperMain(mode))
 	}
-	os.Exit(m.Run())
+	stop := startPostgres()
+	code := m.Run()
+	stop()
+	os.Exit(code)
 }
 
 func envInt(name string) int {
@@ -123,6 +125,10 @@ func helperCmd(mode string, env ...string) *exec.Cmd {
 // committed must be there with its value, the database must pass PRAGMA integrity_check, the killed run
 // must turn KILLED once its heartbeat is stale (and not before), and the others must be FINISHED.
 func TestConcurrentWritersSurviveSIGKILL(t *testing.T) {
+	eachBackend(t, testConcurrentWritersSurviveSIGKILL)
+}
+
+func testConcurrentWritersSurviveSIGKILL(t *testing.T, be backend) {
 	const (
 		writers   = 8
 		points    = 10000
@@ -132,7 +138,7 @@ func TestConcurrentWritersSurviveSIGKILL(t *testing.T) {
 		heartbeat = 250 * time.Millisecond
 		stale     = 3 * heartbeat
 	)
-	db := filepath.Join(t.TempDir(), "concurrent.db")
+	db := be.newLocation(t)
 	s, err := Open(db)
 	if err != nil {
 		t.Fatal(err)
@@ -244,9 +250,8 @@ func TestConcurrentWritersSurviveSIGKILL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var check string
-	if err := s.DB().QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-		t.Fatalf("integrity_check = %q, %v", check, err)
+	if rep, err := s.Check(); err != nil || !rep.OK() { // SQLite: PRAGMA integrity_check
+		t.Fatalf("Check = %+v, %v", rep, err)
 	}
 	for w := 0; w < writers; w++ {
 		ri, err := s.GetRun(ids[w])
@@ -304,10 +309,19 @@ func BenchmarkIngest(b *testing.B) {
 }
 
 // BenchmarkIngest4Processes measures 4 processes logging 50,000 points each to one database at once;
-// points/s counts all four together, process start-up included.
+// points/s counts all four together, process start-up included. It runs on SQLite and on PostgreSQL
+// (the package's throwaway server: fsync off, so it measures the store's work, not the disk's).
 func BenchmarkIngest4Processes(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchIngest4(b, sqliteBackend) })
+	b.Run("postgres", func(b *testing.B) {
+		requirePostgres(b)
+		benchIngest4(b, postgresBackend)
+	})
+}
+
+func benchIngest4(b *testing.B, be backend) {
 	const procs, points = 4, 50000
-	db := filepath.Join(b.TempDir(), "bench.db")
+	db := be.newLocation(b)
 	s, err := Open(db)
 	if err != nil {
 		b.Fatal(err)

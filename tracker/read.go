@@ -78,6 +78,9 @@ func (s *Store) Search(filterExpr, orderBy string, limit int) ([]RunInfo, error)
 // stale heartbeat KILLED (on a writable store).
 func (s *Store) SearchRuns(q Query) ([]RunInfo, error) {
 	where, err := filter.Where(q.Filter)
+	if s.Postgres() {
+		where, err = filter.WherePostgres(q.Filter)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +99,7 @@ func (s *Store) SearchRuns(q Query) ([]RunInfo, error) {
 	case OnlyDeleted:
 		b.WriteString(" WHERE r.deleted_ms IS NOT NULL")
 	default:
-		b.WriteString(" WHERE 1")
+		b.WriteString(" WHERE 1 = 1")
 	}
 	if where.Text != "" {
 		b.WriteString(" AND (" + where.Text + ")")
@@ -108,9 +111,12 @@ func (s *Store) SearchRuns(q Query) ([]RunInfo, error) {
 		args = append(args, order.Args...)
 	}
 	b.WriteString("r.start_ms DESC, r.id LIMIT ?")
-	limit := q.Limit
-	if limit <= 0 {
+	var limit any = q.Limit
+	if q.Limit <= 0 {
 		limit = -1 // SQLite: no limit
+		if s.Postgres() {
+			limit = nil // PostgreSQL: LIMIT NULL is no limit
+		}
 	}
 	args = append(args, limit)
 	return s.queryRuns(b.String(), args)
@@ -434,12 +440,12 @@ func (s *Store) MetricSummaries(runID string) ([]MetricSummary, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(`SELECT m.key, COUNT(*), SUM(m.nonfinite != 0), MIN(m.step), MAX(m.step), MIN(m.value), MAX(m.value),
+	rows, err := s.db.Query(`SELECT m.key, COUNT(*), SUM(CASE WHEN m.nonfinite != 0 THEN 1 ELSE 0 END), MIN(m.step), MAX(m.step), MIN(m.value), MAX(m.value),
 			l.value, l.nonfinite, l.step IS NOT NULL,
 			(SELECT COUNT(*) FROM metrics INDEXED BY metrics_by_value WHERE run = ?1 AND key = m.key),
 			(SELECT COUNT(*) FROM latest_metrics WHERE run = ?1)
 		FROM metrics m LEFT JOIN latest_metrics l ON l.run = m.run AND l.key = m.key
-		WHERE m.run = ?1 GROUP BY m.key ORDER BY m.key`, rid)
+		WHERE m.run = ?1 GROUP BY m.key, l.value, l.nonfinite, l.step ORDER BY m.key`, rid)
 	if err != nil {
 		return nil, describe(err, s.path)
 	}

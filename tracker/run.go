@@ -41,6 +41,7 @@ type runConfig struct {
 	missed     int
 	flushN     int
 	flushEvery time.Duration
+	retryFor   time.Duration
 	prov       *provenance.Record
 	noProv     bool
 	provOpts   provenance.Options
@@ -73,6 +74,14 @@ func WithProvenance(rec provenance.Record) RunOption {
 func WithProvenanceOptions(o provenance.Options) RunOption {
 	return func(c *runConfig) { c.provOpts = o }
 }
+
+// WithRetry sets how long a metric write keeps retrying while the database server is unreachable
+// (ErrUnavailable: PostgreSQL down or the network lost) before it reports the error; the points stay
+// buffered either way. Default DefaultRetry; 0 disables retrying.
+func WithRetry(d time.Duration) RunOption { return func(c *runConfig) { c.retryFor = d } }
+
+// DefaultRetry is how long a metric write retries an unreachable server by default.
+const DefaultRetry = 30 * time.Second
 
 // WithoutProvenance skips the automatic provenance record (benchmarks, tests).
 func WithoutProvenance() RunOption { return func(c *runConfig) { c.noProv = true } }
@@ -123,7 +132,7 @@ func (s *Store) StartRun(experiment, name string, opts ...RunOption) (*Run, erro
 	if s.readOnly {
 		return nil, fmt.Errorf("cannot start a run: store %s was opened %w", s.path, ErrReadOnly)
 	}
-	cfg := runConfig{heartbeat: DefaultHeartbeat, missed: DefaultMissedBeats, flushN: DefaultFlushPoints, flushEvery: DefaultFlushEvery}
+	cfg := runConfig{heartbeat: DefaultHeartbeat, missed: DefaultMissedBeats, flushN: DefaultFlushPoints, flushEvery: DefaultFlushEvery, retryFor: DefaultRetry}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -151,7 +160,7 @@ func (s *Store) StartRun(experiment, name string, opts ...RunOption) (*Run, erro
 	now := nowMs()
 	stale := cfg.heartbeat.Milliseconds() * int64(cfg.missed)
 	var rid int64
-	err := s.write(func(tx *sql.Tx) error {
+	err := s.write(func(tx *txn) error {
 		if _, err := tx.Exec(`INSERT INTO experiments (name, created_ms) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, experiment, now); err != nil {
 			return err
 		}
@@ -159,16 +168,15 @@ func (s *Store) StartRun(experiment, name string, opts ...RunOption) (*Run, erro
 		if err := tx.QueryRow(`SELECT id FROM experiments WHERE name = ?`, experiment).Scan(&eid); err != nil {
 			return err
 		}
-		res, err := tx.Exec(`INSERT INTO runs (id, experiment_id, name, status, start_ms, heartbeat_ms, stale_after_ms)
-			VALUES (?, ?, ?, 'RUNNING', ?, ?, ?)`, id, eid, name, now, now, max(stale, 1))
+		err := tx.QueryRow(`INSERT INTO runs (id, experiment_id, name, status, start_ms, heartbeat_ms, stale_after_ms)
+			VALUES (?, ?, ?, 'RUNNING', ?, ?, ?) RETURNING rid`, id, eid, name, now, now, max(stale, 1)).Scan(&rid)
 		if err != nil {
-			if strings.Contains(err.Error(), "UNIQUE constraint failed: runs.id") {
+			if strings.Contains(err.Error(), "UNIQUE constraint failed: runs.id") || strings.Contains(err.Error(), "runs_id_key") {
 				return fmt.Errorf("a run with id %s already exists: pass another WithID", id)
 			}
 			return err
 		}
-		rid, err = res.LastInsertId()
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start run: %w", err)
@@ -192,7 +200,7 @@ func (s *Store) StartRun(experiment, name string, opts ...RunOption) (*Run, erro
 }
 
 // write runs fn in one IMMEDIATE transaction (the DSN's _txlock) and commits it.
-func (s *Store) write(fn func(tx *sql.Tx) error) error {
+func (s *Store) write(fn func(tx *txn) error) error {
 	if s.readOnly {
 		return fmt.Errorf("store %s was opened %w", s.path, ErrReadOnly)
 	}
@@ -252,7 +260,7 @@ func (r *Run) LogParams(params map[string]string) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return r.s.write(func(tx *sql.Tx) error {
+	return r.s.write(func(tx *txn) error {
 		for _, k := range keys {
 			v := params[k]
 			res, err := tx.Exec(`INSERT INTO params (run, key, value) VALUES (?, ?, ?) ON CONFLICT (run, key) DO NOTHING`, r.rid, k, v)
@@ -288,7 +296,7 @@ func (r *Run) SetTags(tags map[string]string) error {
 			return err
 		}
 	}
-	return r.s.write(func(tx *sql.Tx) error {
+	return r.s.write(func(tx *txn) error {
 		for k, v := range tags {
 			if _, err := tx.Exec(`INSERT INTO tags (run, key, value) VALUES (?, ?, ?)
 				ON CONFLICT (run, key) DO UPDATE SET value = excluded.value`, r.rid, k, v); err != nil {
@@ -367,13 +375,36 @@ func (r *Run) Flush() error {
 	if len(batch) == 0 {
 		return nil
 	}
-	if err := r.writeBatch(batch); err != nil {
+	if err := r.writeBatchRetrying(batch); err != nil {
 		r.mu.Lock()
 		r.buf = append(batch, r.buf...)
 		r.mu.Unlock()
 		return fmt.Errorf("run %s: writing %d metric points: %w", r.id, len(batch), err)
 	}
 	return nil
+}
+
+// writeBatchRetrying is writeBatch, retried while the server is unreachable (ErrUnavailable) with
+// exponential backoff, 100 ms doubling to at most 5 s between tries, for at most cfg.retryFor in all.
+// The database/sql pool reconnects on its own once the server answers again. Other errors are not retried.
+func (r *Run) writeBatchRetrying(batch []point) error {
+	deadline := time.Now().Add(r.cfg.retryFor)
+	wait := 100 * time.Millisecond
+	for tries := 1; ; tries++ {
+		err := r.writeBatch(batch)
+		if err == nil || !errors.Is(err, ErrUnavailable) {
+			return err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			if tries > 1 {
+				return fmt.Errorf("%w (gave up after %d tries over %v; the points stay buffered in this process)", err, tries, r.cfg.retryFor)
+			}
+			return err
+		}
+		time.Sleep(min(wait, left))
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // Pending is the number of buffered metric points not yet written.
@@ -440,8 +471,18 @@ func (r *Run) writeBatch(batch []point) error {
 		}
 		return cmp.Compare(a.step, b.step)
 	})
+	// Keep only the last of the points logged at the same key and step (the sort is stable): one INSERT
+	// may not touch a row twice in PostgreSQL, and in SQLite the later row would overwrite it anyway.
+	kept := batch[:0]
+	for i, p := range batch {
+		if i+1 < len(batch) && batch[i+1].key == p.key && batch[i+1].step == p.step {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	batch = kept
 	args := make([]any, 0, 6*min(len(batch), insertChunk))
-	return r.s.write(func(tx *sql.Tx) error {
+	return r.s.write(func(tx *txn) error {
 		var full *sql.Stmt
 		for start := 0; start < len(batch); start += insertChunk {
 			chunk := batch[start:min(start+insertChunk, len(batch))]
@@ -553,7 +594,7 @@ func (r *Run) finish(status, msg string) error {
 		status, msg = StatusFailed, ferr.Error()
 	}
 	now := nowMs()
-	err := r.s.write(func(tx *sql.Tx) error {
+	err := r.s.write(func(tx *txn) error {
 		_, err := tx.Exec(`UPDATE runs SET status = ?, end_ms = ?, heartbeat_ms = ?, error = ? WHERE rid = ?`,
 			status, now, now, msg, r.rid)
 		return err

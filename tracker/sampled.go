@@ -34,7 +34,7 @@ const sampleStatsQuery = `SELECT
 	(SELECT MIN(step) FROM metrics WHERE run = ?1 AND key = ?2),
 	(SELECT MAX(step) FROM metrics WHERE run = ?1 AND key = ?2),
 	COUNT(*), MAX(step)
-	FROM (SELECT step FROM metrics WHERE run = ?1 AND key = ?2 ORDER BY step LIMIT ?3)`
+	FROM (SELECT step FROM metrics WHERE run = ?1 AND key = ?2 ORDER BY step LIMIT ?3) AS s`
 
 // gridExactPart reads the points at the grid steps of ?3 (a JSON array) that the series has.
 const gridExactPart = `SELECT m.step, m.value, m.nonfinite, m.wall_ms FROM json_each(?3) AS g CROSS JOIN metrics AS m

@@ -54,6 +54,11 @@ func samePoints(a, b []Point) string {
 
 // With runs logging every step of overlapping ranges, the store's choice is Downsample's, point for point.
 func TestHistorySampledMatchesDownsample(t *testing.T) {
+	eachBackend(t, testHistorySampledMatchesDownsample)
+}
+
+func testHistorySampledMatchesDownsample(t *testing.T, be backend) {
+	newStore := be.newStore
 	s := newStore(t)
 	ids := []string{
 		logSeries(t, s, "spiky", "m", stepRange(0, 4999), func(i int) float64 {
@@ -180,7 +185,10 @@ func referenceSample(hist map[string][]Point, max int) map[string][]Point {
 
 // With steps logged at a stride, at random gaps and over different ranges, the result is the documented
 // grid choice (checked against a Go reference on the full histories), shared by runs logging the same steps.
-func TestHistorySampledIrregularSteps(t *testing.T) {
+func TestHistorySampledIrregularSteps(t *testing.T) { eachBackend(t, testHistorySampledIrregularSteps) }
+
+func testHistorySampledIrregularSteps(t *testing.T, be backend) {
+	newStore := be.newStore
 	s := newStore(t)
 	strided := make([]int64, 3000)
 	for i := range strided {
@@ -263,6 +271,11 @@ func TestHistorySampledIrregularSteps(t *testing.T) {
 }
 
 func TestHistorySampledErrorsAndCounts(t *testing.T) {
+	eachBackend(t, testHistorySampledErrorsAndCounts)
+}
+
+func testHistorySampledErrorsAndCounts(t *testing.T, be backend) {
+	newStore := be.newStore
 	s := newStore(t)
 	id := logSeries(t, s, "x", "m", stepRange(0, 99), func(i int) float64 { return float64(i) })
 	if _, err := s.HistorySampled([]string{id, "ffffffff"}, "m", 10); !errors.Is(err, ErrNotFound) {

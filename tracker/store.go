@@ -78,17 +78,27 @@ func DefaultPath() string {
 // Store is an open tracking database. It is safe for concurrent use by several goroutines, and several
 // processes may open the same file.
 type Store struct {
-	db       *sql.DB
-	path     string // absolute path of the database file
-	dir      string // folder holding the database and artifacts/
-	readOnly bool
+	db        *conn
+	path      string // absolute path of the database file, or the PostgreSQL URL without its password
+	dir       string // folder holding the database and artifacts/ (SQLite); the artifact root (PostgreSQL)
+	artifacts string // the content-addressed artifact root: <dir>/artifacts (SQLite), $STYLELAB_ARTIFACTS (PostgreSQL)
+	readOnly  bool
 }
 
-// Path is the absolute path of the database file.
+// Path is the absolute path of the database file, or for PostgreSQL its URL without the password.
 func (s *Store) Path() string { return s.path }
 
-// Dir is the folder holding the database file and the artifacts/ folder.
-func (s *Store) Dir() string { return s.dir }
+// Dir is the folder holding the database file and the artifacts/ folder; for PostgreSQL it is the artifact
+// folder ($STYLELAB_ARTIFACTS; "" when unset). Every blob lies inside Dir.
+func (s *Store) Dir() string {
+	if s.artifacts != filepath.Join(s.dir, "artifacts") {
+		return s.artifacts
+	}
+	return s.dir
+}
+
+// ArtifactDir is the content-addressed artifact folder (blobs at <dir>/<sha[:2]>/<sha>).
+func (s *Store) ArtifactDir() string { return s.artifacts }
 
 // ReadOnly reports whether the store was opened with OpenReadOnly.
 func (s *Store) ReadOnly() bool { return s.readOnly }
@@ -98,7 +108,10 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // DB gives direct access to the database for diagnostics (PRAGMA integrity_check, ad-hoc queries).
 // Write through the Run API, not through DB.
-func (s *Store) DB() *sql.DB { return s.db }
+func (s *Store) DB() *sql.DB { return s.db.DB }
+
+// Postgres reports whether the store is a PostgreSQL database.
+func (s *Store) Postgres() bool { return s.db.d == dialectPostgres }
 
 // sqliteURI builds the SQLite URI filename for an absolute path; '%', '?' and '#' must be escaped in it.
 func sqliteURI(abs string) string {
@@ -109,9 +122,15 @@ func sqliteURI(abs string) string {
 // migrating an older schema forward. It refuses a database written by a newer stylelab (ErrNewerSchema)
 // and a file that is not writable (ErrReadOnly: use OpenReadOnly to read it). Runs whose heartbeat is
 // stale are marked KILLED. An empty path means DefaultPath().
+//
+// A postgres:// or postgresql:// URL opens a PostgreSQL database instead (see openPostgres); artifacts then
+// live under $STYLELAB_ARTIFACTS.
 func Open(path string) (*Store, error) {
 	if path == "" {
 		path = DefaultPath()
+	}
+	if IsPostgresURL(path) {
+		return openPostgres(path, false)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -142,7 +161,8 @@ func Open(path string) (*Store, error) {
 		return nil, describe(err, abs)
 	}
 	db.SetMaxIdleConns(4)
-	s := &Store{db: db, path: abs, dir: filepath.Dir(abs)}
+	s := &Store{db: &conn{DB: db}, path: abs, dir: filepath.Dir(abs)}
+	s.artifacts = artifactRoot(s.dir)
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, err
@@ -196,6 +216,9 @@ func OpenReadOnly(path string) (*Store, error) {
 	if path == "" {
 		path = DefaultPath()
 	}
+	if IsPostgresURL(path) {
+		return openPostgres(path, true)
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("database path %q: %w", path, err)
@@ -211,6 +234,7 @@ func OpenReadOnly(path string) (*Store, error) {
 		return nil, fmt.Errorf("database path %s is a folder: pass the database file inside it", abs)
 	}
 	s := &Store{path: abs, dir: filepath.Dir(abs), readOnly: true}
+	s.artifacts = artifactRoot(s.dir)
 	open := func(params string) (int, error) {
 		db, err := sql.Open(driverName, sqliteURI(abs)+params)
 		if err != nil {
@@ -222,7 +246,7 @@ func OpenReadOnly(path string) (*Store, error) {
 			db.Close()
 			return 0, err
 		}
-		s.db = db
+		s.db = &conn{DB: db}
 		return v, nil
 	}
 	v, err := open("?mode=ro&_busy_timeout=10000&_foreign_keys=1")
@@ -263,6 +287,9 @@ type queryer interface {
 }
 
 func (s *Store) userVersion(q queryer) (int, error) {
+	if s.Postgres() {
+		return s.pgVersion(q)
+	}
 	var v int
 	if err := q.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
 		return 0, describe(err, s.path)
@@ -273,6 +300,9 @@ func (s *Store) userVersion(q queryer) (int, error) {
 // migrate brings the schema to SchemaVersion inside one IMMEDIATE transaction, re-reading the version
 // after taking the write lock so that concurrent openers migrate exactly once.
 func (s *Store) migrate() error {
+	if s.Postgres() {
+		return s.pgMigrate()
+	}
 	v, err := s.userVersion(s.db)
 	if err != nil {
 		return err
@@ -320,6 +350,9 @@ func (s *Store) migrate() error {
 
 // describe turns SQLite errors about the file itself into errors that say what to do.
 func describe(err error, path string) error {
+	if e, ok := describePostgres(err, path); ok {
+		return e
+	}
 	var se sqlite3.Error
 	if !errors.As(err, &se) {
 		return err
@@ -356,7 +389,7 @@ func (s *Store) readErr(err error) error {
 		return nil
 	}
 	var se sqlite3.Error
-	if errors.As(err, &se) || errors.Is(err, ErrDamaged) {
+	if errors.As(err, &se) || errors.Is(err, ErrDamaged) || isPostgresErr(err) {
 		return describe(err, s.path)
 	}
 	return s.damaged("a stored row does not have the schema's types (%v)", err)

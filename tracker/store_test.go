@@ -50,7 +50,10 @@ func TestDefaultPath(t *testing.T) {
 	}
 }
 
-func TestRunLifecycle(t *testing.T) {
+func TestRunLifecycle(t *testing.T) { eachBackend(t, testRunLifecycle) }
+
+func testRunLifecycle(t *testing.T, be backend) {
+	newStore := be.newStore
 	s := newStore(t)
 	before := time.Now().Add(-time.Second)
 	r := startRun(t, s, "gatys", "starry")
@@ -120,7 +123,10 @@ func TestRunLifecycle(t *testing.T) {
 	}
 }
 
-func TestDuplicateStepKeepsLaterValue(t *testing.T) {
+func TestDuplicateStepKeepsLaterValue(t *testing.T) { eachBackend(t, testDuplicateStepKeepsLaterValue) }
+
+func testDuplicateStepKeepsLaterValue(t *testing.T, be backend) {
+	newStore := be.newStore
 	s := newStore(t)
 	r := startRun(t, s, "e", "dup")
 	r.LogMetric("m", 5, 1)
@@ -139,7 +145,10 @@ func TestDuplicateStepKeepsLaterValue(t *testing.T) {
 	}
 }
 
-func TestParamsWriteOnce(t *testing.T) {
+func TestParamsWriteOnce(t *testing.T) { eachBackend(t, testParamsWriteOnce) }
+
+func testParamsWriteOnce(t *testing.T, be backend) {
+	newStore := be.newStore
 	s := newStore(t)
 	r := startRun(t, s, "e", "p")
 	defer r.End(nil)
@@ -162,7 +171,10 @@ func TestParamsWriteOnce(t *testing.T) {
 	}
 }
 
-func TestEndStatuses(t *testing.T) {
+func TestEndStatuses(t *testing.T) { eachBackend(t, testEndStatuses) }
+
+func testEndStatuses(t *testing.T, be backend) {
+	newStore := be.newStore
 	s := newStore(t)
 	failing := func() (err error) {
 		r := startRun(t, s, "e", "failed")
@@ -210,7 +222,10 @@ func TestEndStatuses(t *testing.T) {
 	}
 }
 
-func TestNonFiniteRoundTrip(t *testing.T) {
+func TestNonFiniteRoundTrip(t *testing.T) { eachBackend(t, testNonFiniteRoundTrip) }
+
+func testNonFiniteRoundTrip(t *testing.T, be backend) {
+	newStore := be.newStore
 	s := newStore(t)
 	r := startRun(t, s, "e", "nan")
 	vals := []float64{1.5, math.NaN(), math.Inf(1), math.Inf(-1), -0.0, math.MaxFloat64, math.SmallestNonzeroFloat64, math.NaN()}
@@ -259,7 +274,10 @@ func TestNonFiniteRoundTrip(t *testing.T) {
 	}
 }
 
-func TestSearch(t *testing.T) {
+func TestSearch(t *testing.T) { eachBackend(t, testSearch) }
+
+func testSearch(t *testing.T, be backend) {
+	newStore := be.newStore
 	s := newStore(t)
 	type spec struct {
 		exp, name, loss string
@@ -348,7 +366,10 @@ func TestSearch(t *testing.T) {
 	}
 }
 
-func TestGetRunPrefix(t *testing.T) {
+func TestGetRunPrefix(t *testing.T) { eachBackend(t, testGetRunPrefix) }
+
+func testGetRunPrefix(t *testing.T, be backend) {
+	newStore := be.newStore
 	s := newStore(t)
 	a := startRun(t, s, "e", "a", WithID("aaaaaaaa-0000-4000-8000-000000000001"))
 	b := startRun(t, s, "e", "b", WithID("aaaabbbb-0000-4000-8000-000000000002"))
@@ -376,7 +397,10 @@ func TestGetRunPrefix(t *testing.T) {
 	}
 }
 
-func TestArtifacts(t *testing.T) {
+func TestArtifacts(t *testing.T) { eachBackend(t, testArtifacts) }
+
+func testArtifacts(t *testing.T, be backend) {
+	newStore := be.newStore
 	s := newStore(t)
 	r1 := startRun(t, s, "e", "one")
 	r2 := startRun(t, s, "e", "two")
@@ -390,7 +414,7 @@ func TestArtifacts(t *testing.T) {
 		t.Errorf("artifact %+v", a1)
 	}
 	p, err := s.ArtifactPath(a1.SHA256)
-	if err != nil || p != filepath.Join(s.Dir(), "artifacts", a1.SHA256[:2], a1.SHA256) {
+	if err != nil || p != filepath.Join(s.ArtifactDir(), a1.SHA256[:2], a1.SHA256) {
 		t.Fatalf("ArtifactPath = %s, %v", p, err)
 	}
 	if got, _ := os.ReadFile(p); string(got) != string(data) {
@@ -403,7 +427,7 @@ func TestArtifacts(t *testing.T) {
 	if err != nil || a2.SHA256 != a1.SHA256 || a2.Name != "copy.png" {
 		t.Fatalf("LogArtifactFile = %+v, %v", a2, err)
 	}
-	blobs, _ := filepath.Glob(filepath.Join(s.Dir(), "artifacts", "??", "*"))
+	blobs, _ := filepath.Glob(filepath.Join(s.ArtifactDir(), "??", "*"))
 	if len(blobs) != 1 {
 		t.Errorf("dedupe failed: %v", blobs)
 	}
@@ -439,7 +463,10 @@ func TestArtifacts(t *testing.T) {
 	r2.End(nil)
 }
 
-func TestDeleteAndGC(t *testing.T) {
+func TestDeleteAndGC(t *testing.T) { eachBackend(t, testDeleteAndGC) }
+
+func testDeleteAndGC(t *testing.T, be backend) {
+	newStore := be.newStore
 	s := newStore(t)
 	keep := startRun(t, s, "e", "keep")
 	gone := startRun(t, s, "e", "gone")
@@ -469,8 +496,8 @@ func TestDeleteAndGC(t *testing.T) {
 	// A stray blob nobody references, and an old temp file.
 	old := time.Now().Add(-2 * time.Hour)
 	stray, _, _ := s.putBlob(strings.NewReader("stray"))
-	os.Chtimes(filepath.Join(s.Dir(), "artifacts", stray[:2], stray), old, old)
-	tmp := filepath.Join(s.Dir(), "artifacts", "tmp", "blob-123")
+	os.Chtimes(filepath.Join(s.ArtifactDir(), stray[:2], stray), old, old)
+	tmp := filepath.Join(s.ArtifactDir(), "tmp", "blob-123")
 	os.WriteFile(tmp, []byte("partial"), 0o644)
 	os.Chtimes(tmp, old, old)
 	ownPath, _ := s.ArtifactPath(own.SHA256)
@@ -507,7 +534,10 @@ func TestDeleteAndGC(t *testing.T) {
 	}
 }
 
-func TestTimedFlushAndHeartbeat(t *testing.T) {
+func TestTimedFlushAndHeartbeat(t *testing.T) { eachBackend(t, testTimedFlushAndHeartbeat) }
+
+func testTimedFlushAndHeartbeat(t *testing.T, be backend) {
+	newStore := be.newStore
 	s := newStore(t)
 	r := startRun(t, s, "e", "timed", WithFlush(1000, 50*time.Millisecond), WithHeartbeat(50*time.Millisecond, 3))
 	defer r.End(nil)
@@ -536,8 +566,10 @@ func TestTimedFlushAndHeartbeat(t *testing.T) {
 	}
 }
 
-func TestStaleRunMarkedKilled(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.db")
+func TestStaleRunMarkedKilled(t *testing.T) { eachBackend(t, testStaleRunMarkedKilled) }
+
+func testStaleRunMarkedKilled(t *testing.T, be backend) {
+	path := be.newLocation(t)
 	s, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -740,7 +772,10 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-func TestAutomaticProvenance(t *testing.T) {
+func TestAutomaticProvenance(t *testing.T) { eachBackend(t, testAutomaticProvenance) }
+
+func testAutomaticProvenance(t *testing.T, be backend) {
+	newStore := be.newStore
 	s := newStore(t)
 	r, err := s.StartRun("e", "prov", WithProvenanceOptions(provenance.Options{Dir: t.TempDir()}))
 	if err != nil {

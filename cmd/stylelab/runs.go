@@ -53,7 +53,7 @@ func runsUsage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, runsSubcommands[n].summary)
 	}
-	fmt.Fprintln(w, "\nEvery command takes --db FILE (default $STYLELAB_DB, else ./runs/stylelab.db).\nRun 'stylelab runs COMMAND -h' for its flags.")
+	fmt.Fprintln(w, "\nEvery command takes --db FILE or --db postgres://user@host:port/db (default $STYLELAB_DB, else ./runs/stylelab.db).\nRun 'stylelab runs COMMAND -h' for its flags.")
 }
 
 // runsMain dispatches `stylelab runs ARGS`.
@@ -120,7 +120,7 @@ func runsParseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 // runsOpenRead opens the database for reading: read-write when possible (so stale runs get marked
 // KILLED), read-only when the file is not writable. A missing database is tracker.ErrNotFound.
 func runsOpenRead(db string) (*tracker.Store, error) {
-	if _, err := os.Stat(db); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(db); errors.Is(err, os.ErrNotExist) && !tracker.IsPostgresURL(db) {
 		return nil, fmt.Errorf("no database at %s (%w): record a run first (stylelab run ...), or pass --db / set STYLELAB_DB", db, tracker.ErrNotFound)
 	}
 	s, err := tracker.Open(db)
@@ -132,7 +132,7 @@ func runsOpenRead(db string) (*tracker.Store, error) {
 
 // runsOpenWrite opens an existing database for writing.
 func runsOpenWrite(db string) (*tracker.Store, error) {
-	if _, err := os.Stat(db); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(db); errors.Is(err, os.ErrNotExist) && !tracker.IsPostgresURL(db) {
 		return nil, fmt.Errorf("no database at %s (%w): pass --db or set STYLELAB_DB", db, tracker.ErrNotFound)
 	}
 	return tracker.Open(db)

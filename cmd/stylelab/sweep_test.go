@@ -227,7 +227,7 @@ func startSlurm(t *testing.T) []string {
 		fail("the single-node Slurm cluster needs root")
 	}
 	dir := t.TempDir()
-	env := []string{"STYLELAB_CLUSTER_DIR=" + dir}
+	env := []string{"STYLELAB_CLUSTER_DIR=" + dir, "STYLELAB_CLUSTER_SERVICES=slurm"}
 	up := exec.Command("../../scripts/local-cluster.sh", "up")
 	up.Env = append(os.Environ(), env...)
 	out, err := up.CombinedOutput()

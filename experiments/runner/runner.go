@@ -56,6 +56,8 @@ type Options struct {
 	AllowChangedInputs bool
 	// Warn receives warnings (changed inputs that were allowed); nil discards them.
 	Warn func(string)
+	// RunOptions are passed to Store.StartRun after the provenance record (flush and retry settings).
+	RunOptions []tracker.RunOption
 }
 
 // Outcome is what Run produced.
@@ -195,7 +197,7 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 		if name == "" {
 			name = sp.Optimise.Loss
 		}
-		run, err = o.Store.StartRun(sp.Experiment, name, tracker.WithProvenance(rec))
+		run, err = o.Store.StartRun(sp.Experiment, name, append([]tracker.RunOption{tracker.WithProvenance(rec)}, o.RunOptions...)...)
 		if err != nil {
 			return nil, err
 		}
@@ -212,6 +214,10 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 
 	var style0 float64
 	evals := 0
+	// A metric write that fails (the tracker retries an unreachable server for a bounded time first) does
+	// not stop the optimisation: logging stops, the image is still made and written to sp.Output, and the
+	// run then fails with trackErr.
+	var trackErr error
 	res, err := gatys.RunGuided(*sp.Optimise, p.Content, p.Styles, p.Guide, p.Weights, func(r gatys.StepReport) (e error) {
 		if r.Step == 0 {
 			style0 = r.Style
@@ -222,11 +228,11 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 				e = interruption(o.Context, r.Step)
 			}
 		}()
-		if run != nil {
+		if run != nil && trackErr == nil {
 			m := Metrics(r, style0)
 			m["evals_total"] = float64(evals)
 			if e := run.LogMetrics(int64(r.Step), m); e != nil {
-				return e
+				trackErr = fmt.Errorf("recording the run's metrics failed at step %d, so the run is not fully recorded (the optimisation went on and its output image is still written): %w", r.Step, e)
 			}
 		}
 		if o.OnStep != nil {
@@ -244,6 +250,14 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 			}
 			out.OutputPNG = buf.Bytes()
 		}
+	}
+	if trackErr != nil {
+		if sp.Output != "" && out.OutputPNG != nil {
+			if e := writeFile(sp.Output, out.OutputPNG); e != nil {
+				return out, errors.Join(err, trackErr, e)
+			}
+		}
+		return out, errors.Join(err, trackErr)
 	}
 	if run != nil && res != nil {
 		tags := map[string]string{"backend": res.Backend.Name, "backend.config": res.Backend.Config,

@@ -53,9 +53,11 @@ var KernelPackages = []string{"jupyter-core", "jupyter-client", "jupyter-nbconve
 
 // TestPackages are the extra Debian packages the repository's tests need: the kernel conformance test, Chromium for
 // the dashboard's browser test, Debian's docker-compose to validate docker-compose.yml without a Docker engine, and
-// OpenBLAS, which experiments/gemm loads at run time (dlopen) for the CPU backend's matrix products.
-// slurm-wlm and munge: the single-node Slurm cluster the sweep tests start (scripts/local-cluster.sh).
-var TestPackages = []string{"python3-jupyter-kernel-test", "chromium", "chromium-driver", "docker-compose", "libopenblas0-pthread", "slurm-wlm", "munge"}
+// OpenBLAS, which experiments/gemm loads at run time (dlopen) for the CPU backend's matrix products; the
+// PostgreSQL server, which the tracker's tests start in a temporary folder (tracker/pgtest); slurm-wlm and munge:
+// the single-node Slurm cluster the sweep tests start (scripts/local-cluster.sh).
+var TestPackages = []string{"python3-jupyter-kernel-test", "chromium", "chromium-driver", "docker-compose", "libopenblas0-pthread",
+	"postgresql", "slurm-wlm", "munge"}
 
 // Config says where everything lives. Detect fills it; every path is absolute.
 type Config struct {

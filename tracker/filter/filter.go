@@ -470,6 +470,22 @@ func Where(expr string) (SQL, error) {
 	return b.sql(), nil
 }
 
+// WherePostgres is Where for PostgreSQL: the same condition, with LIKE as PostgreSQL's case-sensitive
+// LIKE and ILIKE as its ILIKE, both with ESCAPE ” (no escape character, as in MLflow's patterns), and the
+// pattern bound as written. Placeholders are still ?; the store numbers them ($1, $2, …).
+func WherePostgres(expr string) (SQL, error) {
+	if strings.TrimSpace(expr) == "" {
+		return SQL{}, nil
+	}
+	n, err := parse(expr)
+	if err != nil {
+		return SQL{}, withExpr(err, expr)
+	}
+	b := builder{pg: true}
+	b.emit(n)
+	return b.sql(), nil
+}
+
 func withExpr(err error, expr string) error {
 	if e, ok := err.(*Error); ok {
 		e.Expr = expr
@@ -614,11 +630,21 @@ var attrFragments = map[string]fragment{"status": fStatus, "name": fName, "exper
 	"start_time": fStart, "end_time": fEnd}
 
 type builder struct {
+	pg   bool // PostgreSQL (WherePostgres)
 	text strings.Builder
 	args []any
 }
 
-func (b *builder) frag(f fragment) { b.text.WriteString(string(f)) }
+func (b *builder) frag(f fragment) {
+	switch {
+	case b.pg && f == fGlob:
+		b.text.WriteString(" LIKE ? ESCAPE ''")
+	case b.pg && f == fLike:
+		b.text.WriteString(" ILIKE ? ESCAPE ''")
+	default:
+		b.text.WriteString(string(f))
+	}
+}
 
 func (b *builder) arg(v any) { b.args = append(b.args, v) }
 
@@ -681,12 +707,12 @@ func (b *builder) comparison(c cmpNode) {
 				b.frag(fComma)
 			}
 			b.frag(fPlace)
-			b.arg(value(c.f, c.op, v))
+			b.arg(value(c.f, c.op, v, b.pg))
 		}
 		b.frag(fClose)
 	} else {
 		b.frag(opFragments[c.op])
-		b.arg(value(c.f, c.op, c.vals[0]))
+		b.arg(value(c.f, c.op, c.vals[0], b.pg))
 	}
 	if closing {
 		b.frag(fClose)
@@ -747,7 +773,7 @@ func (b *builder) metricComparison(c cmpNode) {
 }
 
 // value converts a checked literal into the argument bound for it.
-func value(f field, op string, v token) any {
+func value(f field, op string, v token, pg bool) any {
 	switch {
 	case f.kind == fieldMetric:
 		return v.num
@@ -756,7 +782,7 @@ func value(f field, op string, v token) any {
 		return ms
 	case f.kind == fieldAttr && f.key == "status":
 		return strings.ToUpper(v.text)
-	case op == "LIKE":
+	case op == "LIKE" && !pg:
 		return likeToGlob(v.text)
 	}
 	return v.text // strings, and numbers as written for params and tags
