@@ -51,7 +51,7 @@ func envArtifactRoot() string {
 // without $STYLELAB_ARTIFACTS).
 func (s *Store) needArtifacts() error {
 	if s.artifacts == "" {
-		return fmt.Errorf("no artifact folder for database %s: set STYLELAB_ARTIFACTS to a folder every machine writing or reading runs shares (e.g. export STYLELAB_ARTIFACTS=/shared/stylelab/artifacts)", s.path)
+		return fmt.Errorf("no artifact folder for database %s: set STYLELAB_ARTIFACTS (or pass --artifacts) to a folder every machine writing or reading runs shares (e.g. export STYLELAB_ARTIFACTS=/shared/stylelab/artifacts)", s.path)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@
 // signal N (130 for SIGINT, 143 for SIGTERM; see runner.Interrupted).
 // With --json anywhere among a command's arguments (before a "--"), a failure is also written to stdout as
 // one JSON object, {"error", "kind", "command", "exit_code"}, by main for every command (see jsonError).
+// Every command also takes --artifacts DIR, the artifact folder of a PostgreSQL store (STYLELAB_ARTIFACTS).
 package main
 
 import (
@@ -76,7 +77,10 @@ func main() {
 		}
 		os.Exit(2)
 	}
-	err := c.run(os.Args[2:])
+	args, err := takeArtifactsFlag(os.Args[2:])
+	if err == nil {
+		err = c.run(args)
+	}
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return
 	}
@@ -95,6 +99,44 @@ func main() {
 		writeJSONError(os.Stdout, c.name, err, code)
 	}
 	os.Exit(code)
+}
+
+// takeArtifactsFlag removes `--artifacts DIR` (or `--artifacts=DIR`, one dash or two) from args, before any
+// "--", and puts DIR in STYLELAB_ARTIFACTS for this process and every process it starts (sweep workers, Slurm
+// tasks), so every command takes it: the artifact folder of a PostgreSQL store (a SQLite file keeps its
+// artifacts beside it). Given twice, the last wins.
+func takeArtifactsFlag(args []string) ([]string, error) {
+	out := make([]string, 0, len(args))
+	dir, seen := "", false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			out = append(out, args[i:]...)
+			break
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "artifacts" {
+			out = append(out, a)
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(args) || strings.HasPrefix(args[i+1], "-") {
+				return nil, usagef("--artifacts needs a folder: --artifacts /shared/stylelab/artifacts")
+			}
+			i++
+			val = args[i]
+		}
+		if strings.TrimSpace(val) == "" {
+			return nil, usagef("--artifacts needs a folder: --artifacts /shared/stylelab/artifacts")
+		}
+		dir, seen = val, true
+	}
+	if seen {
+		if err := os.Setenv("STYLELAB_ARTIFACTS", dir); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // wantsJSON reports whether args ask for JSON output: --json or -json (or --json=true), before any "--".

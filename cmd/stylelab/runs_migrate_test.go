@@ -78,6 +78,15 @@ func TestRunsMigrateToPostgres(t *testing.T) {
 	if showLite != showPG || !strings.Contains(showPG, "ARTIFACTS/") {
 		t.Errorf("runs show differs:\n%s\n%s", showLite, showPG)
 	}
+	// The binary with --artifacts instead of STYLELAB_ARTIFACTS reads the same artifacts.
+	env := []string{"STYLELAB_ARTIFACTS="}
+	if r := runStylelab(t, env, "runs", "show", gram[:8], "--db", url, "--artifacts", arts); r.code != 0 ||
+		strings.ReplaceAll(r.stdout, arts, "ARTIFACTS") != showPG {
+		t.Errorf("runs show --artifacts: exit %d, stderr %s\n%s\nwant\n%s", r.code, r.stderr, r.stdout, showPG)
+	}
+	if r := runStylelab(t, env, "runs", "show", gram[:8], "--db", url, "--artifacts"); r.code != 2 || !strings.Contains(r.stderr, "--artifacts needs a folder") {
+		t.Errorf("--artifacts without a folder: exit %d, %s", r.code, r.stderr)
+	}
 	// Again into the same (now full) database: refused, nothing changed.
 	if _, err := runsCmd(t, "migrate", "--from", db, "--to", url); err == nil || !strings.Contains(err.Error(), "empty database") {
 		t.Errorf("second migrate: %v", err)
