@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "bench", summary: "measure seconds per Gatys step (Adam, L-BFGS), forward time and peak memory", run: runBench})
+	register(&command{name: "bench", summary: "measure seconds per Gatys step (Adam, L-BFGS), forward time, feed-forward train step and inference, peak memory", run: runBench})
 }
 
 const benchUsage = `usage: stylelab bench [--json] [--sizes 64,128,256] [--steps N] [--warmup N] [--work LIST] [--in-process]
@@ -24,6 +24,10 @@ Measures, per size and work, the median wall seconds of one step after a compili
 on the process backend (see 'stylelab doctor'). Each row runs in a child process of this command, so its peak
 RSS is that row's alone; --in-process runs rows in this process instead (peak RSS is then the process's so far).
 Progress goes to stderr; the table (or with --json a JSON array of rows) to stdout.
+--work defaults to the Gatys rows (gatys-adam, gatys-lbfgs, forward: what the PyTorch peer also measures); the
+feed-forward rows (train-step, inference, inference-paper; marked "extra" below) run when named, e.g.
+--work train-step,inference,inference-paper. Inference rows also print MS/IMAGE (JSON ms_per_image); their
+S/STEP is seconds per image.
 --export-check DIR writes the loss network, inputs and stylelab's loss values of a short run, for
 bench/peer/peer.py --check.
 
@@ -36,7 +40,7 @@ func runBench(args []string) error {
 	sizesFlag := fs.String("sizes", "64,128,256", "comma-separated image sizes in pixels (square images)")
 	steps := fs.Int("steps", 3, "timed steps per row (the median is reported)")
 	warmup := fs.Int("warmup", 1, "untimed steps after the first (compiling) one")
-	workFlag := fs.String("work", strings.Join(bench.WorkNames(), ","), "comma-separated works to measure")
+	workFlag := fs.String("work", strings.Join(bench.DefaultWorkNames(), ","), "comma-separated works to measure (see works below)")
 	inProcess := fs.Bool("in-process", false, "run every row in this process (peak RSS is then the process's peak so far)")
 	weights := fs.String("weights", "", "VGG-19 weights (safetensors, torchvision layout); default $"+vgg.EnvWeights+", else seeded random")
 	exportDir := fs.String("export-check", "", "write the peer's --check inputs and stylelab's losses into this folder and exit")
@@ -44,7 +48,11 @@ func runBench(args []string) error {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), benchUsage)
 		for _, w := range bench.Works() {
-			fmt.Fprintf(fs.Output(), "  %-12s %s\n", w.Name, w.Doc)
+			extra := ""
+			if w.Extra {
+				extra = " (extra: only when named in --work)"
+			}
+			fmt.Fprintf(fs.Output(), "  %-15s %s%s\n", w.Name, w.Doc, extra)
 		}
 		fmt.Fprintln(fs.Output(), "\nflags:")
 		fs.PrintDefaults()
@@ -181,17 +189,21 @@ func parseWorks(s string) ([]bench.Work, error) {
 
 func printBenchTable(out io.Writer, rows []bench.Row) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WORK\tSIZE\tS/STEP\tCPU-S/STEP\tEVALS/STEP\tPEAK RSS\tBACKEND\tMATMUL")
+	fmt.Fprintln(tw, "WORK\tSIZE\tS/STEP\tMS/IMAGE\tCPU-S/STEP\tEVALS/STEP\tPEAK RSS\tBACKEND\tMATMUL")
 	for _, r := range rows {
 		evals := "-"
 		if r.EvalsPerStep > 0 {
 			evals = fmt.Sprintf("%.2f", r.EvalsPerStep)
 		}
+		ms := "-"
+		if r.MsPerImage > 0 {
+			ms = fmt.Sprintf("%.4g", r.MsPerImage)
+		}
 		engine := r.MatmulEngine
 		if r.CoreType != "" {
 			engine += " " + r.CoreType
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.4g\t%.4g\t%s\t%.0f MB\t%s\t%s\n", r.Work, r.Size, r.Seconds, r.CPUSeconds, evals,
+		fmt.Fprintf(tw, "%s\t%d\t%.4g\t%s\t%.4g\t%s\t%.0f MB\t%s\t%s\n", r.Work, r.Size, r.Seconds, ms, r.CPUSeconds, evals,
 			float64(r.PeakRSSBytes)/1e6, r.Backend, engine)
 	}
 	tw.Flush()

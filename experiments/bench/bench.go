@@ -1,5 +1,6 @@
 // Package bench measures stylelab's compute speed: seconds per Gatys step with Adam and with L-BFGS, the
-// forward pass of the loss network, peak memory, and what computed them (backend, matmul engine, CPU).
+// forward pass of the loss network, feed-forward training steps and inference (train-step, inference,
+// inference-paper; see feedforward.go), peak memory, and what computed them (backend, matmul engine, CPU).
 // `stylelab bench` prints its rows; bench/peer/peer.py produces the same rows with PyTorch, so the two can be
 // compared on one machine in one run (`make bench-peer`).
 //
@@ -50,6 +51,9 @@ type Row struct {
 	// applicable.
 	EvalsPerStep   float64 `json:"evals_per_step,omitempty"`
 	SecondsPerEval float64 `json:"seconds_per_eval,omitempty"`
+	// MsPerImage is the inference rows' (inference, inference-paper) time per image in milliseconds,
+	// 1000·Seconds (one timed step is one image); 0 (absent) for the other rows.
+	MsPerImage float64 `json:"ms_per_image,omitempty"`
 	// PeakRSSBytes is the peak resident set size (getrusage ru_maxrss) and PeakRSSScope what it covers:
 	// ScopeChild (the row ran alone in a child process: the peak of that row, setup and compilation included)
 	// or ScopeProcess (the peak of the whole process so far, earlier rows included).
@@ -128,6 +132,8 @@ type Work struct {
 	Name string
 	Doc  string // one line: what one unit of this work is
 	Run  func(s Setup) (Row, error)
+	// Extra works are measured only when named (stylelab bench --work); DefaultWorkNames leaves them out.
+	Extra bool
 }
 
 var (
@@ -165,6 +171,18 @@ func WorkNames() []string {
 	return names
 }
 
+// DefaultWorkNames returns the names of the Works that are not Extra: what `stylelab bench` measures unless
+// --work says otherwise (the Gatys rows, which the PyTorch peer also produces).
+func DefaultWorkNames() []string {
+	var names []string
+	for _, w := range Works() {
+		if !w.Extra {
+			names = append(names, w.Name)
+		}
+	}
+	return names
+}
+
 // Lookup returns the work called name, or an error listing the valid names.
 func Lookup(name string) (Work, error) {
 	for _, w := range Works() {
@@ -179,6 +197,9 @@ func init() {
 	Register(Work{Name: "gatys-adam", Doc: "one Adam step of Gatys optimisation (forward, losses, backward, update)", Run: runAdam})
 	Register(Work{Name: "gatys-lbfgs", Doc: "one L-BFGS iteration of Gatys optimisation (its line search may evaluate the loss and gradient more than once)", Run: runLBFGS})
 	Register(Work{Name: "forward", Doc: "the loss network's forward pass alone: VGG-19 features relu1_1…relu5_1 and relu4_2 of one image", Run: runForward})
+	Register(Work{Name: "train-step", Doc: "one Adam training step of the cpu preset's 2-style CIN network on Size×Size crops, batch 2 (feed-forward)", Run: runTrainStep, Extra: true})
+	Register(Work{Name: "inference", Doc: "one Size×Size image through the cpu preset's 2-style CIN network (also reported as ms_per_image)", Run: runInferenceCPU, Extra: true})
+	Register(Work{Name: "inference-paper", Doc: "one Size×Size image through the paper's network, transformer.Paper(2) (also ms_per_image)", Run: runInferencePaper, Extra: true})
 }
 
 // Measure runs the work in this process, validates the row (every time positive and finite) and completes it
@@ -214,6 +235,8 @@ func (r Row) Check() error {
 		return fmt.Errorf("row %s: no timed samples", r.Work)
 	case r.EvalsPerStep != 0 && (bad(r.EvalsPerStep) || bad(r.SecondsPerEval)):
 		return fmt.Errorf("row %s: evaluations per step %v, seconds per evaluation %v", r.Work, r.EvalsPerStep, r.SecondsPerEval)
+	case r.MsPerImage != 0 && bad(r.MsPerImage):
+		return fmt.Errorf("row %s: ms per image %v is not a positive finite number", r.Work, r.MsPerImage)
 	}
 	for _, v := range r.Samples {
 		if bad(v) {

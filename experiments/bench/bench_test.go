@@ -13,7 +13,8 @@ import (
 
 // TestMeasureRows measures every registered work at the smallest size with one timed step, in this process,
 // and checks the row: times positive and finite, samples as many as steps, identification filled, L-BFGS with
-// at least one evaluation per step, and the JSON encoding carrying the documented keys.
+// at least one evaluation per step, the feed-forward rows with ms_per_image = 1000·seconds (inference) and a
+// positive finite training loss (train-step), and the JSON encoding carrying the documented keys.
 func TestMeasureRows(t *testing.T) {
 	for _, w := range Works() {
 		row, err := Measure(w, Setup{Size: MinSize, Steps: 1, Warmup: 0})
@@ -29,7 +30,14 @@ func TestMeasureRows(t *testing.T) {
 		if w.Name == "gatys-lbfgs" && row.EvalsPerStep < 1 {
 			t.Errorf("gatys-lbfgs: %v evaluations per step, want ≥ 1", row.EvalsPerStep)
 		}
-		if strings.HasPrefix(w.Name, "gatys") && !(row.Loss > 0) {
+		inference := strings.HasPrefix(w.Name, "inference")
+		if inference != (row.MsPerImage != 0) || (inference && math.Abs(row.MsPerImage-1000*row.Seconds) > 1e-9*row.MsPerImage) {
+			t.Errorf("%s: ms per image %v with seconds %v: want 1000·seconds for inference rows, 0 otherwise", w.Name, row.MsPerImage, row.Seconds)
+		}
+		if !(row.CPUSeconds > 0) || math.IsInf(row.CPUSeconds, 0) {
+			t.Errorf("%s: CPU seconds %v, want a positive finite number", w.Name, row.CPUSeconds)
+		}
+		if (strings.HasPrefix(w.Name, "gatys") || w.Name == "train-step") && (!(row.Loss > 0) || math.IsInf(row.Loss, 0)) {
 			t.Errorf("%s: loss %v, want > 0", w.Name, row.Loss)
 		}
 		data, err := json.Marshal(row)
@@ -40,7 +48,13 @@ func TestMeasureRows(t *testing.T) {
 		if err := json.Unmarshal(data, &m); err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []string{"work", "size", "seconds", "backend", "peak_rss_bytes", "matmul_engine", "cpu"} {
+		keys := []string{"work", "size", "seconds", "samples", "cpu_seconds", "backend", "peak_rss_bytes", "matmul_engine", "cpu"}
+		if inference {
+			keys = append(keys, "ms_per_image")
+		} else if _, ok := m["ms_per_image"]; ok {
+			t.Errorf("%s: JSON row has ms_per_image: %s", w.Name, data)
+		}
+		for _, k := range keys {
 			if _, ok := m[k]; !ok {
 				t.Errorf("%s: JSON row lacks %q: %s", w.Name, k, data)
 			}
@@ -57,8 +71,11 @@ func TestSetupValidate(t *testing.T) {
 	if err := (Setup{Size: 64, Steps: 2}).Validate(); err != nil {
 		t.Error(err)
 	}
-	if _, err := Lookup("nope"); err == nil || !strings.Contains(err.Error(), "gatys-adam") {
+	if _, err := Lookup("nope"); err == nil || !strings.Contains(err.Error(), "gatys-adam") || !strings.Contains(err.Error(), "train-step") {
 		t.Errorf("Lookup(nope) = %v, want an error listing the works", err)
+	}
+	if got, want := strings.Join(DefaultWorkNames(), ","), "gatys-adam,gatys-lbfgs,forward"; got != want {
+		t.Errorf("DefaultWorkNames() = %s, want %s (the feed-forward rows only when named)", got, want)
 	}
 }
 
@@ -74,6 +91,7 @@ func TestRowCheckRejectsBadTimes(t *testing.T) {
 		func(r *Row) { r.Samples = nil },
 		func(r *Row) { r.Backend = "" },
 		func(r *Row) { r.EvalsPerStep = 2 },
+		func(r *Row) { r.MsPerImage = math.NaN() },
 	} {
 		r := good
 		bad(&r)
