@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
+	"sync"
 
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX code reads best with the graph ops unqualified.
@@ -16,14 +19,23 @@ import (
 	"github.com/stylelab/stylelab/experiments/vgg"
 )
 
-// Model is a trained network loaded from a checkpoint, for inference.
+// Model is a trained network loaded from a checkpoint, for inference. Its compiled graphs are kept between calls:
+// Stylize compiles once per input shape, AdaIN once per (content size, style sizes, weights, alpha), at most
+// maxAdaINExecs of the latter at a time. A Model is safe for concurrent use; its calls run one at a time.
 type Model struct {
 	Header  Header
 	b       backends.Backend
 	ctx     *context.Context
 	weights *vgg.Weights // adain encoder
-	exec    *context.Exec
+
+	mu         sync.Mutex // guards everything below, and serialises the calls that use the compiled graphs
+	exec       *context.Exec
+	adainExecs map[string]*context.Exec // by adainKey
+	compiles   int                      // AdaIN graphs built so far (for tests)
 }
+
+// maxAdaINExecs bounds the AdaIN graphs a Model keeps; past it they are all released and rebuilt on demand.
+const maxAdaINExecs = 16
 
 // NewModel prepares a checkpoint for inference. An adain checkpoint needs the encoder's weights w, which must be
 // the ones it was trained with (same SHA-256); transformer checkpoints ignore w.
@@ -125,6 +137,8 @@ func (m *Model) Stylize(contents []*imageio.Image, mixes [][]float64) ([]*imagei
 			w[i][k] = float32(v)
 		}
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.exec == nil {
 		arch := *m.Header.Architecture.Transformer
 		var err error
@@ -179,24 +193,44 @@ func (m *Model) AdaIN(content *imageio.Image, styles []*imageio.Image, weights [
 	}
 	enc, pool := a.EncoderLayer, m.Header.LossNet.Pool
 	args := []any{c.Tensor()}
-	for _, s := range styles {
-		if s, err = fitMultiple(s, d); err != nil {
+	sized := make([]*imageio.Image, len(styles))
+	for k, s := range styles {
+		if sized[k], err = fitMultiple(s, d); err != nil {
 			return nil, err
 		}
-		args = append(args, s.Tensor())
+		args = append(args, sized[k].Tensor())
 	}
-	e, err := context.NewExec(m.b, m.ctx, func(ctx *context.Context, in []*Node) *Node {
-		fc := adain.Encode(ctx, m.weights, pool, in[0], []string{enc})[enc]
-		fs := make([]*Node, len(in)-1)
-		for k := range fs {
-			fs[k] = adain.Encode(ctx, m.weights, pool, in[k+1], []string{enc})[enc]
+	// The weights and alpha are constants of the graph, so they are part of the key with the input sizes.
+	var key strings.Builder
+	fmt.Fprintf(&key, "%dx%d|%x", c.W, c.H, math.Float64bits(alpha))
+	for k, s := range sized {
+		fmt.Fprintf(&key, "|%dx%d:%x", s.W, s.H, math.Float64bits(weights[k]))
+	}
+	weights = slices.Clone(weights) // the graph function may run after the caller changed its slice
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.adainExecs[key.String()]
+	if e == nil {
+		if len(m.adainExecs) >= maxAdaINExecs {
+			m.closeAdaIN()
 		}
-		return adain.Decode(ctx, a, adain.Target(fc, fs, weights, alpha))
-	})
-	if err != nil {
-		return nil, err
+		e, err = context.NewExec(m.b, m.ctx, func(ctx *context.Context, in []*Node) *Node {
+			fc := adain.Encode(ctx, m.weights, pool, in[0], []string{enc})[enc]
+			fs := make([]*Node, len(in)-1)
+			for k := range fs {
+				fs[k] = adain.Encode(ctx, m.weights, pool, in[k+1], []string{enc})[enc]
+			}
+			return adain.Decode(ctx, a, adain.Target(fc, fs, weights, alpha))
+		})
+		if err != nil {
+			return nil, err
+		}
+		if m.adainExecs == nil {
+			m.adainExecs = map[string]*context.Exec{}
+		}
+		m.adainExecs[key.String()] = e
+		m.compiles++
 	}
-	defer e.Finalize()
 	outs, err := e.Exec(args...)
 	if err != nil {
 		return nil, err
@@ -206,8 +240,19 @@ func (m *Model) AdaIN(content *imageio.Image, styles []*imageio.Image, weights [
 
 // Close releases the compiled graphs.
 func (m *Model) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.exec != nil {
 		m.exec.Finalize()
 		m.exec = nil
 	}
+	m.closeAdaIN()
+}
+
+// closeAdaIN releases the AdaIN graphs; m.mu is held.
+func (m *Model) closeAdaIN() {
+	for _, e := range m.adainExecs {
+		e.Finalize()
+	}
+	m.adainExecs = nil
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nlpodyssey/safetensors"
 	"github.com/stylelab/stylelab/experiments/imageio"
@@ -209,5 +210,102 @@ func TestBadInputs(t *testing.T) {
 	}
 	if _, err := tinyConfig(t, KindSingle, "gram").Resolve(2); err == nil {
 		t.Error("single kind with two styles accepted")
+	}
+}
+
+// Model.AdaIN keeps its compiled graph: a second call with the same sizes, weights and alpha builds nothing new
+// and returns the same bytes as a fresh Model (whose first call compiles); a new alpha builds a new graph, whose
+// output is that of a fresh Model too (so a cached graph never answers for other constants).
+func TestAdaINModelReusesItsGraph(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: trains an AdaIN decoder")
+	}
+	cfg := tinyConfig(t, KindAdaIN, "gram")
+	cfg.Steps, cfg.CheckpointEvery, cfg.SampleEvery = 1, 0, 0
+	in := tinyInputs(t, twoStyles...)
+	res, err := Run(cfg, in, nil, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "a.safetensors")
+	if err := WriteFile(path, res.Checkpoint); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(p string) *imageio.Image {
+		im, err := imageio.Load(p, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if im, err = CenterSquare(im, 32); err != nil {
+			t.Fatal(err)
+		}
+		return im
+	}
+	content := load(in.ContentFiles[0])
+	styles := []*imageio.Image{load(in.Styles[0].Path), load(in.Styles[1].Path)}
+	weights := []float64{0.7, 0.3}
+	fresh := func(alpha float64) []float32 {
+		m, err := NewModel(ck, in.Weights)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		out, err := m.AdaIN(content, styles, weights, alpha)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Pix
+	}
+	m, err := NewModel(ck, in.Weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	same := func(a, b []float32) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	var first []float32
+	var took [3]time.Duration
+	for call := range 3 {
+		t0 := time.Now()
+		out, err := m.AdaIN(content, styles, weights, 0.8)
+		took[call] = time.Since(t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.compiles != 1 {
+			t.Fatalf("call %d: %d graphs built, want 1", call+1, m.compiles)
+		}
+		if call == 0 {
+			first = out.Pix
+		} else if !same(out.Pix, first) {
+			t.Fatalf("call %d differs from call 1", call+1)
+		}
+	}
+	t.Logf("AdaIN calls took %v (compiling), then %v and %v", took[0], took[1], took[2])
+	if !same(first, fresh(0.8)) {
+		t.Fatal("the cached graph's output differs from a fresh Model's")
+	}
+	out, err := m.AdaIN(content, styles, weights, 0.4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.compiles != 2 {
+		t.Fatalf("%d graphs built after a new alpha, want 2", m.compiles)
+	}
+	if same(out.Pix, first) || !same(out.Pix, fresh(0.4)) {
+		t.Fatal("alpha 0.4 did not give a fresh Model's alpha-0.4 output")
 	}
 }
