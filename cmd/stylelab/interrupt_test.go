@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,52 +38,7 @@ func TestRunSignalledIsKilledWithItsImage(t *testing.T) {
 			if err := os.WriteFile(specFile, []byte(doc), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command(stylelabBin, "run", "--spec", specFile, "--out", out, "--db", db)
-			var stdout bytes.Buffer
-			cmd.Stdout = &stdout
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
-			// Wait until the optimisation is well under way (past the compilation of step 1): the progress line of
-			// step 20 (progress is printed every 10% of the steps when stderr is not a terminal).
-			sc := bufio.NewScanner(stderr)
-			var log strings.Builder
-			for sc.Scan() {
-				log.WriteString(sc.Text() + "\n")
-				if strings.HasPrefix(sc.Text(), "step 20/") {
-					break
-				}
-			}
-			go func() { // keep draining stderr
-				for sc.Scan() {
-					log.WriteString(sc.Text() + "\n")
-				}
-			}()
-			sent := time.Now()
-			if err := cmd.Process.Signal(sig); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			var werr error
-			select {
-			case werr = <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatalf("still running 10 s after %v; stderr:\n%s", sig, log.String())
-			}
-			took := time.Since(sent)
-			var ee *exec.ExitError
-			if !errors.As(werr, &ee) || ee.ExitCode() != 128+int(sig) {
-				t.Fatalf("exit %v, want %d; stderr:\n%s", werr, 128+int(sig), log.String())
-			}
-			if took > 2*time.Second {
-				t.Errorf("took %v after %v to stop, want ≤ 2 s", took, sig)
-			}
+			took, log := signalAtStep20(t, exec.Command(stylelabBin, "run", "--spec", specFile, "--out", out, "--db", db), sig)
 			b, err := os.ReadFile(out)
 			if err != nil {
 				t.Fatalf("the last good image was not written: %v", err)
@@ -117,6 +73,82 @@ func TestRunSignalledIsKilledWithItsImage(t *testing.T) {
 				t.Fatalf("%d steps logged (%v), want several", len(total), err)
 			}
 			t.Logf("%v: stopped in %v after %d steps: %s", sig, took.Round(time.Millisecond), len(total)-1, r.Error)
+
+			// `stylelab rerun` of that (KILLED) run stops the same way: the new run, tagged rerun.of, is KILLED
+			// with its output.png, and the process exits 128+signal within 2 s.
+			took, log = signalAtStep20(t, exec.Command(stylelabBin, "rerun", r.ID, "--db", db), sig)
+			reruns, err := st.SearchRuns(tracker.Query{Limit: 10, Filter: "tags.`rerun.of` = '" + r.ID + "'"})
+			if err != nil || len(reruns) != 1 {
+				t.Fatalf("reruns %v, %v; stderr:\n%s", reruns, err, log)
+			}
+			rr := reruns[0]
+			if rr.Status != tracker.StatusKilled || !strings.Contains(rr.Error, "interrupted by "+name) {
+				t.Fatalf("rerun %s %q, want KILLED interrupted by %s", rr.Status, rr.Error, name)
+			}
+			if _, err := st.FindArtifact(rr.ID, "output.png"); err != nil {
+				t.Fatalf("the interrupted rerun kept no output.png: %v", err)
+			}
+			if !strings.Contains(log, "interrupted by "+name) {
+				t.Errorf("stderr does not say the rerun was interrupted:\n%s", log)
+			}
+			t.Logf("rerun, %v: stopped in %v: %s", sig, took.Round(time.Millisecond), rr.Error)
 		})
 	}
+}
+
+// signalAtStep20 starts cmd (a run or rerun of 200 steps), sends sig once the progress line of step 20 is printed
+// (well past the compilation of step 1; progress is printed every 10% of the steps when stderr is not a
+// terminal), and checks that the process exits 128+sig within 2 s. It returns the time taken and the stderr.
+func signalAtStep20(t *testing.T, cmd *exec.Cmd, sig syscall.Signal) (time.Duration, string) {
+	t.Helper()
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	var mu sync.Mutex
+	var log strings.Builder
+	logged := func() string { mu.Lock(); defer mu.Unlock(); return log.String() }
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "step 20/") {
+			break
+		}
+	}
+	drained := make(chan struct{})
+	go func() { // keep draining stderr
+		defer close(drained)
+		for sc.Scan() {
+			mu.Lock()
+			log.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+		}
+	}()
+	sent := time.Now()
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { <-drained; done <- cmd.Wait() }()
+	var werr error
+	select {
+	case werr = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%v: still running 10 s after %v; stderr:\n%s", cmd.Args[1], sig, logged())
+	}
+	took := time.Since(sent)
+	var ee *exec.ExitError
+	if !errors.As(werr, &ee) || ee.ExitCode() != 128+int(sig) {
+		t.Fatalf("%v: exit %v, want %d; stdout:\n%s\nstderr:\n%s", cmd.Args[1], werr, 128+int(sig), stdout.String(), logged())
+	}
+	if took > 2*time.Second {
+		t.Errorf("%v took %v after %v to stop, want ≤ 2 s", cmd.Args[1], took, sig)
+	}
+	return took, logged()
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 
@@ -20,7 +22,7 @@ type errNotReproduced struct{ summary string }
 
 func (e errNotReproduced) Error() string { return "not reproduced: " + e.summary }
 
-func runRerun(args []string) error {
+func runRerun(args []string) (retErr error) {
 	fs := newFlags("rerun")
 	db := fs.String("db", tracker.DefaultPath(), "tracker database (default $STYLELAB_DB, else ./runs/stylelab.db)")
 	allow := fs.Bool("allow-changed-inputs", false, "run even if an input file's bytes changed since the run (the verdict will then show the difference)")
@@ -57,8 +59,19 @@ func runRerun(args []string) error {
 		steps = recorded.Train.Steps
 	}
 	bar := newRunProgress(steps, os.Stdout, os.Stderr)
+	// SIGINT/SIGTERM stop an optimisation rerun at the next step boundary, as in `stylelab run`: the new run is
+	// KILLED with its last image, the partial verdict is printed, exit 130/143. Training reruns do not watch the
+	// context yet, so for them the signals keep their default effect (the process ends at once; the tracker's
+	// heartbeat timeout then marks the run KILLED).
+	ctx := context.Background()
+	if recorded.Optimise != nil {
+		var stop func()
+		ctx, stop = runner.NotifyInterrupt(ctx)
+		defer stop()
+	}
 	v, err := runner.Rerun(st, ids[0], runner.RerunOptions{
 		Options: runner.Options{
+			Context:            ctx,
 			AllowChangedInputs: *allow,
 			Warn:               func(w string) { fmt.Fprintln(os.Stderr, "warning:", w) },
 			OnStep:             func(r gatys.StepReport) { _ = bar.step(r) },
@@ -67,7 +80,16 @@ func runRerun(args []string) error {
 		Tolerance: *tol,
 	})
 	bar.finish()
-	if err != nil {
+	var interrupted *runner.Interrupted
+	if errors.As(err, &interrupted) && v != nil {
+		defer func() { // the partial verdict is printed below; the exit status is the signal's
+			if *asJSON {
+				retErr = reportedError{err}
+			} else {
+				retErr = err
+			}
+		}()
+	} else if err != nil {
 		return err
 	}
 	if *asJSON {

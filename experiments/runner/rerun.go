@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -86,6 +87,8 @@ func (v *Verdict) Summary() string {
 // rerun.of=<runID>, and compares the two: every metric at every step, and the output artifacts' hashes.
 // Inputs whose bytes changed are refused (naming the file) unless o.AllowChangedInputs. Differences in code
 // (git commit, dirty diff, module versions) or backend are returned as warnings.
+// A rerun stopped by o.Context (a signal, see NotifyInterrupt) returns both the verdict on what it ran so far and
+// the *Interrupted error, so a caller can show the partial comparison and still exit as interrupted.
 func Rerun(s *tracker.Store, runID string, o RerunOptions) (*Verdict, error) {
 	orig, err := s.GetRun(runID)
 	if err != nil {
@@ -120,13 +123,17 @@ func Rerun(s *tracker.Store, runID string, o RerunOptions) (*Verdict, error) {
 	if runErr != nil {
 		v.RunError = runErr.Error()
 	}
+	var in *Interrupted
+	if errors.As(runErr, &in) {
+		err = runErr
+	}
 	if recordedBackend != "" && sp.Backend != recordedBackend {
 		v.Warnings = append(v.Warnings, fmt.Sprintf("backend differs: recorded %s, rerun on %s (results agree only within a tolerance)", recordedBackend, sp.Backend))
 	}
-	if w, err := CodeDifferences(s, orig.ID, out.RunID); err == nil {
+	if w, e := CodeDifferences(s, orig.ID, out.RunID); e == nil {
 		v.Warnings = append(v.Warnings, w...)
 	}
-	return v, nil
+	return v, err
 }
 
 // Compare compares two recorded runs: every metric point (by key and step) and the artifacts named
