@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -308,4 +309,48 @@ func TestAdaINModelReusesItsGraph(t *testing.T) {
 	if same(out.Pix, first) || !same(out.Pix, fresh(0.4)) {
 		t.Fatal("alpha 0.4 did not give a fresh Model's alpha-0.4 output")
 	}
+	// Concurrent calls on one Model (new sizes too, so graphs are built while others run) give the serial bytes.
+	want := map[float64][]float32{0.8: first, 0.4: out.Pix}
+	small := []*imageio.Image{styles[0], mustResize(t, styles[1], 16, 16)}
+	wantSmall, err := m.AdaIN(content, small, weights, 0.8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close() // concurrent calls rebuild everything
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for g := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			alpha, sty, w := 0.8, styles, want[0.8]
+			switch g % 3 {
+			case 1:
+				alpha, w = 0.4, want[0.4]
+			case 2:
+				sty, w = small, wantSmall.Pix
+			}
+			got, err := m.AdaIN(content, sty, weights, alpha)
+			if err == nil && !same(got.Pix, w) {
+				err = errors.New("a concurrent call's output differs from the serial one's")
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func mustResize(t *testing.T, im *imageio.Image, w, h int) *imageio.Image {
+	t.Helper()
+	r, err := imageio.Resize(im, w, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
