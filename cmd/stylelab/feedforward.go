@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -181,7 +182,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		defer st.Close()
 	}
 	prog := newRunProgress(sp.Train.Steps, stdout, stderr)
-	out, runErr := p.Run(runner.Options{Store: st, OnTrainStep: func(r train.StepReport) { _ = prog.step(trainReport(r)) }})
+	// SIGINT/SIGTERM stop training at the next step boundary: the checkpoint of that step (resumable with
+	// --resume) is written to --out and kept as the run's model, the run is KILLED, exit 130/143.
+	ctx, stop := runner.NotifyInterrupt(context.Background())
+	defer stop()
+	out, runErr := p.Run(runner.Options{Store: st, Context: ctx, OnTrainStep: func(r train.StepReport) { _ = prog.step(trainReport(r)) }})
 	prog.finish()
 	if out == nil || out.Train == nil {
 		return runErr

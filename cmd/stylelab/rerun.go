@@ -59,16 +59,11 @@ func runRerun(args []string) (retErr error) {
 		steps = recorded.Train.Steps
 	}
 	bar := newRunProgress(steps, os.Stdout, os.Stderr)
-	// SIGINT/SIGTERM stop an optimisation rerun at the next step boundary, as in `stylelab run`: the new run is
-	// KILLED with its last image, the partial verdict is printed, exit 130/143. Training reruns do not watch the
-	// context yet, so for them the signals keep their default effect (the process ends at once; the tracker's
-	// heartbeat timeout then marks the run KILLED).
-	ctx := context.Background()
-	if recorded.Optimise != nil {
-		var stop func()
-		ctx, stop = runner.NotifyInterrupt(ctx)
-		defer stop()
-	}
+	// SIGINT/SIGTERM stop the rerun at the next step boundary, as in `stylelab run` and `stylelab train`: the new
+	// run is KILLED with its last image (or, for training, the checkpoint of its last step), the partial verdict
+	// is printed, exit 130/143.
+	ctx, stop := runner.NotifyInterrupt(context.Background())
+	defer stop()
 	v, err := runner.Rerun(st, ids[0], runner.RerunOptions{
 		Options: runner.Options{
 			Context:            ctx,

@@ -245,6 +245,9 @@ func (p *Prepared) runFeedForward(o Options) (out *Outcome, err error) {
 	case spec.KindAdaIN:
 		params = sp.AdaIN
 	}
+	if err := interruption(o.Context, -1); err != nil {
+		return nil, err
+	}
 	if o.Store != nil {
 		run, err = startRun(sp, o, p.Weights, name, params)
 		if run != nil {
@@ -306,7 +309,10 @@ func (p *Prepared) runFeedForward(o Options) (out *Outcome, err error) {
 }
 
 // runTrain trains; metrics per step (total, content, style, tv, style/<style name>, content/<style name>),
-// sample grids and checkpoints go to the run; the final checkpoint is also written to sp.Output.
+// sample grids and checkpoints go to the run; the final checkpoint is also written to sp.Output. Once o.Context
+// is done, training stops at the next step boundary and that step's checkpoint (resumable: Adam state
+// included) is the final one, written to sp.Output and logged as ModelArtifact; the error is *Interrupted (the
+// run is then recorded KILLED).
 func (p *Prepared) runTrain(o Options, run *tracker.Run, out *Outcome) (*imageio.Image, error) {
 	sp := p.Spec
 	keys := make([]string, len(sp.Inputs.Styles))
@@ -356,6 +362,13 @@ func (p *Prepared) runTrain(o Options, run *tracker.Run, out *Outcome) (*imageio
 				return train.WriteFile(sp.Output, data)
 			}
 			return nil
+		},
+		Stop: func(step int) error {
+			err := interruption(o.Context, step)
+			if in, ok := err.(*Interrupted); ok {
+				in.Kept = "its checkpoint"
+			}
+			return err
 		},
 	}
 	res, err := train.Run(*sp.Train, in, p.Resume, hooks)

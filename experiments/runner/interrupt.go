@@ -17,10 +17,16 @@ type Interrupted struct {
 	Signal os.Signal
 	// Step is the last completed step, whose image was kept (-1 when the run stopped before step 0).
 	Step int
+	// Kept names what was kept of Step ("" = "its image"; a training run keeps "its checkpoint").
+	Kept string
 }
 
 func (e *Interrupted) Error() string {
-	kept := fmt.Sprintf("stopped after step %d, its image is kept", e.Step)
+	what := e.Kept
+	if what == "" {
+		what = "its image"
+	}
+	kept := fmt.Sprintf("stopped after step %d, %s is kept", e.Step, what)
 	if e.Step < 0 {
 		kept = "stopped before the first step"
 	}

@@ -39,8 +39,9 @@ const (
 // Options control Run.
 type Options struct {
 	// Context, when done, stops the optimisation at the next step boundary: the run ends with the last completed
-	// step's image as its output, recorded KILLED (NotifyInterrupt gives one cancelled by SIGINT/SIGTERM). nil
-	// runs to the end.
+	// step's image as its output, recorded KILLED (NotifyInterrupt gives one cancelled by SIGINT/SIGTERM); a
+	// training run likewise stops with a resumable checkpoint of its last completed step as its model. nil runs
+	// to the end.
 	Context context.Context
 	// Store records the run; nil runs without recording (tests, dry runs).
 	Store *tracker.Store

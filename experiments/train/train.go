@@ -49,8 +49,14 @@ type Hooks struct {
 	// OnSample gets the grid of the sample contents (rows) stylised with every style (columns; the first column
 	// is the content, the first row the styles).
 	OnSample func(step int, grid *imageio.Image) error
-	// OnCheckpoint gets the checkpoint bytes every Config.CheckpointEvery steps and at the end (final = true).
+	// OnCheckpoint gets the checkpoint bytes every Config.CheckpointEvery steps and at the end (final = true):
+	// the last step, or the step after which Stop asked to stop.
 	OnCheckpoint func(step int, data []byte, final bool) error
+	// Stop, when set, is asked after each completed step (after OnStep and OnSample) whether to stop there. A
+	// non-nil error stops training at that step boundary: a checkpoint of the step (Adam state included, so
+	// --resume continues at step+1) goes to OnCheckpoint with final = true and becomes Result.Checkpoint, and Run
+	// returns the error with the partial Result.
+	Stop func(step int) error
 }
 
 // Result is what a finished (or stopped) training run produced.
@@ -143,7 +149,11 @@ func Run(cfg Config, in Inputs, resume *Checkpoint, hooks Hooks) (*Result, error
 				}
 			}
 		}
-		if last || (cfg.CheckpointEvery > 0 && step%cfg.CheckpointEvery == 0) {
+		var stop error
+		if hooks.Stop != nil && !last {
+			stop = hooks.Stop(step)
+		}
+		if last || stop != nil || (cfg.CheckpointEvery > 0 && step%cfg.CheckpointEvery == 0) {
 			h.Step = step
 			data, err := Encode(ctx, &h, true)
 			if err != nil {
@@ -151,19 +161,30 @@ func Run(cfg Config, in Inputs, resume *Checkpoint, hooks Hooks) (*Result, error
 			}
 			res.Checkpoint, res.Header = data, h
 			if hooks.OnCheckpoint != nil {
-				if err := hooks.OnCheckpoint(step, data, last); err != nil {
-					return res, err
+				if err := hooks.OnCheckpoint(step, data, last || stop != nil); err != nil {
+					return res, errors.Join(stop, err)
 				}
 			}
 		}
+		if stop != nil {
+			res.SecondsPerStep = meanAfterFirst(secs)
+			return res, stop
+		}
 	}
+	res.SecondsPerStep = meanAfterFirst(secs)
+	return res, nil
+}
+
+// meanAfterFirst is the mean of secs without its first element (the step that compiled), or secs[0] alone.
+func meanAfterFirst(secs []float64) float64 {
 	if len(secs) > 1 {
 		secs = secs[1:]
 	}
+	m := 0.0
 	for _, s := range secs {
-		res.SecondsPerStep += s / float64(len(secs))
+		m += s / float64(len(secs))
 	}
-	return res, nil
+	return m
 }
 
 // trainer holds the compiled step and sample graphs.

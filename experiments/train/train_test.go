@@ -163,6 +163,33 @@ func TestCheckpointRoundTripAndResume(t *testing.T) {
 	if !bytes.Equal(res2.Checkpoint, res.Checkpoint) {
 		t.Error("the resumed run's final checkpoint differs from the uninterrupted run's")
 	}
+	// Stop after step 2 (as on a signal): Run returns Stop's error, and the one checkpoint it hands over, as
+	// final, is bit-equal to the uninterrupted run's step-2 checkpoint, which resumed above to the same end.
+	errStop := errors.New("stop")
+	var got []int
+	var stopped []byte
+	res3, err := Run(cfg, in, nil, Hooks{
+		Stop: func(step int) error {
+			if step == 2 {
+				return errStop
+			}
+			return nil
+		},
+		OnCheckpoint: func(step int, data []byte, final bool) error {
+			got = append(got, step)
+			if !final {
+				t.Errorf("checkpoint at step %d not final", step)
+			}
+			stopped = data
+			return nil
+		},
+	})
+	if !errors.Is(err, errStop) || res3 == nil || res3.Last.Step != 2 {
+		t.Fatalf("stopped run: %v, %+v", err, res3)
+	}
+	if len(got) != 1 || got[0] != 2 || !bytes.Equal(stopped, mid) || !bytes.Equal(res3.Checkpoint, mid) {
+		t.Errorf("stopped run's checkpoints at steps %v; bit-equal to the step-2 checkpoint: %v", got, bytes.Equal(stopped, mid))
+	}
 	// Resume with another architecture is refused.
 	other := cfg
 	other.Width = 0.25

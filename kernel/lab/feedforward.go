@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -52,7 +53,11 @@ func Execute(s *tracker.Store, sp *spec.Spec) (*tracker.RunInfo, error) {
 		fmt.Printf("%s: reusing run %s (same parameters, inputs and weights)\n", old[0].Name, short(old[0].ID))
 		return &old[0], nil
 	}
-	o := runner.Options{Store: s, Notebook: notebookName()}
+	// An interrupted cell (SIGINT from GoNB) stops at the next step boundary, as in Stylise: a training run is
+	// recorded KILLED with the checkpoint of its last completed step as its model.safetensors.
+	ctx, stop := runner.NotifyInterrupt(context.Background())
+	defer stop()
+	o := runner.Options{Store: s, Notebook: notebookName(), Context: ctx}
 	var bar *nbui.Progress
 	if sp.Kind == spec.KindTrain {
 		bar = nbui.NewProgress(fmt.Sprintf("training %s (%s, %s, %d px)", sp.Name, sp.Train.Kind, sp.Train.Loss, sp.Train.Size), sp.Train.Steps)
