@@ -28,6 +28,7 @@ func runRerun(args []string) (retErr error) {
 	allow := fs.Bool("allow-changed-inputs", false, "run even if an input file's bytes changed since the run (the verdict will then show the difference)")
 	tol := fs.Float64("tolerance", runner.DefaultTolerance, "largest relative metric difference reported as 'within tolerance' (GPU reruns)")
 	asJSON := fs.Bool("json", false, "print the verdict as one JSON object")
+	outPath := fs.String("out", "", "also write the rerun's output (image, or a training run's final checkpoint) to this file; by default only the tracker keeps it, and the original run's file is never overwritten")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: stylelab rerun RUN [flags]\n\nRe-executes a recorded run (id or unique prefix) from its stored spec as a new run tagged rerun.of=RUN,\nthen compares every metric at every step and the output image. Exit status 0 for 'identical' or\n'within tolerance', 1 for 'different' or a failure. Flags:")
 		fs.PrintDefaults()
@@ -73,6 +74,7 @@ func runRerun(args []string) (retErr error) {
 			OnTrainStep:        func(r train.StepReport) { _ = bar.step(trainReport(r)) },
 		},
 		Tolerance: *tol,
+		Output:    *outPath,
 	})
 	bar.finish()
 	var interrupted *runner.Interrupted

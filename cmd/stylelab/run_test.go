@@ -258,13 +258,26 @@ func TestRunRecordsSpecAndRerunReproduces(t *testing.T) {
 		t.Fatal("run --spec of the saved spec wrote different bytes")
 	}
 
-	r = runStylelab(t, nil, "rerun", o.RunID[:8], "--db", db, "--json")
+	// A rerun never overwrites the file the original run wrote (the user's copy, maybe edited since): it
+	// writes a file only where --out says.
+	sentinel := []byte("the user's own file, not to be overwritten by a rerun")
+	if err := os.WriteFile(out1, sentinel, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out3 := filepath.Join(dir, "rerun.png")
+	r = runStylelab(t, nil, "rerun", o.RunID[:8], "--db", db, "--json", "--out", out3)
 	if r.code != 0 {
 		t.Fatalf("rerun: exit %d: %s", r.code, r.stderr)
 	}
 	var v struct{ Original, Rerun, Verdict string }
 	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v.Verdict != "identical" || v.Original != o.RunID {
 		t.Fatalf("rerun verdict: %v\n%s", err, r.stdout)
+	}
+	if !bytes.Equal(mustReadFile(t, out1), sentinel) {
+		t.Fatal("rerun overwrote the original run's output file")
+	}
+	if !bytes.Equal(mustReadFile(t, out3), mustReadFile(t, out2)) {
+		t.Fatal("rerun --out wrote other bytes than the original run")
 	}
 	r = runStylelab(t, nil, "runs", "diff", o.RunID, v.Rerun, "--db", db, "--json")
 	var d struct {

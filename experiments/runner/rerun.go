@@ -26,6 +26,10 @@ type RerunOptions struct {
 	Options
 	// Tolerance is the relative difference allowed for "within tolerance"; 0 means DefaultTolerance.
 	Tolerance float64
+	// Output is where the rerun writes its output (image, or final checkpoint of a training run) besides the
+	// tracker; "" writes no file. The recorded spec's output path is never used: a rerun must not overwrite the
+	// file the original run wrote.
+	Output string
 }
 
 // Divergence is the first metric value that differs beyond the tolerance, in step order (then metric name).
@@ -102,6 +106,7 @@ func Rerun(s *tracker.Store, runID string, o RerunOptions) (*Verdict, error) {
 		return nil, err
 	}
 	recordedBackend := sp.Backend
+	sp.Output = o.Output // never the original's file (Output does not change what is computed, nor the key)
 	p, err := Prepare(sp, o.AllowChangedInputs, o.Warn)
 	if err != nil {
 		return nil, fmt.Errorf("rerun of %s: %w", short(orig.ID), err)
