@@ -3,14 +3,12 @@ package bench
 import (
 	"slices"
 
-	"encoding/binary"
 	"encoding/json"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/stylelab/stylelab/experiments/backend"
 	"github.com/stylelab/stylelab/experiments/losses"
-	"math"
 	"os"
 	"path/filepath"
 
@@ -76,9 +74,9 @@ func ExportCheck(dir string, size int, w *vgg.Weights) (*CheckFile, error) {
 	if err := vgg.WriteSafetensors(filepath.Join(dir, "weights.safetensors"), w); err != nil {
 		return nil, err
 	}
-	views := map[string]f32View{}
+	views := map[string]safetensors.View{}
 	for name, im := range map[string]*imageio.Image{"content": content, "style": style, "init": init} {
-		views[name] = f32View{shape: []uint64{1, uint64(im.H), uint64(im.W), 3}, data: float32Bytes(im.Pix)}
+		views[name] = vgg.Float32View([]uint64{1, uint64(im.H), uint64(im.W), 3}, im.Pix)
 	}
 	f, err := os.Create(filepath.Join(dir, "inputs.safetensors"))
 	if err != nil {
@@ -160,22 +158,4 @@ func terms64(cfg gatys.Config, img, content, style *imageio.Image, w *vgg.Weight
 	}
 	rep.TV = v[len(v)-1]
 	return rep, nil
-}
-
-type f32View struct {
-	shape []uint64
-	data  []byte
-}
-
-func (v f32View) DType() safetensors.DType { return safetensors.F32 }
-func (v f32View) Shape() []uint64          { return v.shape }
-func (v f32View) Data() []byte             { return v.data }
-func (v f32View) DataLen() uint64          { return uint64(len(v.data)) }
-
-func float32Bytes(v []float32) []byte {
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
-	}
-	return b
 }

@@ -285,21 +285,8 @@ func (p *Prepared) runFeedForward(o Options) (out *Outcome, err error) {
 		if out.MsPerImage > 0 {
 			tags["ms_per_image"] = fmt.Sprintf("%.1f", out.MsPerImage)
 		}
-		if e := run.SetTags(tags); e != nil {
+		if e := recordOutcome(run, sp, tags, out); e != nil {
 			return out, errors.Join(err, e)
-		}
-		if _, e := run.LogArtifact(SpecArtifact, "application/json", sp.JSON()); e != nil {
-			return out, errors.Join(err, e)
-		}
-		if out.OutputPNG != nil {
-			a, e := run.LogArtifact(OutputArtifact, "image/png", out.OutputPNG)
-			if e != nil {
-				return out, errors.Join(err, e)
-			}
-			out.OutputSHA256 = a.SHA256
-			if e := run.SetTag(OutputHashTag, a.SHA256); e != nil {
-				return out, errors.Join(err, e)
-			}
 		}
 	}
 	if err == nil && sp.Kind != spec.KindTrain && sp.Output != "" && out.OutputPNG != nil {

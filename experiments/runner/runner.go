@@ -266,22 +266,8 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 		if res.StoppedEarly != "" {
 			tags["stopped_early"] = res.StoppedEarly
 		}
-		if e := run.SetTags(tags); e != nil {
+		if e := recordOutcome(run, sp, tags, out); e != nil {
 			return out, errors.Join(err, e)
-		}
-		// The spec is logged again with the backend filled in (artifacts of one name: the later one wins).
-		if _, e := run.LogArtifact(SpecArtifact, "application/json", sp.JSON()); e != nil {
-			return out, errors.Join(err, e)
-		}
-		if out.OutputPNG != nil {
-			a, e := run.LogArtifact(OutputArtifact, "image/png", out.OutputPNG)
-			if e != nil {
-				return out, errors.Join(err, e)
-			}
-			out.OutputSHA256 = a.SHA256
-			if e := run.SetTag(OutputHashTag, a.SHA256); e != nil {
-				return out, errors.Join(err, e)
-			}
 		}
 	}
 	if sp.Output != "" && out.OutputPNG != nil {
@@ -290,6 +276,27 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 		}
 	}
 	return out, err
+}
+
+// recordOutcome records what a finished run produced: its tags, the spec again (now with the backend filled
+// in; artifacts of one name: the later one wins), and the output image (artifact + OutputHashTag, and
+// out.OutputSHA256) when there is one.
+func recordOutcome(run *tracker.Run, sp *spec.Spec, tags map[string]string, out *Outcome) error {
+	if err := run.SetTags(tags); err != nil {
+		return err
+	}
+	if _, err := run.LogArtifact(SpecArtifact, "application/json", sp.JSON()); err != nil {
+		return err
+	}
+	if out.OutputPNG == nil {
+		return nil
+	}
+	a, err := run.LogArtifact(OutputArtifact, "image/png", out.OutputPNG)
+	if err != nil {
+		return err
+	}
+	out.OutputSHA256 = a.SHA256
+	return run.SetTag(OutputHashTag, a.SHA256)
 }
 
 // recordSpec logs the run's parameters (the flattened resolved spec), tags and the spec artifact.

@@ -260,6 +260,12 @@ func (v f32View) Shape() []uint64          { return v.shape }
 func (v f32View) Data() []byte             { return v.data }
 func (v f32View) DataLen() uint64          { return uint64(len(v.data)) }
 
+// Float32View is v as a safetensors view of the given shape (little-endian float32), for files written beside
+// the loss network's weights with the same library (e.g. the PyTorch peer's inputs in experiments/bench).
+func Float32View(shape []uint64, v []float32) safetensors.View {
+	return f32View{shape: shape, data: appendFloats(nil, v)}
+}
+
 // WriteSafetensors writes w in torchvision layout (features.N.weight as float32 OIHW, features.N.bias),
 // the layout LoadSafetensors reads, with the metadata {"format": "pt", "source": w.Source,
 // "sha256": w.SHA256}. The file is written to a temporary name in the same folder and renamed, so a
