@@ -51,15 +51,7 @@ func TestRunSignalledIsKilledWithItsImage(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			runs, err := st.SearchRuns(tracker.Query{Limit: 10})
-			if err != nil || len(runs) != 1 {
-				t.Fatalf("runs %v, %v", runs, err)
-			}
-			r := runs[0]
-			name := map[syscall.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM"}[sig]
-			if r.Status != tracker.StatusKilled || !strings.Contains(r.Error, "interrupted by "+name) {
-				t.Fatalf("run %s %q, want KILLED interrupted by %s", r.Status, r.Error, name)
-			}
+			r, name := killedRun(t, st, "", sig, "")
 			a, err := st.FindArtifact(r.ID, "output.png")
 			if err != nil {
 				t.Fatal(err)
@@ -77,14 +69,7 @@ func TestRunSignalledIsKilledWithItsImage(t *testing.T) {
 			// `stylelab rerun` of that (KILLED) run stops the same way: the new run, tagged rerun.of, is KILLED
 			// with its output.png, and the process exits 128+signal within 2 s.
 			took, log = signalAtStep20(t, exec.Command(stylelabBin, "rerun", r.ID, "--db", db), sig)
-			reruns, err := st.SearchRuns(tracker.Query{Limit: 10, Filter: "tags.`rerun.of` = '" + r.ID + "'"})
-			if err != nil || len(reruns) != 1 {
-				t.Fatalf("reruns %v, %v; stderr:\n%s", reruns, err, log)
-			}
-			rr := reruns[0]
-			if rr.Status != tracker.StatusKilled || !strings.Contains(rr.Error, "interrupted by "+name) {
-				t.Fatalf("rerun %s %q, want KILLED interrupted by %s", rr.Status, rr.Error, name)
-			}
+			rr, _ := killedRun(t, st, "tags.`rerun.of` = '"+r.ID+"'", sig, log)
 			if _, err := st.FindArtifact(rr.ID, "output.png"); err != nil {
 				t.Fatalf("the interrupted rerun kept no output.png: %v", err)
 			}
@@ -94,6 +79,22 @@ func TestRunSignalledIsKilledWithItsImage(t *testing.T) {
 			t.Logf("rerun, %v: stopped in %v: %s", sig, took.Round(time.Millisecond), rr.Error)
 		})
 	}
+}
+
+// killedRun returns the one run matching filter ("" for all runs) and the signal's name, after checking that the
+// run is KILLED with "interrupted by SIG…" (log: the process's stderr, shown on failure).
+func killedRun(t *testing.T, st *tracker.Store, filter string, sig syscall.Signal, log string) (tracker.RunInfo, string) {
+	t.Helper()
+	runs, err := st.SearchRuns(tracker.Query{Limit: 10, Filter: filter})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs %q: %v, %v; stderr:\n%s", filter, runs, err, log)
+	}
+	r := runs[0]
+	name := map[syscall.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM"}[sig]
+	if r.Status != tracker.StatusKilled || !strings.Contains(r.Error, "interrupted by "+name) {
+		t.Fatalf("run %s (%q) %s %q, want KILLED interrupted by %s", r.ID, filter, r.Status, r.Error, name)
+	}
+	return r, name
 }
 
 // signalAtStep20 starts cmd (a run or rerun of 200 steps), sends sig once the progress line of step 20 is printed

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -36,15 +35,7 @@ func TestTrainSignalledKeepsAResumableCheckpoint(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			runs, err := st.SearchRuns(tracker.Query{Limit: 10})
-			if err != nil || len(runs) != 1 {
-				t.Fatalf("runs %v, %v", runs, err)
-			}
-			r := runs[0]
-			name := map[syscall.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM"}[sig]
-			if r.Status != tracker.StatusKilled || !strings.Contains(r.Error, "interrupted by "+name) {
-				t.Fatalf("run %s %q, want KILLED interrupted by %s", r.Status, r.Error, name)
-			}
+			r, _ := killedRun(t, st, "", sig, "")
 			total, err := st.History(r.ID, "total")
 			if err != nil || len(total) < 20 {
 				t.Fatalf("%d steps logged (%v), want ≥ 20", len(total), err)
@@ -84,14 +75,7 @@ func TestTrainSignalledKeepsAResumableCheckpoint(t *testing.T) {
 
 			// A rerun of the killed training run is interrupted the same way.
 			took, log := signalAtStep20(t, exec.Command(stylelabBin, "rerun", r.ID, "--db", db), sig)
-			reruns, err := st.SearchRuns(tracker.Query{Limit: 10, Filter: "tags.`rerun.of` = '" + r.ID + "'"})
-			if err != nil || len(reruns) != 1 {
-				t.Fatalf("reruns %v, %v; stderr:\n%s", reruns, err, log)
-			}
-			rr := reruns[0]
-			if rr.Status != tracker.StatusKilled || !strings.Contains(rr.Error, "interrupted by "+name) {
-				t.Fatalf("rerun %s %q, want KILLED interrupted by %s", rr.Status, rr.Error, name)
-			}
+			rr, _ := killedRun(t, st, "tags.`rerun.of` = '"+r.ID+"'", sig, log)
 			if _, err := st.FindArtifact(rr.ID, "model.safetensors"); err != nil {
 				t.Fatalf("the interrupted rerun kept no model.safetensors: %v", err)
 			}
