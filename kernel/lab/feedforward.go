@@ -44,14 +44,11 @@ func Execute(s *tracker.Store, sp *spec.Spec) (*tracker.RunInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := sp.Key()
-	old, err := s.Search(fmt.Sprintf("experiment = '%s' and tags.`%s` = '%s' and status = 'FINISHED'", sp.Experiment, KeyTag, key), "start_time DESC", 1)
-	if err != nil {
-		return nil, err
-	}
-	if len(old) == 1 {
-		fmt.Printf("%s: reusing run %s (same parameters, inputs and weights)\n", old[0].Name, short(old[0].ID))
-		return &old[0], nil
+	if old, err := finishedWithKey(s, sp); err != nil || old != nil {
+		if old != nil {
+			fmt.Printf("%s: reusing run %s (same parameters, inputs and weights)\n", old.Name, short(old.ID))
+		}
+		return old, err
 	}
 	// An interrupted cell (SIGINT from GoNB) stops at the next step boundary, as in Stylise: a training run is
 	// recorded KILLED with the checkpoint of its last completed step as its model.safetensors.

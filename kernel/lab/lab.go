@@ -190,14 +190,11 @@ func Stylise(s *tracker.Store, ls Spec) (*tracker.RunInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := sp.Key()
-	old, err := s.Search(fmt.Sprintf("experiment = '%s' and tags.`%s` = '%s' and status = 'FINISHED'", sp.Experiment, KeyTag, key), "start_time DESC", 1)
-	if err != nil {
-		return nil, err
-	}
-	if len(old) == 1 {
-		fmt.Printf("%s: reusing run %s from %s (same parameters, inputs and weights)\n", ls.Name, short(old[0].ID), old[0].Start.Local().Format("2006-01-02 15:04"))
-		return &old[0], nil
+	if old, err := finishedWithKey(s, sp); err != nil || old != nil {
+		if old != nil {
+			fmt.Printf("%s: reusing run %s from %s (same parameters, inputs and weights)\n", ls.Name, short(old.ID), old.Start.Local().Format("2006-01-02 15:04"))
+		}
+		return old, err
 	}
 	cfg := sp.Optimise
 	bar := nbui.NewProgress(fmt.Sprintf("%s (%s, %d px)", ls.Name, cfg.Loss, cfg.Size), cfg.Steps)
@@ -218,6 +215,16 @@ func Stylise(s *tracker.Store, ls Spec) (*tracker.RunInfo, error) {
 	}
 	bar.Done()
 	return s.GetRun(out.RunID)
+}
+
+// finishedWithKey returns the newest FINISHED run of sp's experiment whose spec key (tag KeyTag) is sp's, or
+// nil when there is none: what Stylise and Execute reuse instead of computing again.
+func finishedWithKey(s *tracker.Store, sp *spec.Spec) (*tracker.RunInfo, error) {
+	old, err := s.Search(fmt.Sprintf("experiment = '%s' and tags.`%s` = '%s' and status = 'FINISHED'", sp.Experiment, KeyTag, sp.Key()), "start_time DESC", 1)
+	if err != nil || len(old) == 0 {
+		return nil, err
+	}
+	return &old[0], nil
 }
 
 // notebookName is the notebook a cell runs in, as far as the environment tells: GoNB sets GONB_DIR to the
