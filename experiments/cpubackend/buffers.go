@@ -164,13 +164,6 @@ func (p *bufferPool) get(shape shapes.Shape) *Buffer {
 	return newBuffer(shape)
 }
 
-// getZeroed returns a buffer of the shape filled with zeros.
-func (p *bufferPool) getZeroed(shape shapes.Shape) *Buffer {
-	b := p.get(shape)
-	clearFlat(b.flat)
-	return b
-}
-
 // put gives storage back for reuse (dropped when the pool is full or the storage is tiny).
 func (p *bufferPool) put(flat any) {
 	n := flatLen(flat)
@@ -194,34 +187,6 @@ func (p *bufferPool) clear() {
 	p.free = map[poolKey][]any{}
 	p.bytes = 0
 	p.mu.Unlock()
-}
-
-// clearFlat sets every value of flat to zero.
-func clearFlat(flat any) {
-	switch f := flat.(type) {
-	case []float32:
-		clear(f)
-	case []float64:
-		clear(f)
-	case []int32:
-		clear(f)
-	case []int64:
-		clear(f)
-	case []bool:
-		clear(f)
-	case []int8:
-		clear(f)
-	case []int16:
-		clear(f)
-	case []uint8:
-		clear(f)
-	case []uint16:
-		clear(f)
-	case []uint32:
-		clear(f)
-	case []uint64:
-		clear(f)
-	}
 }
 
 // copyFlat copies src into dst (same type and length).
