@@ -19,7 +19,7 @@ demo: build
 
 # Installs the test dependencies (Debian packages for Jupyter and Chromium, GoNB and goimports), then runs every test.
 # STYLELAB_REQUIRE_BROWSER turns a missing Chromium into a failure instead of a skip; STYLELAB_REQUIRE_BLAS a
-# matrix-product engine other than OpenBLAS (library missing or failing its check) into a failure of experiments/gemm;
+# matrix-product engine other than OpenBLAS (library missing or failing its check) into a failure of backends/gemm;
 # STYLELAB_REQUIRE_POSTGRES a PostgreSQL server that cannot be started (tracker/pgtest) into a failure of the tracker tests;
 # STYLELAB_REQUIRE_SLURM a missing single-node Slurm cluster (slurm-wlm, munge; started by the sweep tests) into a failure.
 test: deps

@@ -33,7 +33,7 @@ GoNB runs **every cell as a new Go program**. The imports, constants, variables 
 are kept and declared again in every later cell; what a cell *computes* is gone when it ends. So the parameters
 live here as declarations, and everything expensive goes into the tracker (next sections).
 
-‵lab.Scale‵ picks the CPU or GPU size from the backend ‵experiments/backend‵ chooses. To change it, run
+‵lab.Scale‵ picks the CPU or GPU size from the backend ‵backends/backend‵ chooses. To change it, run
 ‵%env STYLELAB_NB_SIZE 128‵ (and/or ‵%env STYLELAB_NB_STEPS 100‵) in a cell before this one.`),
 		code(`
 import (

@@ -32,7 +32,7 @@ import (
 	"time"
 
 	"github.com/stylelab/stylelab/experiments/imageio"
-	"github.com/stylelab/stylelab/experiments/spec"
+	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/experiments/train"
 	"github.com/stylelab/stylelab/kernel/lab"
 	"github.com/stylelab/stylelab/kernel/nbui"

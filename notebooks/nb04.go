@@ -25,7 +25,7 @@ import (
 
 	"github.com/stylelab/stylelab/experiments/gatys"
 	"github.com/stylelab/stylelab/experiments/imageio"
-	"github.com/stylelab/stylelab/experiments/runner"
+	"github.com/stylelab/stylelab/jobs/runner"
 	"github.com/stylelab/stylelab/experiments/vgg"
 	"github.com/stylelab/stylelab/kernel/lab"
 	"github.com/stylelab/stylelab/kernel/nbui"

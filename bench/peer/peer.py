@@ -17,7 +17,7 @@ What is the same as stylelab (experiments/vgg, experiments/losses, experiments/g
     neighbour differences) / (B*H*W); total = 1*content + 5*style + 0.05*TV. Style Gram targets and content
     features computed once per run.
   * Adam: lr 0.01, betas (0.9, 0.999), eps 1e-7 (GoMLX's default), pixels clamped to [0,1] after every update.
-  * Inputs: the synthetic images of experiments/bench.Images (same formula), content init.
+  * Inputs: the synthetic images of bench.Images (same formula), content init.
 What differs:
   * L-BFGS: torch.optim.LBFGS(lr=1, max_iter=1, history_size=10, line_search_fn="strong_wolfe"), one
     .step() per iteration, then a clamp to [0,1]. stylelab's L-BFGS is projected inside its weak-Wolfe line
@@ -150,7 +150,7 @@ def make_terms(torch, features, content, style, cfg):
 
 
 def images(torch, size):
-    """experiments/bench.Images: the same formula, as NCHW float32 tensors."""
+    """bench.Images: the same formula, as NCHW float32 tensors."""
     import numpy as np
     y, x = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64), indexing="ij")
     content = np.zeros((size, size, 3))

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/stylelab/stylelab/experiments/bench"
+	"github.com/stylelab/stylelab/bench"
 	"github.com/stylelab/stylelab/experiments/vgg"
 )
 

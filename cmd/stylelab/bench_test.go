@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stylelab/stylelab/experiments/bench"
+	"github.com/stylelab/stylelab/bench"
 )
 
 // TestBenchJSON runs `stylelab bench --json` at the smallest size with one timed step (each row in a child

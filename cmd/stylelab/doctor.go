@@ -10,7 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/stylelab/stylelab/experiments/backend"
+	"github.com/stylelab/stylelab/backends/backend"
 	"github.com/stylelab/stylelab/experiments/vgg"
 )
 

@@ -19,7 +19,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/stylelab/stylelab/experiments/runner"
+	"github.com/stylelab/stylelab/jobs/runner"
 	"github.com/stylelab/stylelab/tracker"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/stylelab/stylelab/experiments/runner"
+	"github.com/stylelab/stylelab/jobs/runner"
 	"github.com/stylelab/stylelab/tracker"
 )
 

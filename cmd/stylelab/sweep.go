@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/stylelab/stylelab/experiments/sweep"
+	"github.com/stylelab/stylelab/jobs/sweep"
 	"github.com/stylelab/stylelab/tracker"
 )
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stylelab/stylelab/experiments/sweep"
+	"github.com/stylelab/stylelab/jobs/sweep"
 	"github.com/stylelab/stylelab/tracker"
 )
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
-	"github.com/stylelab/stylelab/experiments/cpubackend"
+	"github.com/stylelab/stylelab/backends/cpubackend"
 	"github.com/stylelab/stylelab/experiments/imageio"
 )
 

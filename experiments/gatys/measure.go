@@ -5,7 +5,7 @@ import (
 
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX code reads best with the graph ops unqualified.
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/stylelab/stylelab/experiments/backend"
+	"github.com/stylelab/stylelab/backends/backend"
 	"github.com/stylelab/stylelab/experiments/imageio"
 	"github.com/stylelab/stylelab/experiments/losses"
 	"github.com/stylelab/stylelab/experiments/vgg"

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stylelab/stylelab/experiments/backend"
+	"github.com/stylelab/stylelab/backends/backend"
 	"github.com/stylelab/stylelab/experiments/imageio"
 	"github.com/stylelab/stylelab/experiments/nn"
 )

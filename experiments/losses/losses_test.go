@@ -10,7 +10,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/pkg/core/tensors"
-	procbackend "github.com/stylelab/stylelab/experiments/backend"
+	procbackend "github.com/stylelab/stylelab/backends/backend"
 )
 
 var (
@@ -19,7 +19,7 @@ var (
 	backendErr  error
 )
 
-// backend returns the process backend (experiments/backend: stylelab's CPU backend unless GOMLX_BACKEND or a
+// backend returns the process backend (backends/backend: stylelab's CPU backend unless GOMLX_BACKEND or a
 // PJRT plugin says otherwise).
 func backend(t testing.TB) backends.Backend {
 	t.Helper()

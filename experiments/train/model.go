@@ -13,7 +13,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/stylelab/stylelab/experiments/adain"
-	"github.com/stylelab/stylelab/experiments/backend"
+	"github.com/stylelab/stylelab/backends/backend"
 	"github.com/stylelab/stylelab/experiments/imageio"
 	"github.com/stylelab/stylelab/experiments/transformer"
 	"github.com/stylelab/stylelab/experiments/vgg"

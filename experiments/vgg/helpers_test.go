@@ -14,10 +14,10 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/stylelab/stylelab/experiments/backend"
+	"github.com/stylelab/stylelab/backends/backend"
 )
 
-// testBackend is the process backend (experiments/backend: stylelab's CPU backend unless GOMLX_BACKEND or a
+// testBackend is the process backend (backends/backend: stylelab's CPU backend unless GOMLX_BACKEND or a
 // PJRT plugin says otherwise).
 var testBackend = sync.OnceValue(func() backends.Backend {
 	b, _, err := backend.New()

@@ -261,7 +261,7 @@ func (v f32View) Data() []byte             { return v.data }
 func (v f32View) DataLen() uint64          { return uint64(len(v.data)) }
 
 // Float32View is v as a safetensors view of the given shape (little-endian float32), for files written beside
-// the loss network's weights with the same library (e.g. the PyTorch peer's inputs in experiments/bench).
+// the loss network's weights with the same library (e.g. the PyTorch peer's inputs in bench).
 func Float32View(shape []uint64, v []float32) safetensors.View {
 	return f32View{shape: shape, data: appendFloats(nil, v)}
 }

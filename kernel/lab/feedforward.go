@@ -6,8 +6,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/stylelab/stylelab/experiments/runner"
-	"github.com/stylelab/stylelab/experiments/spec"
+	"github.com/stylelab/stylelab/jobs/runner"
+	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/experiments/train"
 	"github.com/stylelab/stylelab/experiments/vgg"
 	"github.com/stylelab/stylelab/kernel/nbui"
@@ -26,7 +26,7 @@ func TrainSpec(experiment, name string, styles []string, cfg train.Config, seed 
 }
 
 // Execute returns a FINISHED run of sp, a spec of any kind with repository-relative paths: an existing run of
-// the same experiment with the same spec key, or a new one executed by experiments/runner (training under a
+// the same experiment with the same spec key, or a new one executed by jobs/runner (training under a
 // live progress bar). A failed run is returned as an error.
 func Execute(s *tracker.Store, sp *spec.Spec) (*tracker.RunInfo, error) {
 	if strings.ContainsAny(sp.Experiment, `'"\`) {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/stylelab/stylelab/experiments/gatys"
-	"github.com/stylelab/stylelab/experiments/runner"
+	"github.com/stylelab/stylelab/jobs/runner"
 	"github.com/stylelab/stylelab/kernel/setup"
 	"github.com/stylelab/stylelab/tracker"
 )

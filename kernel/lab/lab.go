@@ -5,7 +5,7 @@
 //
 //   - Nothing computed in a cell survives in memory: GoNB re-runs the declarations of earlier cells, not their
 //     effects.
-//   - An expensive result is a tracker run: Stylise executes an experiment spec through experiments/runner —
+//   - An expensive result is a tracker run: Stylise executes an experiment spec through jobs/runner —
 //     the same path as `stylelab run` — which records the resolved spec, parameters, provenance, a metric per
 //     step and the output image as the artifact "output.png"; Stylise then returns the run. A later cell (or another notebook, or
 //     `stylelab runs`, or the dashboard) finds the run with Store.Search and loads the image with Output.
@@ -26,11 +26,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/stylelab/stylelab/experiments/backend"
+	"github.com/stylelab/stylelab/backends/backend"
 	"github.com/stylelab/stylelab/experiments/gatys"
 	"github.com/stylelab/stylelab/experiments/imageio"
-	"github.com/stylelab/stylelab/experiments/runner"
-	"github.com/stylelab/stylelab/experiments/spec"
+	"github.com/stylelab/stylelab/jobs/runner"
+	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/experiments/vgg"
 	"github.com/stylelab/stylelab/kernel/nbui"
 	"github.com/stylelab/stylelab/kernel/setup"
@@ -173,7 +173,7 @@ func (s Spec) ExperimentSpec() (*spec.Spec, error) {
 }
 
 // Stylise returns a FINISHED tracker run of spec: an existing one with the same spec key (see the package
-// comment), or a new one executed by experiments/runner under a live progress bar — recorded with its spec,
+// comment), or a new one executed by jobs/runner under a live progress bar — recorded with its spec,
 // parameters, provenance, the metrics total, content, style, tv, style/<layer> and style_rel at every step,
 // and the output image. A failed optimisation is recorded as a FAILED run and returned as an error. An
 // interrupted one (SIGINT or SIGTERM, which is how Jupyter's interrupt reaches a GoNB cell) stops at the step

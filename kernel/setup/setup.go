@@ -4,7 +4,7 @@
 // Jupyter kernelspec named "stylelab" ("Go (stylelab)") whose environment makes the notebooks in notebooks/ work:
 // STYLELAB_ROOT (the repository, for the first cell's `go mod edit -replace`), STYLELAB_DB (the tracker database),
 // GOMLX_NO_AUTO_INSTALL=1 (nothing downloads a PJRT plugin behind the user's back) and a PATH that holds go and the
-// tools. The GoMLX backend is deliberately not set: experiments/backend chooses it, and GOMLX_BACKEND set where
+// tools. The GoMLX backend is deliberately not set: backends/backend chooses it, and GOMLX_BACKEND set where
 // Jupyter starts still reaches the cells.
 //
 // Jupyter itself comes from Debian packages (there is no PyPI here); Install runs one `apt-get install` for
@@ -53,7 +53,7 @@ var KernelPackages = []string{"jupyter-core", "jupyter-client", "jupyter-nbconve
 
 // TestPackages are the extra Debian packages the repository's tests need: the kernel conformance test, Chromium for
 // the dashboard's browser test, Debian's docker-compose to validate docker-compose.yml without a Docker engine, and
-// OpenBLAS, which experiments/gemm loads at run time (dlopen) for the CPU backend's matrix products; the
+// OpenBLAS, which backends/gemm loads at run time (dlopen) for the CPU backend's matrix products; the
 // PostgreSQL server, which the tracker's tests start in a temporary folder (tracker/pgtest); slurm-wlm and munge:
 // the single-node Slurm cluster the sweep tests start (scripts/local-cluster.sh).
 var TestPackages = []string{"python3-jupyter-kernel-test", "chromium", "chromium-driver", "docker-compose", "libopenblas0-pthread",

@@ -110,7 +110,7 @@ func TestKernelSpec(t *testing.T) {
 		t.Errorf("spec = %+v", s)
 	}
 	if _, set := s.Env["GOMLX_BACKEND"]; set {
-		t.Error("the kernelspec must leave the backend choice to experiments/backend")
+		t.Error("the kernelspec must leave the backend choice to backends/backend")
 	}
 }
 

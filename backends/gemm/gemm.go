@@ -46,7 +46,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/stylelab/stylelab/experiments/gemm/internal/blas"
+	"github.com/stylelab/stylelab/backends/gemm/internal/blas"
 )
 
 // Info says which engine computes products in this process and why.

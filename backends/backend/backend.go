@@ -1,7 +1,7 @@
 // Package backend chooses the GoMLX backend for the whole process and says why.
 //
 // The rule: an XLA/PJRT plugin when one is present (GPU or CPU); otherwise stylelab's own CPU backend
-// (experiments/cpubackend, "cpu": BLAS or Go matmul, row gathers, parallel elementwise ops); GoMLX's pure-Go
+// (backends/cpubackend, "cpu": BLAS or Go matmul, row gathers, parallel elementwise ops); GoMLX's pure-Go
 // backend ("simplego", "go") only as the last resort. GoMLX's own backends/default package is deliberately not
 // used: it defaults to XLA and, offline, fails while trying to download a CPU plugin instead of falling back.
 //
@@ -19,7 +19,7 @@
 //  3. Otherwise stylelab's CPU backend ("cpu"). New runs SelfTest on it; should that fail, New falls back to the
 //     pure-Go backend with "go:ops_sequential" and says so in Info.Reason.
 //
-// For the "cpu" backend New fills Info.Matmul with the matrix-product engine (experiments/gemm: OpenBLAS/BLIS
+// For the "cpu" backend New fills Info.Matmul with the matrix-product engine (backends/gemm: OpenBLAS/BLIS
 // with its core type and start-up verification, or the Go kernel).
 //
 // Plugins are never downloaded: New sets GOMLX_NO_AUTO_INSTALL=1 before the XLA package can act on it and always
@@ -39,8 +39,8 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/stylelab/stylelab/experiments/cpubackend"
-	"github.com/stylelab/stylelab/experiments/gemm"
+	"github.com/stylelab/stylelab/backends/cpubackend"
+	"github.com/stylelab/stylelab/backends/gemm"
 )
 
 // Info says which backend was chosen and why.
@@ -56,7 +56,7 @@ type Info struct {
 	Err string `json:"error,omitempty"`
 }
 
-// Matmul describes the "cpu" backend's matrix-product engine (experiments/gemm.Current).
+// Matmul describes the "cpu" backend's matrix-product engine (backends/gemm.Current).
 type Matmul struct {
 	Engine   string   `json:"engine"`              // "openblas", "blis" or "go"
 	Library  string   `json:"library,omitempty"`   // the shared library loaded, if any

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/stylelab/stylelab/experiments/imageio"
-	"github.com/stylelab/stylelab/experiments/spec"
+	"github.com/stylelab/stylelab/jobs/spec"
 )
 
 // A spec with every control (mask with a region style, colour histogram, style scale, coarse to fine) round

@@ -1,7 +1,7 @@
 //go:build cgo && linux
 
 // Package blas loads a BLAS library (OpenBLAS or BLIS) at run time with dlopen and calls its
-// cblas_sgemm/cblas_dgemm (row-major). It is the cgo half of experiments/gemm, kept apart because a
+// cblas_sgemm/cblas_dgemm (row-major). It is the cgo half of backends/gemm, kept apart because a
 // package using cgo cannot also hold Go assembly.
 package blas
 

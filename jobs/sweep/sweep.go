@@ -30,7 +30,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/stylelab/stylelab/experiments/spec"
+	"github.com/stylelab/stylelab/jobs/spec"
 )
 
 // Tags every run of a sweep carries.

@@ -3,7 +3,7 @@
 // It implements backends.Backend, Builder and Executable for the ops stylelab's graphs use (the VGG loss network,
 // every style loss, Adam, L-BFGS, the feed-forward transformer with CIN/AdaIN) and is written for speed:
 //
-//   - DotGeneral maps to (batched) 2-D GEMMs run by experiments/gemm (OpenBLAS sgemm when present, a Go kernel
+//   - DotGeneral maps to (batched) 2-D GEMMs run by backends/gemm (OpenBLAS sgemm when present, a Go kernel
 //     otherwise);
 //   - Gather and ScatterSum of whole rows (what im2col and its gradient emit) are row copies and row adds;
 //   - elementwise ops have same-shape and scalar fast paths and run on all cores for large tensors;

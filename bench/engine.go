@@ -3,7 +3,7 @@ package bench
 import (
 	"runtime"
 
-	"github.com/stylelab/stylelab/experiments/backend"
+	"github.com/stylelab/stylelab/backends/backend"
 )
 
 // matmulEngine says what computes the matrix products of the chosen backend, and the BLAS core type if any.

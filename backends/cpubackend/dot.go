@@ -7,12 +7,12 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/pkg/errors"
-	"github.com/stylelab/stylelab/experiments/gemm"
+	"github.com/stylelab/stylelab/backends/gemm"
 )
 
 var _ = registerOps(backends.OpTypeDotGeneral, backends.OpTypeDot)
 
-// matmulEngine describes experiments/gemm's engine for Description.
+// matmulEngine describes backends/gemm's engine for Description.
 func matmulEngine() string {
 	i := gemm.Current()
 	s := i.Engine
@@ -33,7 +33,7 @@ type dotPlan struct {
 // (paired in order), k the contracting axes (paired in order), i the remaining lhs axes and j the remaining rhs
 // axes, each group in its original axis order; the output is [batch…, lhs free…, rhs free…].
 //
-// It runs as B products of M×K by K×N matrices through experiments/gemm (sgemm/dgemm). An operand whose memory
+// It runs as B products of M×K by K×N matrices through backends/gemm (sgemm/dgemm). An operand whose memory
 // order is already [batch, free, contract] or [batch, contract, free] (ignoring axes of size 1) is used in place
 // with the matching transpose flag; any other layout is transposed into [batch, free, contract] first.
 func (b *Builder) DotGeneral(lhsOp backends.Op, lhsContractingAxes, lhsBatchAxes []int, rhsOp backends.Op, rhsContractingAxes, rhsBatchAxes []int) (backends.Op, error) {

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stylelab/stylelab/experiments/spec"
+	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/experiments/vgg"
 	"github.com/stylelab/stylelab/tracker"
 )
