@@ -379,12 +379,14 @@ func sweepCancel(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	taskSet := false
+	fs.Visit(func(f *flag.Flag) { taskSet = taskSet || f.Name == "task" })
 	rec, err := openSweep(c, pos, "cancel")
 	if err != nil {
 		return err
 	}
-	if *task >= len(rec.Runs) {
-		return usagef("--task %d: the sweep has runs 0..%d", *task, len(rec.Runs)-1)
+	if taskSet && (*task < 0 || *task >= len(rec.Runs)) {
+		return usagef("--task %d: the sweep has runs 0..%d (leave --task out to cancel the whole sweep)", *task, len(rec.Runs)-1)
 	}
 	var n int
 	if rec.Executor == sweep.ExecutorSlurm {
@@ -393,9 +395,16 @@ func sweepCancel(args []string, stdout io.Writer) error {
 		if *task >= 0 {
 			return usagef("--task works with the slurm executor only; a local sweep is cancelled whole")
 		}
-		n, err = rec.CancelLocal()
+		var notes []string
+		n, notes, err = rec.CancelLocal()
+		for _, m := range notes {
+			fmt.Fprintf(stdout, "sweep %s: %s\n", rec.ID, m)
+		}
 	}
 	if err != nil {
+		if n > 0 {
+			fmt.Fprintf(stdout, "sweep %s: cancelled %d local worker(s)\n", rec.ID, n)
+		}
 		return err
 	}
 	fmt.Fprintf(stdout, "sweep %s: cancelled %d %s (stylelab sweep resume %s reruns what did not finish)\n", rec.ID, n,

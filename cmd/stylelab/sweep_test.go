@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"image/png"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -294,5 +297,151 @@ func TestSweepSlurm(t *testing.T) {
 	fr := sweepRuns(t, db, fid)[0]
 	if len(fr) != 1 || fr[0].Status != tracker.StatusFailed || fr[0].Tags[sweep.TagSlurmTask] != "0" || fr[0].Tags[sweep.TagSlurmJob] == "" {
 		t.Fatalf("failed task's run: %+v", fr)
+	}
+}
+
+// A cancelled local sweep stops every running run as one SIGTERM does: each ends KILLED "interrupted by
+// SIGTERM" with its last image as output.png (issue 21, item 3: each run got SIGTERM twice, from the group signal
+// and from the supervisor, and the second, arriving after the handler was reset, killed runs outright).
+func TestSweepLocalCancelEveryRunKilledWithImage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs four optimisations")
+	}
+	dir := t.TempDir()
+	db := filepath.Join(dir, "t.db")
+	env := []string{"STYLELAB_DB=" + db}
+	c, _ := filepath.Abs(testContent)
+	s, _ := filepath.Abs(testStyle)
+	// relu1_1 only: short steps, so the boundary after the signal comes quickly; many steps, so none finishes.
+	body := fmt.Sprintf(`{"name": "cancel", "base": {"version": 2, "kind": "optimise",
+	  "inputs": {"content": {"path": %q}, "styles": [{"path": %q}]},
+	  "optimise": {"size": 32, "steps": 100000, "content_layers": ["relu1_1"], "style_layers": ["relu1_1"]}},
+	  "grid": {"seed": [1, 2, 3, 4]}}`, c, s)
+	file := filepath.Join(dir, "cancel.json")
+	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := startSweep(t, env, file, "--workers", "4")
+	st, err := tracker.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Wait until all four runs are RUNNING and each has logged a few steps (so each has a last image).
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		runs := sweepRuns(t, db, id)
+		ready := 0
+		for i := 0; i < 4; i++ {
+			if len(runs[i]) == 1 && runs[i][0].Status == tracker.StatusRunning {
+				if h, err := st.History(runs[i][0].ID, "total"); err == nil && len(h) >= 3 {
+					ready++
+				}
+			}
+		}
+		if ready == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the four runs did not all start within 3 minutes: %v", runs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if r := runStylelab(t, env, "sweep", "cancel", id); r.code != 0 || !strings.Contains(r.stdout, "cancelled 1 local worker") {
+		t.Fatalf("cancel: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	// A run killed outright stays RUNNING until its heartbeat is stale (30 s), then reads KILLED without image.
+	s2 := waitStatus(t, env, id, "stopped", func(s sweepStatusJSON) bool { return s.Counts.Done() })
+	if s2.Counts != (sweep.Counts{Total: 4, Killed: 4}) {
+		t.Fatalf("after cancel: %+v, want 4 killed", s2.Counts)
+	}
+	runs := sweepRuns(t, db, id)
+	for i := 0; i < 4; i++ {
+		if len(runs[i]) != 1 {
+			t.Fatalf("index %d has %d runs", i, len(runs[i]))
+		}
+		r := runs[i][0]
+		if r.Status != tracker.StatusKilled || !strings.Contains(r.Error, "interrupted by SIGTERM") {
+			t.Errorf("index %d: %s %q, want KILLED interrupted by SIGTERM", i, r.Status, r.Error)
+			continue
+		}
+		a, err := st.FindArtifact(r.ID, "output.png")
+		if err != nil {
+			t.Errorf("index %d: no output.png: %v", i, err)
+			continue
+		}
+		b, err := st.ReadArtifact(a.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := png.Decode(bytes.NewReader(b)); err != nil {
+			t.Errorf("index %d: output.png is not a PNG: %v", i, err)
+		}
+	}
+}
+
+// writeLocalRecord writes the record of a one-run local sweep whose supervisor submission is sub (as JSON), and
+// returns the environment that finds it and its id.
+func writeLocalRecord(t *testing.T, sub string) ([]string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	id := "cancel-00000001"
+	os.MkdirAll(filepath.Join(dir, "sweeps", id, "logs"), 0o755)
+	rec := fmt.Sprintf(`{"id": %q, "name": "cancel", "created": %q, "db": %q, "executor": "local",
+	  "runs": [{"index": 0, "key": "k", "spec": "specs/0000.json"}], "submissions": [%s]}`,
+		id, time.Now().UTC().Add(-time.Minute).Format(time.RFC3339), filepath.Join(dir, "t.db"), sub)
+	if err := os.WriteFile(filepath.Join(dir, "sweeps", id, "sweep.json"), []byte(rec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"STYLELAB_DB=" + filepath.Join(dir, "t.db")}, id
+}
+
+// `sweep cancel` never signals a process that merely has the recorded pid (issue 21, item 2): here the pid is a
+// live, unrelated sleep (its own process group, so a group signal would reach it) that started at another time,
+// or the record says another host, or it is an old record without identity. The sleep survives each; status
+// counts the reused pid's run as never started, and the other two as queued with the reason.
+func TestSweepCancelLeavesUnrelatedProcess(t *testing.T) {
+	sleeper := exec.Command("sleep", "60")
+	sleeper.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { sleeper.Wait(); close(done) }()
+	defer func() { sleeper.Process.Kill(); <-done }()
+	pid := sleeper.Process.Pid
+	host, _ := os.Hostname()
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		t.Skipf("no boot id here: %v", err)
+	}
+	sub := func(extra string) string {
+		return fmt.Sprintf(`{"executor": "local", "time": %q, "indices": [0], "pid": %d%s}`, time.Now().UTC().Add(-time.Minute).Format(time.RFC3339), pid, extra)
+	}
+	for _, tc := range []struct {
+		name, sub    string
+		code         int
+		want, state  string
+		statusReason string
+	}{
+		// Start tick 1: no process on this machine started then, so the sleep is not the recorded worker.
+		{"pid reused", sub(fmt.Sprintf(`, "host": %q, "boot_id": %q, "start_ticks": 1`, host, strings.TrimSpace(string(boot)))), 0, "is now another process", "KILLED", "never started"},
+		{"other host", sub(fmt.Sprintf(`, "host": "elsewhere", "boot_id": %q, "start_ticks": 1`, strings.TrimSpace(string(boot)))), 1, `runs on host "elsewhere"`, "QUEUED", "unchecked"},
+		{"no identity", sub(""), 1, "recorded without its identity", "QUEUED", "unchecked"},
+	} {
+		env, id := writeLocalRecord(t, tc.sub)
+		r := runStylelab(t, env, "sweep", "cancel", id)
+		if r.code != tc.code || !strings.Contains(r.stdout+r.stderr, tc.want) {
+			t.Errorf("%s: cancel exit %d, want %d with %q: %s%s", tc.name, r.code, tc.code, tc.want, r.stdout, r.stderr)
+		}
+		select {
+		case <-done:
+			t.Fatalf("%s: sweep cancel signalled the unrelated process %d", tc.name, pid)
+		case <-time.After(300 * time.Millisecond):
+		}
+		s := sweepStatusOf(t, env, id)
+		if len(s.Runs) != 1 || s.Runs[0].State != tc.state || !strings.Contains(s.Runs[0].Error, tc.statusReason) {
+			t.Errorf("%s: status %+v, want %s (%s)", tc.name, s.Runs, tc.state, tc.statusReason)
+		}
 	}
 }

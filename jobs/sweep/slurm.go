@@ -182,7 +182,9 @@ func (r *Record) ActiveNow() (Active, error) {
 	}
 	return func(s Submission, i int) string {
 		if s.Executor == ExecutorLocal {
-			if localAlive(s.PID) {
+			// Alive here, or possibly alive (on another host, or recorded without its identity): still held.
+			// Status gives the reason for the latter two (localNote).
+			if live, _ := s.Check(); live == WorkerAlive || live == WorkerElsewhere || live == WorkerUnconfirmed {
 				return StateQueued
 			}
 			return ""

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -277,5 +279,115 @@ func TestStatusTaskFailedBeforeRun(t *testing.T) {
 	if c.Failed != 1 || c.Killed != 2 || states[0].State != "FAILED" || !strings.Contains(states[0].Error, "no such file") ||
 		!strings.Contains(states[0].Error, "slurm-12_0.out") || states[0].SlurmJob != "12" {
 		t.Fatalf("counts %+v, run 0 %+v", c, states[0])
+	}
+}
+
+// startSleeper starts `sleep 60` in its own process group (as a supervisor is) and returns it with a channel
+// closed when it has ended.
+func startSleeper(t *testing.T) (*exec.Cmd, chan struct{}) {
+	t.Helper()
+	cmd := exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	return cmd, done
+}
+
+func alive(done chan struct{}) bool {
+	select {
+	case <-done:
+		return false
+	case <-time.After(300 * time.Millisecond):
+		return true
+	}
+}
+
+// A local supervisor is signalled only when its recorded identity (host, boot id, start time) is that of the
+// process now at its pid (issue 21, item 2): a record whose pid now belongs to an unrelated process (a sleep
+// started at another time), one from another host, and one without identity leave that process alone, and
+// status counts the first as ended; the matching record gets it SIGTERM.
+func TestCancelLocalChecksIdentity(t *testing.T) {
+	sleeper, done := startSleeper(t)
+	pid := sleeper.Process.Pid
+	_, start, err := procStat(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, boot := hostname(), bootID()
+	if host == "" || boot == "" {
+		t.Fatalf("host %q, boot id %q: this test needs both", host, boot)
+	}
+	rec := func(s Submission) *Record {
+		s.Executor, s.PID, s.Indices = ExecutorLocal, pid, []int{0}
+		return &Record{ID: "id-1", Runs: []Entry{{Index: 0}}, Submissions: []Submission{s}}
+	}
+	for _, tc := range []struct {
+		name     string
+		sub      Submission
+		live     Liveness
+		queued   bool
+		wantErr  string // "" = no error
+		wantNote string
+	}{
+		{"pid reused", Submission{Host: host, BootID: boot, StartTicks: start - 1}, WorkerReplaced, false, "", "is now another process"},
+		{"earlier boot", Submission{Host: host, BootID: "00000000-0000-0000-0000-000000000000", StartTicks: start}, WorkerReplaced, false, "", "earlier boot"},
+		{"other host", Submission{Host: host + "-elsewhere", BootID: boot, StartTicks: start}, WorkerElsewhere, true, "sweep cancel id-1` on " + host + "-elsewhere", ""},
+		{"no identity", Submission{}, WorkerUnconfirmed, true, "kill -TERM " + strconv.Itoa(pid), ""},
+	} {
+		r := rec(tc.sub)
+		if live, why := r.Submissions[0].Check(); live != tc.live {
+			t.Errorf("%s: Check = %v (%s), want %v", tc.name, live, why, tc.live)
+		}
+		n, notes, err := r.CancelLocal()
+		if n != 0 || (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) ||
+			(tc.wantNote != "" && (len(notes) != 1 || !strings.Contains(notes[0], tc.wantNote))) {
+			t.Errorf("%s: CancelLocal = %d, %q, %v; want 0 signalled, error containing %q, note containing %q", tc.name, n, notes, err, tc.wantErr, tc.wantNote)
+		}
+		if !alive(done) {
+			t.Fatalf("%s: the unrelated process was signalled", tc.name)
+		}
+		active, err := r.ActiveNow()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := active(r.Submissions[0], 0) == StateQueued; got != tc.queued {
+			t.Errorf("%s: status counts the worker as holding its runs: %v, want %v", tc.name, got, tc.queued)
+		}
+	}
+	// The record of this very process: signalled.
+	r := rec(Submission{Host: host, BootID: boot, StartTicks: start})
+	if live, why := r.Submissions[0].Check(); live != WorkerAlive {
+		t.Fatalf("matching identity: %v (%s)", live, why)
+	}
+	if n, notes, err := r.CancelLocal(); n != 1 || err != nil || len(notes) != 0 {
+		t.Fatalf("matching identity: CancelLocal = %d, %q, %v", n, notes, err)
+	}
+	if alive(done) {
+		t.Fatal("the recorded process was not signalled")
+	}
+	if ws := sleeper.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Fatalf("sleep ended %v, want by SIGTERM", sleeper.ProcessState)
+	}
+	if live, _ := r.Submissions[0].Check(); live != WorkerEnded {
+		t.Fatalf("after it ended: %v", live)
+	}
+}
+
+// procStat reads field 22 even when the command name holds spaces and parentheses.
+func TestProcStatOddName(t *testing.T) {
+	dir := t.TempDir()
+	old := procDir
+	procDir = dir
+	defer func() { procDir = old }()
+	os.MkdirAll(filepath.Join(dir, "42"), 0o755)
+	fields := "S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 1000 10"
+	os.WriteFile(filepath.Join(dir, "42", "stat"), []byte("42 (a) b (c) "+fields+"\n"), 0o644)
+	state, start, err := procStat(42)
+	if err != nil || state != "S" || start != 987654 {
+		t.Fatalf("procStat = %q, %d, %v; want S, 987654", state, start, err)
 	}
 }
