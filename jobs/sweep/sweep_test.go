@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +39,7 @@ func TestExpandGrid(t *testing.T) {
 	}
 	// Sorted keys (loss, style_weight), the last varying fastest.
 	want := [][2]any{{"gram", 1.0}, {"gram", 5.0}, {"meanvar", 1.0}, {"meanvar", 5.0}}
-	if len(pts) != 4 || d.Count() != 4 {
+	if len(pts) != 4 || d.Count().Int64() != 4 {
 		t.Fatalf("%d points (Count %d), want 4", len(pts), d.Count())
 	}
 	for i, p := range pts {
@@ -389,5 +390,38 @@ func TestProcStatOddName(t *testing.T) {
 	state, start, err := procStat(42)
 	if err != nil || state != "S" || start != 987654 {
 		t.Fatalf("procStat = %q, %d, %v; want S, 987654", state, start, err)
+	}
+}
+
+// The run cap holds whatever the product (issue 21, item 7): 4 × random.count 2^62 is 2^64 runs, which an int64
+// product wrapped to 0 (and then expanded until memory ran out); a 1000³ grid is refused with its true count.
+func TestRunCapExactCount(t *testing.T) {
+	d := parse(t, `{"name": "x", "base": `+base+`, "grid": {"seed": [1, 2, 3, 4]}, "random": {"seed": 1, "count": 4611686018427387904, "choices": {"optimise.loss": ["gram"]}}}`)
+	if got := fmt.Sprint(d.Count()); got != "18446744073709551616" {
+		t.Fatalf("Count = %s, want 2^64 = 18446744073709551616", got) // checked before Expand, which would exhaust memory
+	}
+	if _, err := d.Expand(""); err == nil || !strings.Contains(err.Error(), "18446744073709551616 runs (4 × random.count 4611686018427387904) is more than 10000") {
+		t.Fatalf("2^64 runs: %v", err)
+	}
+	vals := make([]string, 1000)
+	for i := range vals {
+		vals[i] = strconv.Itoa(i)
+	}
+	l := "[" + strings.Join(vals, ",") + "]"
+	d = parse(t, `{"name": "x", "base": `+base+`, "grid": {"seed": `+l+`, "optimise.steps": `+l+`, "optimise.size": `+l+`}}`)
+	if got := fmt.Sprint(d.Count()); got != "1000000000" {
+		t.Fatalf("Count = %s, want 10^9", got)
+	}
+	if _, err := d.Expand(""); err == nil || !strings.Contains(err.Error(), "1000000000 runs (1000 × 1000 × 1000)") {
+		t.Fatalf("10^9 runs: %v", err)
+	}
+	// Exactly the cap is allowed (the refusal is for more).
+	d = parse(t, `{"name": "x", "base": `+base+`, "grid": {"seed": [1, 2]}, "random": {"seed": 1, "count": 5000, "choices": {"optimise.loss": ["gram", "meanvar"]}}}`)
+	if n := d.Count(); n.Int64() != MaxRuns {
+		t.Fatalf("Count = %s", n)
+	}
+	d.Random.Count = 5001
+	if _, err := d.Expand(""); err == nil || !strings.Contains(err.Error(), "10002 runs (2 × random.count 5001) is more than 10000") {
+		t.Fatalf("10002 runs: %v", err)
 	}
 }
