@@ -425,3 +425,21 @@ func TestRunCapExactCount(t *testing.T) {
 		t.Fatalf("10002 runs: %v", err)
 	}
 }
+
+// A key given twice in a sweep file, in its grid or its base spec, is refused, named, with the file's name
+// (issue 21, item 14).
+func TestSweepDuplicateKeysRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ doc, key string }{
+		{`{"name": "x", "base": ` + base + `, "grid": {"optimise.loss": ["gram"], "seed": [1], "optimise.loss": ["meanvar"]}}`, "grid.optimise.loss"},
+		{`{"name": "x", "base": {"version": 1, "kind": "optimise", "optimise": {"steps": 100, "steps": 3}}, "grid": {"seed": [1]}}`, "base.optimise.steps"},
+		{`{"name": "x", "name": "y", "base": ` + base + `, "grid": {"seed": [1]}}`, "name"},
+	} {
+		p := filepath.Join(dir, "s.json")
+		os.WriteFile(p, []byte(tc.doc), 0o644)
+		_, err := Load(p)
+		if err == nil || !strings.Contains(err.Error(), `key "`+tc.key+`" appears twice`) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: %v, want the duplicate %q and the file named", tc.doc, err, tc.key)
+		}
+	}
+}
