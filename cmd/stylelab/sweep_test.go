@@ -487,3 +487,14 @@ func TestSweepDuplicateKeyCLI(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 }
+
+// --partition with a newline is a usage error, not a line of its own in the sbatch script (issue 21, item 17).
+func TestSweepPartitionNewline(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"STYLELAB_DB=" + filepath.Join(dir, "t.db")}
+	file := writeSweep(t, dir, "p", "")
+	r := runStylelab(t, env, "sweep", file, "--dry-run", "--executor", "slurm", "--partition", "main\n#SBATCH --uid=0")
+	if r.code != 2 || !strings.Contains(r.stderr, "control character U+000A") || strings.Contains(r.stdout, "#SBATCH --uid") {
+		t.Fatalf("exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+}
