@@ -117,6 +117,17 @@ func addExecutorFlags(fs *flag.FlagSet, withExecutor bool) *executorFlags {
 	return e
 }
 
+// check refuses executor flags out of range, and values that cannot go into an sbatch script (usage errors).
+func (e *executorFlags) check() error {
+	if *e.workers < 1 || *e.parallel < 0 {
+		return usagef("--workers must be at least 1 and --parallel at least 0 (got %d, %d)", *e.workers, *e.parallel)
+	}
+	if err := (sweep.SlurmOptions{Partition: *e.partition}).Check(); err != nil {
+		return usagef("%v", err)
+	}
+	return nil
+}
+
 func sweepStart(args []string, stdout, stderr io.Writer) error {
 	fs, c := sweepFlags("")
 	e := addExecutorFlags(fs, true)
@@ -132,8 +143,8 @@ func sweepStart(args []string, stdout, stderr io.Writer) error {
 	if *e.executor != sweep.ExecutorLocal && *e.executor != sweep.ExecutorSlurm {
 		return usagef("--executor must be local or slurm (got %q)", *e.executor)
 	}
-	if *e.workers < 1 || *e.parallel < 0 {
-		return usagef("--workers must be at least 1 and --parallel at least 0 (got %d, %d)", *e.workers, *e.parallel)
+	if err := e.check(); err != nil {
+		return err
 	}
 	def, err := sweep.Load(pos[0])
 	if err != nil {
@@ -176,7 +187,11 @@ func sweepStart(args []string, stdout, stderr io.Writer) error {
 		}
 		if *e.executor == sweep.ExecutorSlurm {
 			fmt.Fprintf(stdout, "# sbatch script (the sweep folder would be %s)\n", rec.Dir())
-			fmt.Fprint(stdout, rec.SlurmScript(all, sweep.SlurmOptions{Parallel: *e.parallel, Partition: *e.partition}))
+			script, err := rec.SlurmScript(all, sweep.SlurmOptions{Parallel: *e.parallel, Partition: *e.partition})
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(stdout, script)
 		} else {
 			fmt.Fprintf(stdout, "# local executor: %d runs, %d at a time, each: %s %s\n", len(all), *e.workers, bin, strings.Join(rec.TaskArgs(0), " "))
 		}
@@ -335,6 +350,9 @@ func sweepResume(args []string, stdout, stderr io.Writer) error {
 	e := addExecutorFlags(fs, false)
 	pos, err := runsParseArgs(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := e.check(); err != nil {
 		return err
 	}
 	rec, err := openSweep(c, pos, "resume")

@@ -445,3 +445,56 @@ func TestSweepCancelLeavesUnrelatedProcess(t *testing.T) {
 		}
 	}
 }
+
+// `sweep cancel --task N` refuses an index outside the sweep, negative ones included (issue 21, item 14: --task -5
+// cancelled the whole sweep), with the usage code, and cancels nothing.
+func TestSweepCancelTaskRange(t *testing.T) {
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	host, _ := os.Hostname()
+	var start string
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", sleeper.Process.Pid)); err == nil {
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		start = f[19]
+	}
+	// A live worker with its true identity: a cancel that went through would signal it.
+	env, id := writeLocalRecord(t, fmt.Sprintf(`{"executor": "local", "indices": [0], "pid": %d, "host": %q, "boot_id": %q, "start_ticks": %s}`,
+		sleeper.Process.Pid, host, strings.TrimSpace(string(boot)), start))
+	for _, task := range []string{"-5", "-1", "1", "99999999999"} {
+		r := runStylelab(t, env, "sweep", "cancel", id, "--task", task)
+		if r.code != 2 || !strings.Contains(r.stderr, "the sweep has runs 0..0") && !strings.Contains(r.stderr, "invalid value") {
+			t.Errorf("--task %s: exit %d: %s%s", task, r.code, r.stdout, r.stderr)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	var ws syscall.WaitStatus
+	if pid, _ := syscall.Wait4(sleeper.Process.Pid, &ws, syscall.WNOHANG, nil); pid != 0 {
+		t.Fatalf("a refused cancel ended the worker: %v", ws)
+	}
+}
+
+// A sweep file with a key given twice is refused, naming the key and the file.
+func TestSweepDuplicateKeyCLI(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "dup.json")
+	os.WriteFile(p, []byte(`{"name": "d", "base": {"version": 2, "kind": "optimise"}, "grid": {"seed": [1], "seed": [2]}}`), 0o644)
+	r := runStylelab(t, []string{"STYLELAB_DB=" + filepath.Join(dir, "t.db")}, "sweep", p, "--dry-run")
+	if r.code != 1 || !strings.Contains(r.stderr, `key "grid.seed" appears twice`) || !strings.Contains(r.stderr, p) {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// --partition with a newline is a usage error, not a line of its own in the sbatch script (issue 21, item 17).
+func TestSweepPartitionNewline(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"STYLELAB_DB=" + filepath.Join(dir, "t.db")}
+	file := writeSweep(t, dir, "p", "")
+	r := runStylelab(t, env, "sweep", file, "--dry-run", "--executor", "slurm", "--partition", "main\n#SBATCH --uid=0")
+	if r.code != 2 || !strings.Contains(r.stderr, "control character U+000A") || strings.Contains(r.stdout, "#SBATCH --uid") {
+		t.Fatalf("exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -172,6 +172,9 @@ func Parse(r io.Reader) (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spec: %w", err)
 	}
+	if err := CheckDuplicateKeys(b); err != nil {
+		return nil, fmt.Errorf("spec: %w", err)
+	}
 	var head struct {
 		Version  int             `json:"version"`
 		Optimise json.RawMessage `json:"optimise"`

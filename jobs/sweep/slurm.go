@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/stylelab/stylelab/tracker"
 )
@@ -51,9 +53,49 @@ func ArraySpec(indices []int, parallel int) string {
 // shellQuote quotes s for bash in single quotes.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
+// lineSafe refuses a value written into a line of the sbatch script (a #SBATCH directive or a comment) that holds
+// a control character: a newline (or a carriage return, which sbatch also ends lines at) would end the line there
+// and make the rest a line of its own, e.g. another directive.
+func lineSafe(what, v, fix string) error {
+	if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(v[i:])
+		return fmt.Errorf("%s %q holds the control character %U, which would add a line to the sbatch script: %s", what, v, r, fix)
+	}
+	return nil
+}
+
+// Check refuses options that cannot be written into an sbatch script safely: control characters anywhere, and
+// white space in the partition (which names one partition, as sinfo shows it; a space would start another option).
+func (o SlurmOptions) Check() error {
+	if err := lineSafe("--partition", o.Partition, "give the partition's name as sinfo shows it"); err != nil {
+		return err
+	}
+	if strings.ContainsFunc(o.Partition, unicode.IsSpace) {
+		return fmt.Errorf("--partition %q holds white space: give one partition's name as sinfo shows it (several: a comma list without spaces)", o.Partition)
+	}
+	for _, e := range o.Extra {
+		if err := lineSafe("sbatch option", e, "give each option on its own, without line breaks"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SlurmScript is the sbatch script running the indices as one job array: task $SLURM_ARRAY_TASK_ID runs
 // specs/NNNN.json with TaskArgs and the tags slurm.job_id=$SLURM_ARRAY_JOB_ID, slurm.task_id=$SLURM_ARRAY_TASK_ID.
-func (r *Record) SlurmScript(indices []int, o SlurmOptions) string {
+// It refuses (SlurmOptions.Check) values that would add lines to the script: control characters in the options,
+// the sweep's id and name, or its folder.
+func (r *Record) SlurmScript(indices []int, o SlurmOptions) (string, error) {
+	if err := o.Check(); err != nil {
+		return "", err
+	}
+	for _, v := range [][3]string{{"sweep id", r.ID, "sweep ids come from `stylelab sweep list`"},
+		{"sweep name", r.Name, "rename the sweep in its file"},
+		{"sweep folder", r.dir, "choose another with --dir"}} {
+		if err := lineSafe(v[0], v[1], v[2]); err != nil {
+			return "", err
+		}
+	}
 	cpus := o.CPUs
 	if cpus < 1 {
 		cpus = 1
@@ -88,7 +130,7 @@ func (r *Record) SlurmScript(indices []int, o SlurmOptions) string {
 	}
 	q = append(q, "--tag", TagSlurmJob+`="$SLURM_ARRAY_JOB_ID"`, "--tag", TagSlurmTask+`="$SLURM_ARRAY_TASK_ID"`)
 	fmt.Fprintf(&b, "exec %s %s\n", shellQuote(r.Binary), strings.Join(q, " "))
-	return b.String()
+	return b.String(), nil
 }
 
 // ErrNoSbatch is returned when sbatch is not on PATH.
@@ -97,6 +139,10 @@ var ErrNoSbatch = errors.New("sbatch not found on PATH: install Slurm's client c
 // SubmitSlurm writes the script to the sweep folder, submits it with `sbatch --parsable`, records the
 // submission and returns the array job id. A refusal returns sbatch's own message.
 func (r *Record) SubmitSlurm(indices []int, o SlurmOptions) (string, error) {
+	script, err := r.SlurmScript(indices, o)
+	if err != nil {
+		return "", err
+	}
 	sbatch, err := exec.LookPath("sbatch")
 	if err != nil {
 		return "", ErrNoSbatch
@@ -104,7 +150,7 @@ func (r *Record) SubmitSlurm(indices []int, o SlurmOptions) (string, error) {
 	n := len(r.Submissions)
 	name := fmt.Sprintf("submit-%d.sbatch", n)
 	path := filepath.Join(r.dir, name)
-	if err := os.WriteFile(path, []byte(r.SlurmScript(indices, o)), 0o755); err != nil {
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		return "", err
 	}
 	var out, errb bytes.Buffer

@@ -62,9 +62,17 @@ type Definition struct {
 	Random *Random          `json:"random,omitempty"`
 }
 
-// Parse decodes a sweep file strictly (unknown fields are errors) and checks every key path against the spec.
+// Parse decodes a sweep file strictly (unknown fields and keys given twice are errors) and checks every key path
+// against the spec.
 func Parse(r io.Reader) (*Definition, error) {
-	dec := json.NewDecoder(r)
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("sweep: %w", err)
+	}
+	if err := spec.CheckDuplicateKeys(b); err != nil {
+		return nil, fmt.Errorf("sweep: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	var d Definition

@@ -166,7 +166,10 @@ func TestSlurmScriptRuns(t *testing.T) {
 	for i := range r.Runs {
 		r.Runs[i] = Entry{Index: i, Spec: filepath.Join("specs", "000"+string(rune('0'+i))+".json")}
 	}
-	script := r.SlurmScript([]int{0, 1, 2, 3}, SlurmOptions{Parallel: 2, Partition: "gpu"})
+	script, err := r.SlurmScript([]int{0, 1, 2, 3}, SlurmOptions{Parallel: 2, Partition: "gpu"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{"#SBATCH --array=0-3%2\n", "#SBATCH --partition=gpu\n", "#SBATCH --job-name=stylelab-x-1\n"} {
 		if !strings.Contains(script, want) {
 			t.Fatalf("script lacks %q:\n%s", want, script)
@@ -423,5 +426,55 @@ func TestRunCapExactCount(t *testing.T) {
 	d.Random.Count = 5001
 	if _, err := d.Expand(""); err == nil || !strings.Contains(err.Error(), "10002 runs (2 × random.count 5001) is more than 10000") {
 		t.Fatalf("10002 runs: %v", err)
+	}
+}
+
+// A key given twice in a sweep file, in its grid or its base spec, is refused, named, with the file's name
+// (issue 21, item 14).
+func TestSweepDuplicateKeysRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ doc, key string }{
+		{`{"name": "x", "base": ` + base + `, "grid": {"optimise.loss": ["gram"], "seed": [1], "optimise.loss": ["meanvar"]}}`, "grid.optimise.loss"},
+		{`{"name": "x", "base": {"version": 1, "kind": "optimise", "optimise": {"steps": 100, "steps": 3}}, "grid": {"seed": [1]}}`, "base.optimise.steps"},
+		{`{"name": "x", "name": "y", "base": ` + base + `, "grid": {"seed": [1]}}`, "name"},
+	} {
+		p := filepath.Join(dir, "s.json")
+		os.WriteFile(p, []byte(tc.doc), 0o644)
+		_, err := Load(p)
+		if err == nil || !strings.Contains(err.Error(), `key "`+tc.key+`" appears twice`) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: %v, want the duplicate %q and the file named", tc.doc, err, tc.key)
+		}
+	}
+}
+
+// Values written into lines of the sbatch script are refused when they hold a control character (issue 21,
+// item 17: a newline in --partition added a directive), and a partition with white space is refused.
+func TestSlurmScriptRefusesLineBreaks(t *testing.T) {
+	good := func() *Record {
+		return &Record{ID: "x-1", Name: "x", DB: "/db", Binary: "/bin/echo", Runs: []Entry{{Index: 0, Spec: "specs/0000.json"}}, dir: t.TempDir()}
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*Record, *SlurmOptions)
+		want string
+	}{
+		{"partition newline", func(_ *Record, o *SlurmOptions) { o.Partition = "main\n#SBATCH --uid=0" }, `--partition "main\n#SBATCH --uid=0" holds the control character U+000A`},
+		{"partition CR", func(_ *Record, o *SlurmOptions) { o.Partition = "main\r" }, "U+000D"},
+		{"partition space", func(_ *Record, o *SlurmOptions) { o.Partition = "main --uid=0" }, "white space"},
+		{"extra option", func(_ *Record, o *SlurmOptions) { o.Extra = []string{"--mem=1G\n--uid=0"} }, "sbatch option"},
+		{"name", func(r *Record, _ *SlurmOptions) { r.Name = "x\n#SBATCH --uid=0" }, "sweep name"},
+		{"folder", func(r *Record, _ *SlurmOptions) { r.dir += "/a\nb" }, "sweep folder"},
+	} {
+		r, o := good(), SlurmOptions{}
+		tc.edit(r, &o)
+		if s, err := r.SlurmScript([]int{0}, o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q; script:\n%s", tc.name, err, tc.want, s)
+		}
+		if _, err := r.SubmitSlurm([]int{0}, o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: SubmitSlurm: %v", tc.name, err)
+		}
+	}
+	if _, err := good().SlurmScript([]int{0}, SlurmOptions{Partition: "gpu,cpu", Extra: []string{"--mem=1G"}}); err != nil {
+		t.Fatal(err)
 	}
 }
