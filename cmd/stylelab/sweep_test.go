@@ -498,3 +498,29 @@ func TestSweepPartitionNewline(t *testing.T) {
 		t.Fatalf("exit %d: %s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// `sweep --executor slurm` with Slurm's client but no configuration (SLURM_CONF naming a missing file, or a
+// folder) refuses before sbatch runs, naming what to set, and leaves no sweep folder ("Slurm without a
+// configuration", issue 21: sbatch went to DNS, or retried a missing SLURM_CONF for 60 s).
+func TestSweepSlurmWithoutConfig(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	os.MkdirAll(bin, 0o755)
+	calls := filepath.Join(dir, "sbatch-calls")
+	os.WriteFile(filepath.Join(bin, "sbatch"), []byte("#!/bin/sh\necho \"$@\" >> '"+calls+"'\necho 123\n"), 0o755)
+	file := writeSweep(t, dir, "noconf", "")
+	for _, conf := range []string{filepath.Join(dir, "missing", "slurm.conf"), dir} {
+		env := []string{"STYLELAB_DB=" + filepath.Join(dir, "t.db"), "PATH=" + bin + ":" + os.Getenv("PATH"), "SLURM_CONF=" + conf}
+		r := runStylelab(t, env, "sweep", file, "--executor", "slurm")
+		if r.code != 1 || !strings.Contains(r.stderr, "SLURM_CONF="+conf+" is not a readable Slurm configuration") ||
+			!strings.Contains(r.stderr, "/etc/slurm/slurm.conf") || !strings.Contains(r.stderr, "scripts/local-cluster.sh up") {
+			t.Errorf("SLURM_CONF=%s: exit %d: %s%s", conf, r.code, r.stdout, r.stderr)
+		}
+		if _, err := os.Stat(calls); err == nil {
+			t.Fatalf("SLURM_CONF=%s: sbatch was run", conf)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(dir, "sweeps")); len(ents) != 0 {
+			t.Fatalf("a refused submission left %d sweep folders", len(ents))
+		}
+	}
+}
