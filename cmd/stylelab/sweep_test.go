@@ -3,8 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"image/png"
+	"errors"
 	"fmt"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -244,7 +245,11 @@ func startSlurm(t *testing.T) []string {
 	if err != nil {
 		fail("local-cluster.sh up: %v: %s", err, out)
 	}
-	return append(env, "SLURM_CONF="+filepath.Join(dir, "slurm", "slurm.conf"))
+	conf := filepath.Join(dir, "slurm", "slurm.conf")
+	if r := localClusterEnv(t, dir, "slurm"); r.code != 0 || r.stdout != "export SLURM_CONF="+conf+"\n" {
+		t.Fatalf("local-cluster.sh env of the running cluster: exit %d, %q, %s", r.code, r.stdout, r.stderr)
+	}
+	return append(env, "SLURM_CONF="+conf)
 }
 
 // The 2×2 sweep as one Slurm job array on a real single-node cluster: task 3 is cancelled while pending, the
@@ -522,5 +527,56 @@ func TestSweepSlurmWithoutConfig(t *testing.T) {
 		if ents, _ := os.ReadDir(filepath.Join(dir, "sweeps")); len(ents) != 0 {
 			t.Fatalf("a refused submission left %d sweep folders", len(ents))
 		}
+	}
+}
+
+// localClusterEnv runs `scripts/local-cluster.sh env` with the given cluster folder and services.
+func localClusterEnv(t *testing.T, dir, services string) stylelabResult {
+	t.Helper()
+	cmd := exec.Command("../../scripts/local-cluster.sh", "env")
+	cmd.Env = append(os.Environ(), "STYLELAB_CLUSTER_DIR="+dir, "STYLELAB_CLUSTER_SERVICES="+services)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	code := 0
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stylelabResult{out.String(), errb.String(), code}
+}
+
+// `scripts/local-cluster.sh env` while the cluster is down (never started, or its daemons gone) says so and how
+// to start it, exits 1, and prints no environment (issue 21: it printed nothing, or a SLURM_CONF whose
+// daemons were gone, and exited 0).
+func TestLocalClusterEnvWhenDown(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "never-started")
+	for _, services := range []string{"slurm", "postgres", "postgres slurm"} {
+		r := localClusterEnv(t, missing, services)
+		if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "is down") ||
+			!strings.Contains(r.stderr, "STYLELAB_CLUSTER_DIR='"+missing+"' STYLELAB_CLUSTER_SERVICES='"+services+"' scripts/local-cluster.sh up") {
+			t.Errorf("services %q: exit %d, stdout %q, stderr %q", services, r.code, r.stdout, r.stderr)
+		}
+		for _, s := range strings.Fields(services) {
+			if !strings.Contains(r.stderr, s+" is down") {
+				t.Errorf("services %q: %s not said to be down: %s", services, s, r.stderr)
+			}
+		}
+	}
+	// A Slurm folder left behind whose daemons are gone (the pid of a process that has exited).
+	stale := t.TempDir()
+	os.MkdirAll(filepath.Join(stale, "slurm"), 0o755)
+	os.WriteFile(filepath.Join(stale, "slurm", "slurm.conf"), []byte("ClusterName=stylelab\n"), 0o644)
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"slurmctld", "slurmd"} {
+		os.WriteFile(filepath.Join(stale, "slurm", d+".pid"), []byte(strconv.Itoa(gone.Process.Pid)+"\n"), 0o644)
+	}
+	if r := localClusterEnv(t, stale, "slurm"); r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "slurmctld is not running") {
+		t.Errorf("stale slurm folder: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
