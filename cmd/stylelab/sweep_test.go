@@ -485,8 +485,12 @@ func TestSweepCancelTaskRange(t *testing.T) {
 // A sweep file with a key given twice is refused, naming the key and the file.
 func TestSweepDuplicateKeyCLI(t *testing.T) {
 	dir := t.TempDir()
+	c, _ := filepath.Abs(testContent)
+	st, _ := filepath.Abs(testStyle)
 	p := filepath.Join(dir, "dup.json")
-	os.WriteFile(p, []byte(`{"name": "d", "base": {"version": 2, "kind": "optimise"}, "grid": {"seed": [1], "seed": [2]}}`), 0o644)
+	os.WriteFile(p, []byte(fmt.Sprintf(`{"name": "d", "base": {"version": 2, "kind": "optimise",
+	  "inputs": {"content": {"path": %q}, "styles": [{"path": %q}]}, "optimise": {"size": 32, "steps": 3}},
+	  "grid": {"seed": [1], "seed": [2]}}`, c, st)), 0o644)
 	r := runStylelab(t, []string{"STYLELAB_DB=" + filepath.Join(dir, "t.db")}, "sweep", p, "--dry-run")
 	if r.code != 1 || !strings.Contains(r.stderr, `key "grid.seed" appears twice`) || !strings.Contains(r.stderr, p) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
