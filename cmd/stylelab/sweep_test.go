@@ -3,8 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"image/png"
+	"errors"
 	"fmt"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -244,7 +245,11 @@ func startSlurm(t *testing.T) []string {
 	if err != nil {
 		fail("local-cluster.sh up: %v: %s", err, out)
 	}
-	return append(env, "SLURM_CONF="+filepath.Join(dir, "slurm", "slurm.conf"))
+	conf := filepath.Join(dir, "slurm", "slurm.conf")
+	if r := localClusterEnv(t, dir, "slurm"); r.code != 0 || r.stdout != "export SLURM_CONF="+conf+"\n" {
+		t.Fatalf("local-cluster.sh env of the running cluster: exit %d, %q, %s", r.code, r.stdout, r.stderr)
+	}
+	return append(env, "SLURM_CONF="+conf)
 }
 
 // The 2×2 sweep as one Slurm job array on a real single-node cluster: task 3 is cancelled while pending, the
@@ -480,8 +485,12 @@ func TestSweepCancelTaskRange(t *testing.T) {
 // A sweep file with a key given twice is refused, naming the key and the file.
 func TestSweepDuplicateKeyCLI(t *testing.T) {
 	dir := t.TempDir()
+	c, _ := filepath.Abs(testContent)
+	st, _ := filepath.Abs(testStyle)
 	p := filepath.Join(dir, "dup.json")
-	os.WriteFile(p, []byte(`{"name": "d", "base": {"version": 2, "kind": "optimise"}, "grid": {"seed": [1], "seed": [2]}}`), 0o644)
+	os.WriteFile(p, []byte(fmt.Sprintf(`{"name": "d", "base": {"version": 2, "kind": "optimise",
+	  "inputs": {"content": {"path": %q}, "styles": [{"path": %q}]}, "optimise": {"size": 32, "steps": 3}},
+	  "grid": {"seed": [1], "seed": [2]}}`, c, st)), 0o644)
 	r := runStylelab(t, []string{"STYLELAB_DB=" + filepath.Join(dir, "t.db")}, "sweep", p, "--dry-run")
 	if r.code != 1 || !strings.Contains(r.stderr, `key "grid.seed" appears twice`) || !strings.Contains(r.stderr, p) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
@@ -496,5 +505,82 @@ func TestSweepPartitionNewline(t *testing.T) {
 	r := runStylelab(t, env, "sweep", file, "--dry-run", "--executor", "slurm", "--partition", "main\n#SBATCH --uid=0")
 	if r.code != 2 || !strings.Contains(r.stderr, "control character U+000A") || strings.Contains(r.stdout, "#SBATCH --uid") {
 		t.Fatalf("exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// `sweep --executor slurm` with Slurm's client but no configuration (SLURM_CONF naming a missing file, or a
+// folder) refuses before sbatch runs, naming what to set, and leaves no sweep folder ("Slurm without a
+// configuration", issue 21: sbatch went to DNS, or retried a missing SLURM_CONF for 60 s).
+func TestSweepSlurmWithoutConfig(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	os.MkdirAll(bin, 0o755)
+	calls := filepath.Join(dir, "sbatch-calls")
+	os.WriteFile(filepath.Join(bin, "sbatch"), []byte("#!/bin/sh\necho \"$@\" >> '"+calls+"'\necho 123\n"), 0o755)
+	file := writeSweep(t, dir, "noconf", "")
+	for _, conf := range []string{filepath.Join(dir, "missing", "slurm.conf"), dir} {
+		env := []string{"STYLELAB_DB=" + filepath.Join(dir, "t.db"), "PATH=" + bin + ":" + os.Getenv("PATH"), "SLURM_CONF=" + conf}
+		r := runStylelab(t, env, "sweep", file, "--executor", "slurm")
+		if r.code != 1 || !strings.Contains(r.stderr, "SLURM_CONF="+conf+" is not a readable Slurm configuration") ||
+			!strings.Contains(r.stderr, "/etc/slurm/slurm.conf") || !strings.Contains(r.stderr, "scripts/local-cluster.sh up") {
+			t.Errorf("SLURM_CONF=%s: exit %d: %s%s", conf, r.code, r.stdout, r.stderr)
+		}
+		if _, err := os.Stat(calls); err == nil {
+			t.Fatalf("SLURM_CONF=%s: sbatch was run", conf)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(dir, "sweeps")); len(ents) != 0 {
+			t.Fatalf("a refused submission left %d sweep folders", len(ents))
+		}
+	}
+}
+
+// localClusterEnv runs `scripts/local-cluster.sh env` with the given cluster folder and services.
+func localClusterEnv(t *testing.T, dir, services string) stylelabResult {
+	t.Helper()
+	cmd := exec.Command("../../scripts/local-cluster.sh", "env")
+	cmd.Env = append(os.Environ(), "STYLELAB_CLUSTER_DIR="+dir, "STYLELAB_CLUSTER_SERVICES="+services)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	code := 0
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stylelabResult{out.String(), errb.String(), code}
+}
+
+// `scripts/local-cluster.sh env` while the cluster is down (never started, or its daemons gone) says so and how
+// to start it, exits 1, and prints no environment (issue 21: it printed nothing, or a SLURM_CONF whose
+// daemons were gone, and exited 0).
+func TestLocalClusterEnvWhenDown(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "never-started")
+	for _, services := range []string{"slurm", "postgres", "postgres slurm"} {
+		r := localClusterEnv(t, missing, services)
+		if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "is down") ||
+			!strings.Contains(r.stderr, "STYLELAB_CLUSTER_DIR='"+missing+"' STYLELAB_CLUSTER_SERVICES='"+services+"' scripts/local-cluster.sh up") {
+			t.Errorf("services %q: exit %d, stdout %q, stderr %q", services, r.code, r.stdout, r.stderr)
+		}
+		for _, s := range strings.Fields(services) {
+			if !strings.Contains(r.stderr, s+" is down") {
+				t.Errorf("services %q: %s not said to be down: %s", services, s, r.stderr)
+			}
+		}
+	}
+	// A Slurm folder left behind whose daemons are gone (the pid of a process that has exited).
+	stale := t.TempDir()
+	os.MkdirAll(filepath.Join(stale, "slurm"), 0o755)
+	os.WriteFile(filepath.Join(stale, "slurm", "slurm.conf"), []byte("ClusterName=stylelab\n"), 0o644)
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"slurmctld", "slurmd"} {
+		os.WriteFile(filepath.Join(stale, "slurm", d+".pid"), []byte(strconv.Itoa(gone.Process.Pid)+"\n"), 0o644)
+	}
+	if r := localClusterEnv(t, stale, "slurm"); r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "slurmctld is not running") {
+		t.Errorf("stale slurm folder: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }

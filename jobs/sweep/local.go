@@ -116,7 +116,7 @@ func (r *Record) StartLocal(root string, indices []int, workers int) error {
 	}
 	sub.PID = cmd.Process.Pid
 	sub.recordIdentity() // not yet waited for, so the pid cannot have been reused
-	go cmd.Wait() // reap it if this process lives long enough (tests); otherwise init does
+	go cmd.Wait()        // reap it if this process lives long enough (tests); otherwise init does
 	r.Submissions = append(r.Submissions, sub)
 	return r.Save()
 }

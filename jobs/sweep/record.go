@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/experiments/vgg"
+	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/tracker"
 )
 
@@ -64,7 +64,7 @@ type Submission struct {
 	Host       string `json:"host,omitempty"`        // os.Hostname of the machine it runs on
 	BootID     string `json:"boot_id,omitempty"`     // /proc/sys/kernel/random/boot_id of that boot
 	StartTicks uint64 `json:"start_ticks,omitempty"` // /proc/PID/stat field 22: start time after boot, in clock ticks
-	Script   string    `json:"script,omitempty"` // sbatch script file, relative to the sweep folder
+	Script     string `json:"script,omitempty"`      // sbatch script file, relative to the sweep folder
 }
 
 // Dir is the sweep's folder.

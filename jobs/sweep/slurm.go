@@ -136,6 +136,44 @@ func (r *Record) SlurmScript(indices []int, o SlurmOptions) (string, error) {
 // ErrNoSbatch is returned when sbatch is not on PATH.
 var ErrNoSbatch = errors.New("sbatch not found on PATH: install Slurm's client commands (Debian: apt-get install slurm-client) on this machine, or use --executor local")
 
+// slurmConfPaths are where Slurm's commands read slurm.conf when SLURM_CONF is not set: the path built into
+// Debian's Slurm, then the copy slurmd keeps on a node of a "configless" cluster. (A variable for tests.)
+var slurmConfPaths = []string{"/etc/slurm/slurm.conf", "/run/slurm/conf/slurm.conf"}
+
+// SlurmConfig returns the slurm.conf Slurm's commands will read: $SLURM_CONF when set, else the first of
+// /etc/slurm/slurm.conf and /run/slurm/conf/slurm.conf that exists. Without one, sbatch goes looking for the
+// controller in DNS (SRV records) before it fails, and a SLURM_CONF naming a missing file is retried for 60 s;
+// so the sweep commands refuse first, saying what to set.
+func SlurmConfig() (string, error) {
+	const how = "point SLURM_CONF at the cluster's slurm.conf, install it as %s, or start a cluster on this machine with scripts/local-cluster.sh up and export the SLURM_CONF it prints"
+	readable := func(p string) error {
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err != nil {
+			return err
+		} else if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file", p)
+		}
+		return nil
+	}
+	if c := os.Getenv("SLURM_CONF"); c != "" {
+		if err := readable(c); err != nil {
+			return "", fmt.Errorf("SLURM_CONF=%s is not a readable Slurm configuration (%v): "+how, c, err, slurmConfPaths[0])
+		}
+		return c, nil
+	}
+	for _, p := range slurmConfPaths {
+		if readable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no Slurm configuration here: SLURM_CONF is not set and neither %s exists (Slurm's commands would look for a controller in DNS): "+how,
+		strings.Join(slurmConfPaths, " nor "), slurmConfPaths[0])
+}
+
 // SubmitSlurm writes the script to the sweep folder, submits it with `sbatch --parsable`, records the
 // submission and returns the array job id. A refusal returns sbatch's own message.
 func (r *Record) SubmitSlurm(indices []int, o SlurmOptions) (string, error) {
@@ -146,6 +184,9 @@ func (r *Record) SubmitSlurm(indices []int, o SlurmOptions) (string, error) {
 	sbatch, err := exec.LookPath("sbatch")
 	if err != nil {
 		return "", ErrNoSbatch
+	}
+	if _, err := SlurmConfig(); err != nil {
+		return "", err
 	}
 	n := len(r.Submissions)
 	name := fmt.Sprintf("submit-%d.sbatch", n)
@@ -182,6 +223,9 @@ func SlurmQueue(jobIDs []string) (map[string]string, error) {
 	squeue, err := exec.LookPath("squeue")
 	if err != nil {
 		return nil, errors.New("squeue not found on PATH: install Slurm's client commands (Debian: apt-get install slurm-client)")
+	}
+	if _, err := SlurmConfig(); err != nil {
+		return nil, err
 	}
 	var so, se bytes.Buffer
 	cmd := exec.Command(squeue, "-h", "-r", "-j", strings.Join(jobIDs, ","), "-o", "%i %T")
@@ -265,6 +309,9 @@ func (r *Record) CancelSlurm(index int) (int, error) {
 	}
 	if len(ids) == 0 {
 		return 0, nil
+	}
+	if _, err := SlurmConfig(); err != nil {
+		return 0, err
 	}
 	out, err := exec.Command(scancel, ids...).CombinedOutput()
 	if err != nil {

@@ -478,3 +478,56 @@ func TestSlurmScriptRefusesLineBreaks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// fakeSbatch puts an sbatch on PATH that notes each call in the returned file and answers job id 123.
+func fakeSbatch(t *testing.T) string {
+	t.Helper()
+	bin := t.TempDir()
+	calls := filepath.Join(bin, "calls")
+	if err := os.WriteFile(filepath.Join(bin, "sbatch"), []byte("#!/bin/sh\necho \"$@\" >> '"+calls+"'\necho 123\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return calls
+}
+
+// Without a Slurm configuration (SLURM_CONF naming a missing file or a folder, or unset with no slurm.conf in
+// the standard places) the submission is refused before sbatch runs, naming what to set ("Slurm without a
+// configuration", issue 21); with one, sbatch is run.
+func TestSubmitSlurmNeedsConfig(t *testing.T) {
+	calls := fakeSbatch(t)
+	dir := t.TempDir()
+	oldPaths := slurmConfPaths
+	defer func() { slurmConfPaths = oldPaths }()
+	slurmConfPaths = []string{filepath.Join(dir, "etc-slurm.conf"), filepath.Join(dir, "run-slurm.conf")}
+	rec := func() *Record {
+		d := t.TempDir()
+		return &Record{ID: "x-1", Name: "x", DB: "/db", Binary: "/bin/echo", Runs: []Entry{{Index: 0, Spec: "specs/0000.json"}}, dir: d}
+	}
+	for _, conf := range []string{filepath.Join(dir, "missing.conf"), dir, ""} {
+		t.Setenv("SLURM_CONF", conf)
+		if conf == "" {
+			os.Unsetenv("SLURM_CONF")
+		}
+		_, err := rec().SubmitSlurm([]int{0}, SlurmOptions{})
+		if err == nil || !strings.Contains(err.Error(), "SLURM_CONF") || !strings.Contains(err.Error(), "scripts/local-cluster.sh up") ||
+			!strings.Contains(err.Error(), slurmConfPaths[0]) {
+			t.Errorf("SLURM_CONF=%q: %v", conf, err)
+		}
+		if _, err := os.Stat(calls); err == nil {
+			t.Fatalf("SLURM_CONF=%q: sbatch was run without a configuration", conf)
+		}
+	}
+	// A configuration in the standard place (no SLURM_CONF), then one named by SLURM_CONF: sbatch runs.
+	os.WriteFile(slurmConfPaths[1], []byte("ClusterName=x\n"), 0o644)
+	if id, err := rec().SubmitSlurm([]int{0}, SlurmOptions{}); err != nil || id != "123" {
+		t.Fatalf("with %s: %q, %v", slurmConfPaths[1], id, err)
+	}
+	t.Setenv("SLURM_CONF", slurmConfPaths[1])
+	if id, err := rec().SubmitSlurm([]int{0}, SlurmOptions{}); err != nil || id != "123" {
+		t.Fatalf("with SLURM_CONF: %q, %v", id, err)
+	}
+	if b, _ := os.ReadFile(calls); strings.Count(string(b), "--parsable") != 2 {
+		t.Fatalf("sbatch calls: %q", b)
+	}
+}
