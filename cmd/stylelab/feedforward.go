@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/stylelab/stylelab/experiments/gatys"
+	"github.com/stylelab/stylelab/experiments/train"
 	"github.com/stylelab/stylelab/jobs/runner"
 	"github.com/stylelab/stylelab/jobs/spec"
-	"github.com/stylelab/stylelab/experiments/train"
 	"github.com/stylelab/stylelab/tracker"
 )
 

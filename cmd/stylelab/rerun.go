@@ -8,8 +8,8 @@ import (
 	"os"
 
 	"github.com/stylelab/stylelab/experiments/gatys"
-	"github.com/stylelab/stylelab/jobs/runner"
 	"github.com/stylelab/stylelab/experiments/train"
+	"github.com/stylelab/stylelab/jobs/runner"
 	"github.com/stylelab/stylelab/tracker"
 )
 

@@ -21,9 +21,9 @@ import (
 	"github.com/stylelab/stylelab/experiments/guides"
 	"github.com/stylelab/stylelab/experiments/imageio"
 	"github.com/stylelab/stylelab/experiments/losses"
+	"github.com/stylelab/stylelab/experiments/vgg"
 	"github.com/stylelab/stylelab/jobs/runner"
 	"github.com/stylelab/stylelab/jobs/spec"
-	"github.com/stylelab/stylelab/experiments/vgg"
 	"github.com/stylelab/stylelab/tracker"
 )
 

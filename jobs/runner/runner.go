@@ -20,9 +20,9 @@ import (
 	"github.com/stylelab/stylelab/backends/backend"
 	"github.com/stylelab/stylelab/experiments/gatys"
 	"github.com/stylelab/stylelab/experiments/imageio"
-	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/experiments/train"
 	"github.com/stylelab/stylelab/experiments/vgg"
+	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/tracker"
 	"github.com/stylelab/stylelab/tracker/provenance"
 )

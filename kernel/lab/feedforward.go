@@ -6,10 +6,10 @@ import (
 	"os"
 	"strings"
 
-	"github.com/stylelab/stylelab/jobs/runner"
-	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/experiments/train"
 	"github.com/stylelab/stylelab/experiments/vgg"
+	"github.com/stylelab/stylelab/jobs/runner"
+	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/kernel/nbui"
 	"github.com/stylelab/stylelab/tracker"
 )
