@@ -37,6 +37,8 @@ import (
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
 	"github.com/x448/float16"
+
+	"github.com/stylelab/stylelab/experiments/safefile"
 )
 
 // Errors, for errors.Is. Every error the package returns names the file, the problem and what to do.
@@ -182,21 +184,26 @@ func (f *File) Close() error {
 // Sniff reports whether the file at path starts like a torch.save file ("zip" or "legacy"), without reading more
 // than its first bytes; "" when it does not (a safetensors file, an image, …).
 func Sniff(path string) (string, error) {
-	f, err := os.Open(path)
+	f, _, err := safefile.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	return sniff(f), nil
+}
+
+// sniff is Sniff on an open file: its first four bytes name the format ("" when neither).
+func sniff(r io.ReaderAt) string {
 	head := make([]byte, 4)
-	n, _ := io.ReadFull(f, head)
+	n, _ := r.ReadAt(head, 0)
 	head = head[:n]
 	switch {
 	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
-		return "zip", nil
+		return "zip"
 	case bytes.HasPrefix(head, []byte{0x80, 0x02, 0x8a, 0x0a}): // PROTO 2, LONG1 of 10 bytes: the magic number
-		return "legacy", nil
+		return "legacy"
 	}
-	return "", nil
+	return ""
 }
 
 // legacyMagic is torch's MAGIC_NUMBER 0x1950a86a20f9469cfc6c; legacyProtocol its PROTOCOL_VERSION.
@@ -213,7 +220,7 @@ func Open(path string) (f *File, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("pth: %q: %w", path, err)
 	}
-	osf, err := os.Open(abs)
+	osf, st, err := safefile.Open(abs) // a regular file only: never blocks on a FIFO, never reads /dev/zero
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("pth: %s does not exist: give the path of a .pth file written by torch.save", abs)
@@ -230,10 +237,6 @@ func Open(path string) (f *File, err error) {
 			f = nil
 		}
 	}()
-	st, err := osf.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("pth: cannot read %s: %w", abs, err)
-	}
 	f = &File{Path: abs, Size: st.Size(), osf: osf}
 	h := sha256.New()
 	if _, err := io.Copy(h, io.NewSectionReader(osf, 0, f.Size)); err != nil {
@@ -241,12 +244,8 @@ func Open(path string) (f *File, err error) {
 	}
 	f.SHA256 = hex.EncodeToString(h.Sum(nil))
 
-	format, err := Sniff(abs)
-	if err != nil {
-		return nil, fmt.Errorf("pth: cannot read %s: %w", abs, err)
-	}
 	var root any
-	switch format {
+	switch format := sniff(osf); format {
 	case "zip":
 		f.Format = "zip"
 		root, err = f.openZip()
