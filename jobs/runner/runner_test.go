@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/stylelab/stylelab/experiments/gatys"
-	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/experiments/train"
+	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/tracker"
 )
 
