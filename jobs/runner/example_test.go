@@ -60,10 +60,12 @@ type countJob struct{ to int }
 func (countKind) Prepare(sp *spec.Spec, _ *vgg.Weights, _ runner.InputPolicy) (runner.Job, error) {
 	return countJob{to: int(sp.Seed)}, nil
 }
-func (j countJob) Name() string                       { return "count" }
-func (j countJob) Describe() string                   { return fmt.Sprintf("counting to %d", j.to) }
-func (j countJob) Params() (map[string]string, error) { return map[string]string{"to": fmt.Sprint(j.to)}, nil }
-func (j countJob) Steps() int                         { return j.to }
+func (j countJob) Name() string     { return "count" }
+func (j countJob) Describe() string { return fmt.Sprintf("counting to %d", j.to) }
+func (j countJob) Params() (map[string]string, error) {
+	return map[string]string{"to": fmt.Sprint(j.to)}, nil
+}
+func (j countJob) Steps() int { return j.to }
 func (j countJob) Execute(x *runner.Exec, _ *runner.Outcome) (runner.Result, error) {
 	for i := 1; i <= j.to; i++ {
 		x.Step(runner.Progress{Step: i, Metrics: map[string]float64{"n": float64(i)}})
