@@ -169,14 +169,11 @@ func init() {
 			if res == nil {
 				return nil
 			}
-			o := map[string]any{"run_id": out.RunID, "kind": sp.Train.Kind, "loss": sp.Train.Loss,
-				"steps": res.Last.Step, "seconds": elapsed.Seconds(), "seconds_per_step": res.SecondsPerStep,
-				"loss_first": res.First.Total, "loss_last": res.Last.Total, "backend": res.Backend.Name}
-			if out.OutputWritten {
-				o["checkpoint"] = sp.Output
-			}
-			if runErr != "" {
-				o["error"] = runErr
+			o := reportJSON(sp, out, runErr, "checkpoint")
+			for k, v := range map[string]any{"kind": sp.Train.Kind, "loss": sp.Train.Loss, "steps": res.Last.Step,
+				"seconds": elapsed.Seconds(), "seconds_per_step": res.SecondsPerStep, "loss_first": res.First.Total,
+				"loss_last": res.Last.Total, "backend": res.Backend.Name} {
+				o[k] = v
 			}
 			return o
 		},
@@ -192,13 +189,8 @@ func init() {
 	}
 	inference := kindReport{
 		JSON: func(sp *spec.Spec, out *runner.Outcome, _ *tracker.Store, runErr string, _ time.Duration) any {
-			o := map[string]any{"run_id": out.RunID, "output_sha256": out.OutputSHA256, "ms_per_image": out.MsPerImage}
-			if out.OutputWritten {
-				o["output"] = sp.Output
-			}
-			if runErr != "" {
-				o["error"] = runErr
-			}
+			o := reportJSON(sp, out, runErr, "output")
+			o["ms_per_image"] = out.MsPerImage
 			return o
 		},
 		Summary: func(out *runner.Outcome) string { return fmt.Sprintf("%.0f ms/image", out.MsPerImage) },

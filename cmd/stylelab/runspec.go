@@ -40,16 +40,27 @@ type kindReport struct {
 
 var kindReports = map[string]kindReport{}
 
+// reportJSON is the --json object every kind's report starts from: run_id, the output file (under outputKey)
+// when it was written, output_sha256 when an output image was recorded, and the run's error.
+func reportJSON(sp *spec.Spec, out *runner.Outcome, runErr, outputKey string) map[string]any {
+	o := map[string]any{"run_id": out.RunID}
+	if out.OutputWritten {
+		o[outputKey] = sp.Output
+	}
+	if out.OutputSHA256 != "" {
+		o["output_sha256"] = out.OutputSHA256
+	}
+	if runErr != "" {
+		o["error"] = runErr
+	}
+	return o
+}
+
 // genericReport reports a run of a kind that registered no report of its own.
 var genericReport = kindReport{
 	JSON: func(sp *spec.Spec, out *runner.Outcome, _ *tracker.Store, runErr string, _ time.Duration) any {
-		o := map[string]any{"run_id": out.RunID, "kind": sp.Kind, "output_sha256": out.OutputSHA256}
-		if out.OutputWritten {
-			o["output"] = sp.Output
-		}
-		if runErr != "" {
-			o["error"] = runErr
-		}
+		o := reportJSON(sp, out, runErr, "output")
+		o["kind"] = sp.Kind
 		return o
 	},
 }

@@ -192,15 +192,14 @@ func TestPanicInRunIsFailed(t *testing.T) {
 // A PostgreSQL store without an artifact folder is refused before any run row exists (it was refused only
 // after StartRun, leaving a FAILED run behind).
 func TestNoArtifactFolderRefusedBeforeTheRun(t *testing.T) {
-	st := openPostgres(t)
+	_, url := openPostgres(t)
 	t.Setenv("STYLELAB_ARTIFACTS", "")
-	noArt, err := tracker.Open(st)
+	noArt, err := tracker.Open(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer noArt.Close()
-	sp := &spec.Spec{Version: spec.Version, Kind: panicKind, Experiment: "noart", Seed: 1}
-	_, err = Run(sp, Options{Store: noArt})
+	_, err = Run(tinySpec(t, t.TempDir()), Options{Store: noArt})
 	if err == nil || !strings.Contains(err.Error(), "STYLELAB_ARTIFACTS") {
 		t.Fatalf("Run without an artifact folder: %v", err)
 	}
@@ -214,7 +213,8 @@ func TestNoArtifactFolderRefusedBeforeTheRun(t *testing.T) {
 func TestOutputFolderRefusedBeforeTheRun(t *testing.T) {
 	st := openStore(t)
 	dir := t.TempDir()
-	sp := &spec.Spec{Version: spec.Version, Kind: panicKind, Experiment: "out", Seed: 1, Output: dir}
+	sp := tinySpec(t, dir)
+	sp.Output = dir
 	_, err := Run(sp, Options{Store: st})
 	if err == nil || !strings.Contains(err.Error(), "is a folder") {
 		t.Fatalf("output a folder: %v", err)
@@ -224,9 +224,10 @@ func TestOutputFolderRefusedBeforeTheRun(t *testing.T) {
 	}
 }
 
-// openPostgres returns the URL of a fresh database on a throwaway PostgreSQL server (tracker/pgtest), or skips
-// when PostgreSQL is not installed (a failure when STYLELAB_REQUIRE_POSTGRES is set).
-func openPostgres(t *testing.T) string {
+// openPostgres starts a throwaway PostgreSQL server (tracker/pgtest, stopped at the test's end) and returns it
+// with the URL of a fresh database on it, or skips when PostgreSQL is not installed (a failure when
+// STYLELAB_REQUIRE_POSTGRES is set).
+func openPostgres(t *testing.T) (*pgtest.Server, string) {
 	t.Helper()
 	srv, err := pgtest.Start()
 	if err != nil {
@@ -240,7 +241,7 @@ func openPostgres(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return url
+	return srv, url
 }
 
 // A training run's rerun with a photo added to its content folder: refused without AllowChangedInputs, naming
