@@ -76,10 +76,9 @@ func (j countJob) Execute(x *runner.Exec, _ *runner.Outcome) (runner.Result, err
 	return runner.Result{}, nil
 }
 
-// Adding a run kind: its spec side (spec.RegisterKind: how its section resolves, what of it enters the key) and
-// its execution (runner.Register), both from an init function. The shell then records it like every other
-// kind: params, spec.json, a metric per step, status; it can be rerun and compared.
-func ExampleRegister() {
+// Register both sides of a kind from an init function, as every kind does (a second registration of a name
+// panics): the spec side (how its section resolves, what of it enters the key) and its execution.
+func init() {
 	spec.RegisterKind(spec.KindSpec{Name: "count",
 		Resolve: func(s *spec.Spec) error {
 			if s.Seed == 0 {
@@ -89,7 +88,12 @@ func ExampleRegister() {
 		},
 		Section: func(s *spec.Spec) any { return s.Seed }})
 	runner.Register("count", countKind{})
+}
 
+// Adding a run kind: countKind, registered above from init (spec.RegisterKind and runner.Register), runs
+// through the shell like every other kind — params, spec.json, a metric per step, status — and can be rerun
+// and compared.
+func ExampleRegister() {
 	dir, _ := os.MkdirTemp("", "stylelab-example-")
 	defer os.RemoveAll(dir)
 	st, _ := tracker.Open(filepath.Join(dir, "runs.db"))

@@ -160,11 +160,7 @@ func Compare(s *tracker.Store, a, b string, tol float64) (*Verdict, error) {
 	if tol <= 0 {
 		tol = DefaultTolerance
 	}
-	ra, err := s.GetRun(a)
-	if err != nil {
-		return nil, err
-	}
-	rb, err := s.GetRun(b)
+	ra, rb, err := twoRuns(s, a, b)
 	if err != nil {
 		return nil, err
 	}
@@ -312,11 +308,7 @@ func compareArtifacts(s *tracker.Store, a, b string) ([]ArtifactCheck, bool, err
 // CodeDifferences lists the differences in the code a run was made with: git commit, dirty diff, Go version and
 // module versions, from the provenance tags of the two runs.
 func CodeDifferences(s *tracker.Store, a, b string) ([]string, error) {
-	ra, err := s.GetRun(a)
-	if err != nil {
-		return nil, err
-	}
-	rb, err := s.GetRun(b)
+	ra, rb, err := twoRuns(s, a, b)
 	if err != nil {
 		return nil, err
 	}
@@ -334,6 +326,17 @@ func isCodeTag(k string) bool {
 		}
 	}
 	return false
+}
+
+// twoRuns reads runs a and b (ids or unique prefixes).
+func twoRuns(s *tracker.Store, a, b string) (ra, rb *tracker.RunInfo, err error) {
+	if ra, err = s.GetRun(a); err != nil {
+		return nil, nil, err
+	}
+	if rb, err = s.GetRun(b); err != nil {
+		return nil, nil, err
+	}
+	return ra, rb, nil
 }
 
 func short(s string) string {
