@@ -65,7 +65,7 @@ func runCombineScales(args []string) error {
 		}
 	}
 	prog := newRunProgress(cfg.Steps, os.Stdout, os.Stderr)
-	res, err := gatys.CombineScales(cfg, c, f, w, prog.step)
+	res, err := gatys.CombineScales(cfg, c, f, w, prog.gatysStep)
 	prog.finish()
 	if err != nil {
 		return err

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -12,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stylelab/stylelab/experiments/gatys"
 	"github.com/stylelab/stylelab/experiments/train"
 	"github.com/stylelab/stylelab/jobs/runner"
 	"github.com/stylelab/stylelab/jobs/spec"
@@ -78,16 +75,9 @@ func parseFloats(flagName, s string) ([]float64, error) {
 	return out, nil
 }
 
-// openStore opens the tracker unless --no-track.
-func (c *commonFF) openStore() (*tracker.Store, error) {
-	if c.noTrack {
-		return nil, nil
-	}
-	st, err := tracker.Open(c.db)
-	if err != nil {
-		return nil, fmt.Errorf("%w (or pass --no-track to run without recording)", err)
-	}
-	return st, nil
+// settings are the run shell's settings of the command's flags.
+func (c *commonFF) settings() runSettings {
+	return runSettings{DB: c.db, NoTrack: c.noTrack, JSON: c.asJSON}
 }
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
@@ -169,59 +159,49 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		sp.Inputs.Resume = &spec.Input{Path: *resume}
 	}
 	c.weightsInput(sp)
-	start := time.Now()
-	p, err := runner.Prepare(sp, false, nil)
-	if err != nil {
-		return err
-	}
-	st, err := c.openStore()
-	if err != nil {
-		return err
-	}
-	if st != nil {
-		defer st.Close()
-	}
-	prog := newRunProgress(sp.Train.Steps, stdout, stderr)
-	// SIGINT/SIGTERM stop training at the next step boundary: the checkpoint of that step (resumable with
-	// --resume) is written to --out and kept as the run's model, the run is KILLED, exit 130/143.
-	ctx, stop := runner.NotifyInterrupt(context.Background())
-	defer stop()
-	out, runErr := p.Run(runner.Options{Store: st, Context: ctx, OnTrainStep: func(r train.StepReport) { _ = prog.step(trainReport(r)) }})
-	prog.finish()
-	if out == nil || out.Train == nil {
-		return runErr
-	}
-	res := out.Train
-	if c.asJSON {
-		o := map[string]any{"run_id": out.RunID, "checkpoint": sp.Output, "kind": sp.Train.Kind, "loss": sp.Train.Loss,
-			"steps": res.Last.Step, "seconds": time.Since(start).Seconds(), "seconds_per_step": res.SecondsPerStep,
-			"loss_first": res.First.Total, "loss_last": res.Last.Total, "backend": res.Backend.Name}
-		if runErr != nil {
-			o["error"] = runErr.Error()
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(o); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(stdout, "wrote %s (%s, %d steps, loss %.4g → %.4g, %.2fs/step on %s)\n", sp.Output, sp.Train.Kind,
-			res.Last.Step, res.First.Total, res.Last.Total, res.SecondsPerStep, res.Backend.Name)
-		if out.RunID != "" {
-			fmt.Fprintf(stdout, "recorded run %s in %s (stylelab runs show %s; stylelab rerun %s)\n", out.RunID, st.Path(), out.RunID[:8], out.RunID[:8])
-		}
-	}
-	return runErr
+	return executeSpec(sp, c.settings(), stdout, stderr)
 }
 
-// trainReport shows a training step with the progress display of stylelab run.
-func trainReport(r train.StepReport) gatys.StepReport {
-	return gatys.StepReport{Step: r.Step, Total: r.Total, Content: r.Content, Style: r.Style, TV: r.TV,
-		StepTime: r.StepTime, Elapsed: r.Elapsed}
+func init() {
+	kindReports[spec.KindTrain] = kindReport{
+		JSON: func(sp *spec.Spec, out *runner.Outcome, _ *tracker.Store, runErr string, elapsed time.Duration) any {
+			res := out.Train
+			if res == nil {
+				return nil
+			}
+			o := reportJSON(sp, out, runErr, "checkpoint")
+			for k, v := range map[string]any{"kind": sp.Train.Kind, "loss": sp.Train.Loss, "steps": res.Last.Step,
+				"seconds": elapsed.Seconds(), "seconds_per_step": res.SecondsPerStep, "loss_first": res.First.Total,
+				"loss_last": res.Last.Total, "backend": res.Backend.Name} {
+				o[k] = v
+			}
+			return o
+		},
+		Summary: func(out *runner.Outcome) string {
+			res, sp := out.Train, out.Spec
+			if res == nil {
+				return ""
+			}
+			return fmt.Sprintf("%s, %d steps, loss %.4g → %.4g, %.2fs/step on %s", sp.Train.Kind,
+				res.Last.Step, res.First.Total, res.Last.Total, res.SecondsPerStep, res.Backend.Name)
+		},
+		Kept: "the checkpoint of the last completed step",
+	}
+	inference := kindReport{
+		JSON: func(sp *spec.Spec, out *runner.Outcome, _ *tracker.Store, runErr string, _ time.Duration) any {
+			o := reportJSON(sp, out, runErr, "output")
+			o["ms_per_image"] = out.MsPerImage
+			return o
+		},
+		Summary: func(out *runner.Outcome) string { return fmt.Sprintf("%.0f ms/image", out.MsPerImage) },
+	}
+	for _, k := range []string{spec.KindStylize, spec.KindInterpolate, spec.KindAdaIN} {
+		kindReports[k] = inference
+	}
 }
 
 // runStylize implements stylize, interpolate and adain.
-func runStylize(cmd string, args []string, stdout, _ io.Writer) error {
+func runStylize(cmd string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags(cmd)
 	var c commonFF
 	c.register(fs, cmd)
@@ -315,30 +295,5 @@ func runStylize(cmd string, args []string, stdout, _ io.Writer) error {
 		a := *alpha
 		sp.AdaIN = &spec.AdaINParams{Size: *size, StyleWeights: ws, Alpha: &a}
 	}
-	p, err := runner.Prepare(sp, false, nil)
-	if err != nil {
-		return err
-	}
-	st, err := c.openStore()
-	if err != nil {
-		return err
-	}
-	if st != nil {
-		defer st.Close()
-	}
-	out, err := p.Run(runner.Options{Store: st})
-	if err != nil {
-		return err
-	}
-	if c.asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"run_id": out.RunID, "output": sp.Output, "output_sha256": out.OutputSHA256,
-			"ms_per_image": out.MsPerImage})
-	}
-	fmt.Fprintf(stdout, "wrote %s (%.0f ms/image)\n", sp.Output, out.MsPerImage)
-	if out.RunID != "" {
-		fmt.Fprintf(stdout, "recorded run %s in %s\n", out.RunID, st.Path())
-	}
-	return nil
+	return executeSpec(sp, c.settings(), stdout, stderr)
 }

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 
-	"github.com/stylelab/stylelab/experiments/gatys"
-	"github.com/stylelab/stylelab/experiments/train"
 	"github.com/stylelab/stylelab/jobs/runner"
 	"github.com/stylelab/stylelab/tracker"
 )
@@ -48,35 +45,29 @@ func runRerun(args []string) (retErr error) {
 		return err
 	}
 	defer st.Close()
-	recorded, err := runner.LoadSpec(st, ids[0])
-	if err != nil {
-		return err
-	}
-	steps := 0
-	if recorded.Optimise != nil {
-		steps = recorded.Optimise.Steps
-	}
-	if recorded.Train != nil {
-		steps = recorded.Train.Steps
-	}
-	bar := newRunProgress(steps, os.Stdout, os.Stderr)
+	warned := 0          // input warnings already printed on stderr (the verdict lists them first)
+	var bar *runProgress // made at the first step, when the rerun's step count is known
 	// SIGINT/SIGTERM stop the rerun at the next step boundary, as in `stylelab run` and `stylelab train`: the new
 	// run is KILLED with its last image (or, for training, the checkpoint of its last step), the partial verdict
 	// is printed, exit 130/143.
-	ctx, stop := runner.NotifyInterrupt(context.Background())
-	defer stop()
 	v, err := runner.Rerun(st, ids[0], runner.RerunOptions{
 		Options: runner.Options{
-			Context:            ctx,
+			StopOnSignal:       true,
 			AllowChangedInputs: *allow,
-			Warn:               func(w string) { fmt.Fprintln(os.Stderr, "warning:", w) },
-			OnStep:             func(r gatys.StepReport) { _ = bar.step(r) },
-			OnTrainStep:        func(r train.StepReport) { _ = bar.step(trainReport(r)) },
+			Warn:               func(w string) { fmt.Fprintln(os.Stderr, "warning:", w); warned++ },
+			OnProgress: func(r runner.Progress) {
+				if bar == nil {
+					bar = newRunProgress(r.Steps, os.Stdout, os.Stderr)
+				}
+				_ = bar.step(r)
+			},
 		},
 		Tolerance: *tol,
 		Output:    *outPath,
 	})
-	bar.finish()
+	if bar != nil {
+		bar.finish()
+	}
 	var interrupted *runner.Interrupted
 	if errors.As(err, &interrupted) && v != nil {
 		defer func() { // the partial verdict is printed below; the exit status is the signal's
@@ -97,7 +88,7 @@ func runRerun(args []string) (retErr error) {
 		}
 	} else {
 		fmt.Printf("original %s\nrerun    %s\n", v.Original, v.Rerun)
-		for _, w := range v.Warnings {
+		for _, w := range v.Warnings[min(warned, len(v.Warnings)):] {
 			fmt.Println("warning:", w)
 		}
 		if v.RunError != "" {

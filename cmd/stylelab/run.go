@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -271,89 +268,55 @@ func (req *runRequest) buildSpec() (*spec.Spec, error) {
 	return sp, nil
 }
 
-// executeRun performs the request through the runner: resolves and checks the spec, optimises with progress,
-// records the run in the tracker (unless --no-track), writes the PNG and reports.
+// executeRun performs the request through the run shell (executeSpec): a spec of any kind from --spec, or the
+// optimisation the flags describe.
 func executeRun(req *runRequest, stdout, stderr io.Writer) error {
-	start := time.Now()
 	sp, err := req.buildSpec()
 	if err != nil {
 		return err
 	}
-	p, err := runner.Prepare(sp, false, nil)
-	if err != nil {
-		return err
-	}
-	if req.SaveSpec != "" {
-		if err := os.WriteFile(req.SaveSpec, sp.JSON(), 0o644); err != nil {
-			return fmt.Errorf("--save-spec: %w", err)
-		}
-	}
-	var st *tracker.Store
-	if !req.NoTrack {
-		if st, err = tracker.Open(req.DB); err != nil {
-			return fmt.Errorf("%w (or pass --no-track to run without recording)", err)
-		}
-		defer st.Close()
-	}
-	prog := newRunProgress(sp.Optimise.Steps, stdout, stderr)
-	// SIGINT/SIGTERM stop the run at the next step boundary: last image written, run KILLED, exit 130/143.
-	ctx, stop := runner.NotifyInterrupt(context.Background())
-	defer stop()
-	out, runErr := p.Run(runner.Options{Store: st, Tags: req.Tags, Context: ctx, OnStep: func(r gatys.StepReport) { _ = prog.step(r) }})
-	prog.finish()
-	if out == nil || out.Result == nil {
-		return runErr
-	}
-	res := out.Result
-	saved := false
-	if sp.Output != "" && out.OutputPNG != nil {
-		if b, err := os.ReadFile(sp.Output); err == nil && bytes.Equal(b, out.OutputPNG) {
-			saved = true
-		}
-	}
-	if req.JSON {
-		o := runOutput{Backend: res.Backend, Steps: res.Steps, Seed: sp.Seed, First: res.First, Last: res.Last,
-			SecondsPerStep: res.SecondsPerStep, Seconds: time.Since(start).Seconds(), Content: sp.Inputs.Content.Path,
-			Config: res.Config, StoppedEarly: res.StoppedEarly, RunID: out.RunID, OutputSHA256: out.OutputSHA256}
-		for _, in := range sp.Inputs.Styles {
-			o.Styles = append(o.Styles, in.Path)
-		}
-		if st != nil {
-			o.DB = st.Path()
-		}
-		if saved {
-			o.Output = sp.Output
-		}
-		o.Loss.First, o.Loss.Last = res.First.Total, res.Last.Total
-		o.Weights.Source, o.Weights.SHA256 = res.WeightsSource, res.WeightsSHA256
-		if runErr != nil {
-			o.Error = runErr.Error()
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(o); err != nil {
-			return err
-		}
-	} else {
-		if saved {
-			fmt.Fprintf(stdout, "wrote %s (%d×%d, %d steps, loss %.4g → %.4g, %.2fs/step on %s)\n", sp.Output, res.Image.W, res.Image.H,
+	return executeSpec(sp, runSettings{DB: req.DB, NoTrack: req.NoTrack, JSON: req.JSON, Tags: req.Tags, SaveSpec: req.SaveSpec}, stdout, stderr)
+}
+
+func init() {
+	kindReports[spec.KindOptimise] = kindReport{
+		JSON: func(sp *spec.Spec, out *runner.Outcome, st *tracker.Store, runErr string, elapsed time.Duration) any {
+			res := out.Result
+			if res == nil {
+				return nil
+			}
+			o := runOutput{Backend: res.Backend, Steps: res.Steps, Seed: sp.Seed, First: res.First, Last: res.Last,
+				SecondsPerStep: res.SecondsPerStep, Seconds: elapsed.Seconds(), Content: sp.Inputs.Content.Path,
+				Config: res.Config, StoppedEarly: res.StoppedEarly, RunID: out.RunID, OutputSHA256: out.OutputSHA256, Error: runErr}
+			for _, in := range sp.Inputs.Styles {
+				o.Styles = append(o.Styles, in.Path)
+			}
+			if st != nil {
+				o.DB = st.Path()
+			}
+			if out.OutputWritten {
+				o.Output = sp.Output
+			}
+			o.Loss.First, o.Loss.Last = res.First.Total, res.Last.Total
+			o.Weights.Source, o.Weights.SHA256 = res.WeightsSource, res.WeightsSHA256
+			return o
+		},
+		Summary: func(out *runner.Outcome) string {
+			res := out.Result
+			if res == nil || res.Image == nil {
+				return ""
+			}
+			return fmt.Sprintf("%d×%d, %d steps, loss %.4g → %.4g, %.2fs/step on %s", res.Image.W, res.Image.H,
 				res.Steps, res.First.Total, res.Last.Total, res.SecondsPerStep, res.Backend.Name)
-		}
-		if out.RunID != "" {
-			fmt.Fprintf(stdout, "recorded run %s in %s (stylelab runs show %s; stylelab rerun %s)\n", out.RunID, st.Path(), out.RunID[:8], out.RunID[:8])
-		}
-		if res.StoppedEarly != "" {
-			fmt.Fprintln(stdout, res.StoppedEarly)
-		}
+		},
+		Notes: func(out *runner.Outcome) []string {
+			if out.Result != nil && out.Result.StoppedEarly != "" {
+				return []string{out.Result.StoppedEarly}
+			}
+			return nil
+		},
+		Kept: "the last good image",
 	}
-	if runErr != nil && saved {
-		runErr = fmt.Errorf("%w; the last good image was saved to %s", runErr, sp.Output)
-	}
-	if runErr != nil && req.JSON {
-		return reportedError{runErr} // the JSON object above carries the error: main adds no second one
-	}
-	return runErr
 }
 
 // runProgress shows progress: a bar when both stdout and stderr are terminals, otherwise one line on stderr
@@ -372,7 +335,7 @@ func isTerminal(w io.Writer) bool {
 
 func newRunProgress(steps int, stdout, stderr io.Writer) *runProgress {
 	p := &runProgress{steps: steps, stderr: stderr, lastDec: -1}
-	if isTerminal(stdout) && isTerminal(stderr) {
+	if steps > 0 && isTerminal(stdout) && isTerminal(stderr) {
 		p.bar = progressbar.NewOptions(steps, progressbar.OptionSetWriter(stderr), progressbar.OptionShowCount(),
 			progressbar.OptionSetPredictTime(true), progressbar.OptionSetElapsedTime(true),
 			progressbar.OptionSetDescription("loss"), progressbar.OptionShowDescriptionAtLineEnd(),
@@ -381,9 +344,11 @@ func newRunProgress(steps int, stdout, stderr io.Writer) *runProgress {
 	return p
 }
 
-func (p *runProgress) step(r gatys.StepReport) error {
+// step shows one completed step of any kind (its total, content, style and tv metrics).
+func (p *runProgress) step(r runner.Progress) error {
+	m := r.Metrics
 	if p.bar != nil {
-		p.bar.Describe(fmt.Sprintf("loss %.4g", r.Total))
+		p.bar.Describe(fmt.Sprintf("loss %.4g", m["total"]))
 		if r.Step > 0 {
 			return p.bar.Set(r.Step)
 		}
@@ -393,9 +358,15 @@ func (p *runProgress) step(r gatys.StepReport) error {
 	if r.Step == 0 || r.Step == p.steps || dec > p.lastDec {
 		p.lastDec = dec
 		fmt.Fprintf(p.stderr, "step %d/%d  total %.5g  content %.4g  style %.4g  tv %.4g  (%.2fs this step, %s elapsed)\n",
-			r.Step, p.steps, r.Total, r.Content, r.Style, r.TV, r.StepTime.Seconds(), r.Elapsed.Round(time.Second))
+			r.Step, p.steps, m["total"], m["content"], m["style"], m["tv"], r.StepTime.Seconds(), r.Elapsed.Round(time.Second))
 	}
 	return nil
+}
+
+// gatysStep shows a step of an optimisation that is not a recorded run (stylelab combine).
+func (p *runProgress) gatysStep(r gatys.StepReport) error {
+	return p.step(runner.Progress{Step: r.Step, Steps: p.steps, StepTime: r.StepTime, Elapsed: r.Elapsed,
+		Metrics: map[string]float64{"total": r.Total, "content": r.Content, "style": r.Style, "tv": r.TV}})
 }
 
 func (p *runProgress) finish() {

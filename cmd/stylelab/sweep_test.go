@@ -292,8 +292,9 @@ func TestSweepSlurm(t *testing.T) {
 		}
 	}
 
-	// A task that fails (its output cannot be written) ends FAILED with its Slurm ids; --wait exits 1.
-	failing := writeSweep(t, dir, "failing", `{"output": ["/proc/stylelab-cannot-write/out.png"]}`)
+	// A task that fails (its loss is +Inf at step 0) ends FAILED with its Slurm ids; --wait exits 1. (An output
+	// that cannot be written is refused before the run starts, so it leaves no run to carry the ids.)
+	failing := writeSweep(t, dir, "failing", `{"optimise.style_weight": [1e39]}`)
 	r = runStylelab(t, env, "sweep", failing, "--executor", "slurm", "--wait")
 	if r.code != 1 || !strings.Contains(r.stderr, "1 failed") {
 		t.Fatalf("failing sweep: exit %d: %s%s", r.code, r.stdout, r.stderr)

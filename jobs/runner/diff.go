@@ -37,11 +37,7 @@ type RunDiff struct {
 // Diff compares two recorded runs. Spec and provenance list only differing keys; Metrics lists every metric
 // either run has, with its final values.
 func Diff(s *tracker.Store, a, b string) (*RunDiff, error) {
-	ra, err := s.GetRun(a)
-	if err != nil {
-		return nil, err
-	}
-	rb, err := s.GetRun(b)
+	ra, rb, err := twoRuns(s, a, b)
 	if err != nil {
 		return nil, err
 	}

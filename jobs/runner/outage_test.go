@@ -10,7 +10,6 @@ import (
 
 	"github.com/stylelab/stylelab/experiments/gatys"
 	"github.com/stylelab/stylelab/tracker"
-	"github.com/stylelab/stylelab/tracker/pgtest"
 )
 
 // TestPostgresLostMidRunStillWritesImage stops the PostgreSQL server after the first step of a run: the
@@ -20,18 +19,7 @@ func TestPostgresLostMidRunStillWritesImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("optimisation runs: skipped with -short")
 	}
-	srv, err := pgtest.Start()
-	if err != nil {
-		if pgtest.Required() {
-			t.Fatalf("STYLELAB_REQUIRE_POSTGRES=1 but PostgreSQL cannot be started: %v", err)
-		}
-		t.Skipf("PostgreSQL unavailable: %v", err)
-	}
-	defer srv.Stop()
-	url, err := srv.NewDatabase()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, url := openPostgres(t)
 	t.Setenv("STYLELAB_ARTIFACTS", t.TempDir())
 	st, err := tracker.Open(url)
 	if err != nil {

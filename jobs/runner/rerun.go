@@ -89,8 +89,9 @@ func (v *Verdict) Summary() string {
 
 // Rerun re-executes the recorded run runID from its stored spec as a new run in the same experiment, tagged
 // rerun.of=<runID>, and compares the two: every metric at every step, and the output artifacts' hashes.
-// Inputs whose bytes changed are refused (naming the file) unless o.AllowChangedInputs. Differences in code
-// (git commit, dirty diff, module versions) or backend are returned as warnings.
+// Inputs whose bytes changed (or a training run's content folder with other files) are refused, naming the
+// file, unless o.AllowChangedInputs; the allowed changes are then in the verdict's warnings (and go to o.Warn).
+// Differences in code (git commit, dirty diff, module versions) or backend are warnings too.
 // A rerun stopped by o.Context (a signal, see NotifyInterrupt) returns both the verdict on what it ran so far and
 // the *Interrupted error, so a caller can show the partial comparison and still exit as interrupted.
 func Rerun(s *tracker.Store, runID string, o RerunOptions) (*Verdict, error) {
@@ -106,8 +107,15 @@ func Rerun(s *tracker.Store, runID string, o RerunOptions) (*Verdict, error) {
 		return nil, err
 	}
 	recordedBackend := sp.Backend
-	sp.Output = o.Output // never the original's file (Output does not change what is computed, nor the key)
-	p, err := Prepare(sp, o.AllowChangedInputs, o.Warn)
+	sp.Output = o.Output       // never the original's file (Output does not change what is computed, nor the key)
+	var inputWarnings []string // allowed input changes: in the verdict too, so that it never says "identical" alone
+	warn := func(w string) {
+		inputWarnings = append(inputWarnings, w)
+		if o.Warn != nil {
+			o.Warn(w)
+		}
+	}
+	p, err := Prepare(sp, o.AllowChangedInputs, warn)
 	if err != nil {
 		return nil, fmt.Errorf("rerun of %s: %w", short(orig.ID), err)
 	}
@@ -127,6 +135,9 @@ func Rerun(s *tracker.Store, runID string, o RerunOptions) (*Verdict, error) {
 	}
 	if runErr != nil {
 		v.RunError = runErr.Error()
+	}
+	for _, w := range inputWarnings {
+		v.Warnings = append(v.Warnings, "input changed (allowed): "+w)
 	}
 	var in *Interrupted
 	if errors.As(runErr, &in) {
@@ -149,11 +160,7 @@ func Compare(s *tracker.Store, a, b string, tol float64) (*Verdict, error) {
 	if tol <= 0 {
 		tol = DefaultTolerance
 	}
-	ra, err := s.GetRun(a)
-	if err != nil {
-		return nil, err
-	}
-	rb, err := s.GetRun(b)
+	ra, rb, err := twoRuns(s, a, b)
 	if err != nil {
 		return nil, err
 	}
@@ -301,11 +308,7 @@ func compareArtifacts(s *tracker.Store, a, b string) ([]ArtifactCheck, bool, err
 // CodeDifferences lists the differences in the code a run was made with: git commit, dirty diff, Go version and
 // module versions, from the provenance tags of the two runs.
 func CodeDifferences(s *tracker.Store, a, b string) ([]string, error) {
-	ra, err := s.GetRun(a)
-	if err != nil {
-		return nil, err
-	}
-	rb, err := s.GetRun(b)
+	ra, rb, err := twoRuns(s, a, b)
 	if err != nil {
 		return nil, err
 	}
@@ -323,6 +326,17 @@ func isCodeTag(k string) bool {
 		}
 	}
 	return false
+}
+
+// twoRuns reads runs a and b (ids or unique prefixes).
+func twoRuns(s *tracker.Store, a, b string) (ra, rb *tracker.RunInfo, err error) {
+	if ra, err = s.GetRun(a); err != nil {
+		return nil, nil, err
+	}
+	if rb, err = s.GetRun(b); err != nil {
+		return nil, nil, err
+	}
+	return ra, rb, nil
 }
 
 func short(s string) string {

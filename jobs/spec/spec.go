@@ -32,7 +32,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/stylelab/stylelab/experiments/gatys"
@@ -62,9 +61,6 @@ const (
 	KindInterpolate = "interpolate"
 	KindAdaIN       = "adain"
 )
-
-// Kinds lists every kind a spec may name.
-var Kinds = []string{KindOptimise, KindTrain, KindStylize, KindInterpolate, KindAdaIN}
 
 // Input is one input file: its path (relative paths are resolved against the working directory, then against
 // the spec's BaseDir) and the SHA-256 of its bytes.
@@ -263,8 +259,9 @@ func (s *Spec) JSON() []byte {
 	return append(b, '\n')
 }
 
-// Resolve fills every default and validates the spec: the kind is known and implemented, the inputs are named,
-// and the parameters are resolved (gatys.Config.Resolve) with the spec's seed. It does not touch files.
+// Resolve fills every default and validates the spec: the kind is registered (RegisterKind), and the kind's
+// Resolve names its inputs and resolves its parameters (gatys.Config.Resolve, train.Config.Resolve, …) with the
+// spec's seed. It does not touch files.
 func (s *Spec) Resolve() error {
 	if s.Version == 0 {
 		s.Version = Version
@@ -272,49 +269,11 @@ func (s *Spec) Resolve() error {
 	if s.Experiment == "" {
 		s.Experiment = "default"
 	}
-	if !slices.Contains(Kinds, s.Kind) {
+	k, ok := kinds[s.Kind]
+	if !ok {
 		return fmt.Errorf("spec: unknown kind %q (want one of %s)", s.Kind, strings.Join(Kinds, ", "))
 	}
-	if s.Kind != KindOptimise {
-		return s.resolveFeedForward()
-	}
-	if s.Inputs.Content.Path == "" {
-		return errors.New(`spec: inputs.content.path is empty: name the content image`)
-	}
-	if len(s.Inputs.Styles) == 0 {
-		return errors.New(`spec: inputs.styles is empty: name at least one style image`)
-	}
-	for i, in := range s.Inputs.Styles {
-		if in.Path == "" {
-			return fmt.Errorf("spec: inputs.styles[%d].path is empty", i)
-		}
-	}
-	if s.Optimise == nil {
-		c := gatys.DefaultConfig()
-		s.Optimise = &c
-	}
-	if s.Inputs.Mask != nil && s.Inputs.Mask.Path == "" {
-		return errors.New("spec: inputs.mask.path is empty: name the mask image, or drop inputs.mask")
-	}
-	if len(s.Inputs.RegionStyles) != len(s.Optimise.RegionColours) {
-		return fmt.Errorf("spec: %d inputs.region_styles for %d optimise.region_colours: pair each colour with one image", len(s.Inputs.RegionStyles), len(s.Optimise.RegionColours))
-	}
-	if len(s.Inputs.RegionStyles) > 0 && s.Inputs.Mask == nil {
-		return errors.New("spec: inputs.region_styles need inputs.mask (the image whose colours are the regions)")
-	}
-	for i, in := range s.Inputs.RegionStyles {
-		if in.Path == "" {
-			return fmt.Errorf("spec: inputs.region_styles[%d].path is empty", i)
-		}
-	}
-	cfg := *s.Optimise
-	cfg.Seed = s.Seed
-	resolved, err := cfg.Resolve(len(s.Inputs.Styles))
-	if err != nil {
-		return fmt.Errorf("spec: optimise: %w", err)
-	}
-	s.Optimise = &resolved
-	return nil
+	return k.Resolve(s)
 }
 
 // FilePath resolves an input path: absolute paths as they are; relative ones against the working directory if
@@ -361,37 +320,58 @@ func (s *Spec) Files() []InputRef {
 	for i := range s.Inputs.RegionStyles {
 		refs = append(refs, InputRef{fmt.Sprintf("region_style[%d]", i), &s.Inputs.RegionStyles[i]})
 	}
+	if k, ok := kinds[s.Kind]; ok && k.Inputs != nil {
+		refs = append(refs, k.Inputs(s)...)
+	}
 	if s.Weights.File != nil {
 		refs = append(refs, InputRef{"weights", s.Weights.File})
 	}
 	return refs
 }
 
-// ChangedInputError reports input files that are missing or whose bytes no longer have the recorded SHA-256.
-type ChangedInputError struct{ Problems []string }
+// ChangedInputError reports input files that cannot be read or whose bytes no longer have the recorded SHA-256.
+type ChangedInputError struct {
+	Problems []string
+	// Recorded: at least one problem file has a recorded hash (a rerun, or a spec made earlier). When none has,
+	// the spec is new and nothing "changed since the run was recorded": its files just cannot be read.
+	Recorded bool
+	// Allowable: every problem is a changed hash, which --allow-changed-inputs accepts (false when a file
+	// cannot be read, which no flag helps, and when changes were already allowed).
+	Allowable bool
+}
 
 func (e *ChangedInputError) Error() string {
-	return "inputs changed since the run was recorded: " + strings.Join(e.Problems, "; ") +
-		" (restore them, or pass --allow-changed-inputs to run with the files as they are now)"
+	list := strings.Join(e.Problems, "; ")
+	switch {
+	case !e.Recorded:
+		return "cannot read the inputs: " + list + " (check the paths and the files' permissions)"
+	case e.Allowable:
+		return "inputs changed since the run was recorded: " + list +
+			" (restore them, or pass --allow-changed-inputs to run with the files as they are now)"
+	}
+	return "inputs changed since the run was recorded: " + list +
+		" (restore them: a file that cannot be read cannot be used, even with --allow-changed-inputs)"
 }
 
 // HashInputs computes the SHA-256 of every input file. Inputs without a recorded hash get the computed one.
 // Inputs with a recorded hash that differs, or files that cannot be read, are reported together in a
 // *ChangedInputError; when allowChanged is true, a changed file's new hash is recorded instead and the
-// problems are returned as warnings with a nil error (a missing file is always an error).
+// problems are returned as warnings with a nil error (a file that cannot be read is always an error).
 func (s *Spec) HashInputs(allowChanged bool) (warnings []string, err error) {
 	var problems []string
-	missing := false
+	unreadable, recorded := false, false
 	for _, ref := range s.Files() {
 		p := s.FilePath(ref.Input.Path)
 		sum, err := hashFile(p)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s %s: %v", ref.Role, ref.Input.Path, err))
-			missing = true
+			unreadable = true
+			recorded = recorded || ref.Input.SHA256 != ""
 			continue
 		}
 		if ref.Input.SHA256 != "" && ref.Input.SHA256 != sum {
 			problems = append(problems, fmt.Sprintf("%s %s has SHA-256 %s, recorded %s", ref.Role, ref.Input.Path, short(sum), short(ref.Input.SHA256)))
+			recorded = true
 			if !allowChanged {
 				continue
 			}
@@ -401,10 +381,10 @@ func (s *Spec) HashInputs(allowChanged bool) (warnings []string, err error) {
 	if len(problems) == 0 {
 		return nil, nil
 	}
-	if allowChanged && !missing {
+	if allowChanged && !unreadable {
 		return problems, nil
 	}
-	return nil, &ChangedInputError{Problems: problems}
+	return nil, &ChangedInputError{Problems: problems, Recorded: recorded, Allowable: !unreadable && !allowChanged}
 }
 
 // Key identifies what a spec computes: the SHA-256 of its resolved kind, seed, input hashes, weights and
@@ -427,7 +407,13 @@ func (s *Spec) Key() string {
 		Stylize     *StylizeParams     `json:",omitempty"`
 		Interpolate *InterpolateParams `json:",omitempty"`
 		AdaIN       *AdaINParams       `json:",omitempty"`
-	}{s.Kind, s.Seed, nil, s.Weights, opt, s.Train, s.Stylize, s.Interpolate, s.AdaIN}
+		// Section is the section of a registered kind other than the five above (KindSpec.Section); absent for
+		// those five, so that their keys are the ones recorded before kinds were registered.
+		Section any `json:",omitempty"`
+	}{s.Kind, s.Seed, nil, s.Weights, opt, s.Train, s.Stylize, s.Interpolate, s.AdaIN, nil}
+	if k, ok := kinds[s.Kind]; ok && k.Section != nil {
+		id.Section = k.Section(s)
+	}
 	for _, ref := range s.Files() {
 		id.Inputs = append(id.Inputs, ref.Role+"="+ref.Input.SHA256)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stylelab/stylelab/kernel/nbui"
 	"github.com/stylelab/stylelab/tracker"
+	"github.com/stylelab/stylelab/tracker/charts"
 )
 
 // DashboardUp reports whether a stylelab dashboard answers at the check address: $STYLELAB_DASHBOARD_CHECK_URL
@@ -66,7 +67,7 @@ func Dashboard(s *tracker.Store, runs []tracker.RunInfo) {
 		fmt.Fprintf(&text, "compare: %s\n", v.Compare)
 	}
 	for _, r := range runs {
-		l := link{nbui.RunURL(r.ID), r.Name + " · " + short(r.ID)}
+		l := link{nbui.RunURL(r.ID), r.Name + " · " + charts.ShortID(r.ID)}
 		v.Runs = append(v.Runs, l)
 		fmt.Fprintf(&text, "%s: %s\n", l.Label, l.URL)
 	}

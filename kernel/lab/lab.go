@@ -18,7 +18,6 @@
 package lab
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -35,6 +34,7 @@ import (
 	"github.com/stylelab/stylelab/kernel/nbui"
 	"github.com/stylelab/stylelab/kernel/setup"
 	"github.com/stylelab/stylelab/tracker"
+	"github.com/stylelab/stylelab/tracker/charts"
 )
 
 // Root is the repository root: $STYLELAB_ROOT (set by the kernelspec), else the folder above $GONB_DIR (the
@@ -179,12 +179,20 @@ func (s Spec) ExperimentSpec() (*spec.Spec, error) {
 // interrupted one (SIGINT or SIGTERM, which is how Jupyter's interrupt reaches a GoNB cell) stops at the step
 // boundary, is recorded KILLED with its last image, and returns a *runner.Interrupted.
 func Stylise(s *tracker.Store, ls Spec) (*tracker.RunInfo, error) {
-	if strings.ContainsAny(ls.Experiment, `'"\`) {
-		return nil, fmt.Errorf("lab: experiment name %q must not contain quotes or backslashes", ls.Experiment)
-	}
 	sp, err := ls.ExperimentSpec()
 	if err != nil {
 		return nil, err
+	}
+	return execute(s, sp)
+}
+
+// execute is the one path of Stylise and Execute: prepare sp through jobs/runner (inputs checked and hashed),
+// return the newest FINISHED run with its spec key when there is one, else run it — recorded, under a live
+// progress bar when the kind has steps, stopping at a step boundary on SIGINT (how Jupyter's interrupt reaches
+// a GoNB cell: SIGINT, then SIGKILL 5 s later) with the run KILLED and its last image or checkpoint kept.
+func execute(s *tracker.Store, sp *spec.Spec) (*tracker.RunInfo, error) {
+	if strings.ContainsAny(sp.Experiment, `'"\`) {
+		return nil, fmt.Errorf("lab: experiment name %q must not contain quotes or backslashes", sp.Experiment)
 	}
 	p, err := runner.Prepare(sp, false, nil)
 	if err != nil {
@@ -192,28 +200,26 @@ func Stylise(s *tracker.Store, ls Spec) (*tracker.RunInfo, error) {
 	}
 	if old, err := finishedWithKey(s, sp); err != nil || old != nil {
 		if old != nil {
-			fmt.Printf("%s: reusing run %s from %s (same parameters, inputs and weights)\n", ls.Name, short(old.ID), old.Start.Local().Format("2006-01-02 15:04"))
+			fmt.Printf("%s: reusing run %s from %s (same parameters, inputs and weights)\n", p.Name(), charts.ShortID(old.ID), old.Start.Local().Format("2006-01-02 15:04"))
 		}
 		return old, err
 	}
-	cfg := sp.Optimise
-	bar := nbui.NewProgress(fmt.Sprintf("%s (%s, %d px)", ls.Name, cfg.Loss, cfg.Size), cfg.Steps)
-	var style0 float64
-	// An interrupted cell (Jupyter's interrupt: GoNB sends the cell's program SIGINT, then SIGKILL 5 s later)
-	// stops at the next step boundary: the run is recorded KILLED with the last step's image as its output.
-	ctx, stop := runner.NotifyInterrupt(context.Background())
-	defer stop()
-	out, err := p.Run(runner.Options{Store: s, Notebook: notebookName(), Context: ctx, OnStep: func(r gatys.StepReport) {
-		if r.Step == 0 {
-			style0 = r.Style
-		}
-		bar.Update(r.Step, runner.Metrics(r, style0))
-	}})
+	o := runner.Options{Store: s, Notebook: notebookName(), StopOnSignal: true}
+	var bar *nbui.Progress
+	if p.Steps() > 0 {
+		bar = nbui.NewProgress(fmt.Sprintf("%s (%s)", p.Name(), p.Job.Describe()), p.Steps())
+		o.OnProgress = func(r runner.Progress) { bar.Update(r.Step, r.Metrics) }
+	}
+	out, err := p.Run(o)
 	if err != nil {
-		bar.Fail(err)
+		if bar != nil {
+			bar.Fail(err)
+		}
 		return nil, err
 	}
-	bar.Done()
+	if bar != nil {
+		bar.Done()
+	}
 	return s.GetRun(out.RunID)
 }
 
@@ -259,13 +265,6 @@ func IDs(runs []tracker.RunInfo) []string {
 		ids[i] = r.ID
 	}
 	return ids
-}
-
-func short(id string) string {
-	if len(id) > 8 {
-		return id[:8]
-	}
-	return id
 }
 
 // Latest returns, for each name in names, the most recent FINISHED run of experiment with that name that also
