@@ -6,7 +6,7 @@ BIN := bin/stylelab
 SIZE ?= 256
 STEPS ?= 50
 
-.PHONY: build demo test test-short deps notebook bench bench-peer
+.PHONY: build demo test test-short test-race deps notebook bench bench-peer
 
 build:
 	$(GO) build -o $(BIN) ./cmd/stylelab
@@ -25,6 +25,14 @@ demo: build
 test: deps
 	$(GO) vet ./...
 	STYLELAB_REQUIRE_BROWSER=1 STYLELAB_REQUIRE_BLAS=1 STYLELAB_REQUIRE_POSTGRES=1 STYLELAB_REQUIRE_SLURM=1 $(GO) test -timeout 80m ./...
+	$(MAKE) test-race
+
+# The compute engine under the race detector (its ops split work over goroutines). -short, and in backends/gemm
+# only the tests that run products on several goroutines: its numeric sweeps take minutes under -race and run
+# without it in `make test` (2 minutes in all on a shared 2-core machine, compiling included).
+test-race:
+	$(GO) test -race -short ./backends/backend ./backends/cpubackend
+	$(GO) test -race -short -run 'TestDeterminism|TestConcurrentCallers|TestPartition' ./backends/gemm
 
 # Only the fast tests (no notebooks, no browser, no end-to-end optimisation).
 test-short:

@@ -14,9 +14,15 @@
 // Ops it lacks fail at graph-building time with an error naming the op and the backend (the embedded
 // notimplemented.Builder). Outputs never alias inputs, constants or each other.
 //
-// Files: backend.go (Backend, data interface), buffers.go (buffers and the recycling pool), builder.go (node graph,
-// OpShape, Parameter, Constant), compile.go (pruning, liveness, Execute), elementwise.go, reduce.go, layout.go,
-// dot.go, gather.go, parallel.go.
+// Files:
+//   - backend.go: Backend and the data interface; buffers.go: buffers and the recycling pool;
+//   - builder.go: the node graph, OpShape, Parameter, Constant; compile.go: pruning, liveness, Execute;
+//   - elementwise.go: the elementwise ops (builders and execution); elementwise_kernels.go: their kernels,
+//     generic over the value type; dtype_kernels.go: the dtype table, which instantiates the kernels for each
+//     storage type (the one place elementwise ops list types); broadcast.go: the broadcast plan of binary ops;
+//   - reduce.go: reductions and ArgMinMax; layout.go: Reshape, Transpose, BroadcastInDim, Concatenate, Slice,
+//     Reverse, Iota, Pad; dot.go: DotGeneral; gather.go: Gather and the Scatter ops;
+//   - parallel.go: splitting an op's work over the workers.
 package cpubackend
 
 import (
