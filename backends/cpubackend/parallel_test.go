@@ -62,4 +62,3 @@ func TestParallelErrors(t *testing.T) {
 		})
 	}
 }
-
