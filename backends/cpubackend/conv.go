@@ -1,0 +1,356 @@
+package cpubackend
+
+import (
+	"slices"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/shapeinference"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/pkg/errors"
+	"github.com/stylelab/stylelab/backends/gemm"
+)
+
+// ConvGeneral, XLA's convolution: with S spatial axes, input x (batch, spatial…, channels in any axis order),
+// kernel w (spatial…, in, out) and output y (batch, spatial…, out),
+//
+//	y[b, o…, c'] = Σ_{k…, c} x̂[b, o_s·stride_s + k_s·kdil_s − padLo_s …, c] · w[k…, c, c']
+//
+// where x̂ is x dilated by inputDilations (x̂[q] = x[q/idil] when idil divides q, else 0) and zero outside x.
+// Output sizes: ⌊((in−1)·idil + 1 + padLo + padHi − ((k−1)·kdil + 1)) / stride⌋ + 1. Paddings may be negative
+// (a crop), as GoMLX's filter gradient emits.
+//
+// Three ways to run it, chosen at build time from the axis layout (float32 and float64):
+//   - data form (the forward convolution and its input gradient): x and y NHWC-like (batch first, channels
+//     last, spatial axes in order), any kernel layout. y = P·W, with P the im2col patch matrix [B·Πout, Πk·C]
+//     and W the kernel as a [Πk·C, C'] matrix. P is never materialised whole: it is built in row blocks of at
+//     most convScratch values (about 8 MB), each multiplied by W at once through backends/gemm. A 1×1
+//     convolution that reads x as it is (stride 1, no padding) is one product with x itself;
+//   - filter form (the gradient with respect to the kernel, as GoMLX's autodiff emits it: x with batch and
+//     channels swapped, the output gradient as the kernel, an HWIO output): dW = Pᵀ·dY, P the patches of x
+//     over the positions of dY, accumulated block by block in a fixed order;
+//   - any other layout, or channel/batch groups: refused with an error naming the op (GOMLX_BACKEND=go runs it).
+//
+// Memory: besides x, w and y, one block of patches (convScratch values) and, when w is not already
+// [spatial…, in, out], one kernel-sized copy. Deterministic: blocks are fixed by the shapes alone and products
+// are computed block after block.
+
+var _ = registerOps(backends.OpTypeConvGeneral)
+
+// convScratch is the most values one block of patches holds.
+const convScratch = 1 << 21
+
+type convForm int
+
+const (
+	convDataForm   convForm = iota // x, y NHWC-like
+	convFilterForm                 // kernel gradient: x and dY NHWC with roles swapped, HWIO output
+)
+
+// convPlan is a ConvGeneral with its sizes and layout resolved.
+type convPlan struct {
+	form                               convForm
+	axes                               backends.ConvolveAxesConfig
+	strides, inDil, kDil, padLo, padHi []int
+	inSp, kSp, outSp                   []int // spatial sizes of x (undilated), w and y
+	batch, cin, cout                   int
+	kernelCanonical                    bool // w is [spatial…, in, out] in memory (data form)
+}
+
+// ConvGeneral builds the convolution described above.
+func (b *Builder) ConvGeneral(inputOp, kernelOp backends.Op, axes backends.ConvolveAxesConfig, strides []int, paddings [][2]int,
+	inputDilations, kernelDilations []int, channelGroupCount, batchGroupCount int) (backends.Op, error) {
+	ins, err := b.checkOps("ConvGeneral", inputOp, kernelOp)
+	if err != nil {
+		return nil, err
+	}
+	xs, ws := ins[0].shape, ins[1].shape
+	S := xs.Rank() - 2
+	ones := func(v []int) []int {
+		if len(v) == 0 {
+			v = make([]int, max(S, 0))
+			for i := range v {
+				v[i] = 1
+			}
+		}
+		return slices.Clone(v)
+	}
+	strides, inputDilations, kernelDilations = ones(strides), ones(inputDilations), ones(kernelDilations)
+	if len(paddings) == 0 {
+		paddings = make([][2]int, max(S, 0))
+	}
+	channelGroupCount, batchGroupCount = max(channelGroupCount, 1), max(batchGroupCount, 1)
+	shape, err := shapeinference.ConvGeneralOp(xs, ws, axes, strides, paddings, inputDilations, kernelDilations, channelGroupCount, batchGroupCount)
+	if err != nil {
+		return nil, err
+	}
+	if xs.DType != ws.DType || (xs.DType != dtypes.Float32 && xs.DType != dtypes.Float64) {
+		return nil, errors.Errorf("ConvGeneral: input %s and kernel %s: the stylelab cpu backend convolves float32 or float64 operands of one dtype; convert them (or run with GOMLX_BACKEND=go)", xs, ws)
+	}
+	if channelGroupCount != 1 || batchGroupCount != 1 {
+		return nil, errors.Errorf("ConvGeneral: channel groups (%d) and batch groups (%d) are not supported by the stylelab cpu backend; use groups of 1, or run with GOMLX_BACKEND=go", channelGroupCount, batchGroupCount)
+	}
+	p := &convPlan{axes: axes.Clone(), strides: strides, inDil: inputDilations, kDil: kernelDilations,
+		batch: xs.Dimensions[axes.InputBatch], cin: xs.Dimensions[axes.InputChannels], cout: ws.Dimensions[axes.KernelOutputChannels]}
+	for s := range S {
+		p.padLo = append(p.padLo, paddings[s][0])
+		p.padHi = append(p.padHi, paddings[s][1])
+		p.inSp = append(p.inSp, xs.Dimensions[axes.InputSpatial[s]])
+		p.kSp = append(p.kSp, ws.Dimensions[axes.KernelSpatial[s]])
+		p.outSp = append(p.outSp, shape.Dimensions[axes.OutputSpatial[s]])
+	}
+	rank := xs.Rank()
+	inOrder := func(sp []int, from int) bool {
+		for s, a := range sp {
+			if a != from+s {
+				return false
+			}
+		}
+		return true
+	}
+	nhwc := func(batch, ch int, sp []int) bool { return batch == 0 && ch == rank-1 && inOrder(sp, 1) }
+	switch {
+	case nhwc(axes.InputBatch, axes.InputChannels, axes.InputSpatial) && nhwc(axes.OutputBatch, axes.OutputChannels, axes.OutputSpatial):
+		p.form = convDataForm
+		p.kernelCanonical = inOrder(axes.KernelSpatial, 0) && axes.KernelInputChannels == S && axes.KernelOutputChannels == S+1
+	case axes.InputBatch == rank-1 && axes.InputChannels == 0 && inOrder(axes.InputSpatial, 1) &&
+		axes.KernelInputChannels == 0 && axes.KernelOutputChannels == rank-1 && inOrder(axes.KernelSpatial, 1) &&
+		inOrder(axes.OutputSpatial, 0) && axes.OutputBatch == S && axes.OutputChannels == S+1 && allOnes(inputDilations):
+		p.form = convFilterForm
+	default:
+		return nil, errors.Errorf("ConvGeneral: axes %+v (input %s, kernel %s) are not a layout the stylelab cpu backend runs: it takes channels-last input and output (NHWC, any kernel layout) and the kernel gradient GoMLX derives from them; transpose to channels-last, or run with GOMLX_BACKEND=go", axes, xs, ws)
+	}
+	return b.add(backends.OpTypeConvGeneral, shape, execConvGeneral, p, ins...), nil
+}
+
+func allOnes(v []int) bool {
+	for _, x := range v {
+		if x != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// im2colSpec describes a patch matrix: rows are positions (b, pos…) over posSp, columns are (tap…, c) over tapSp
+// and the cin channels; entry = x̂[b, pos_s·posStep_s + tap_s·tapStep_s − padLo_s …, c].
+type im2colSpec struct {
+	batch, cin                     int
+	inSp, inDil, padLo             []int
+	posSp, posStep, tapSp, tapStep []int
+	rows, cols                     int
+	src                            [][]int // per spatial axis: src[s][pos·tapSp_s + tap] = index along x's axis s, or −1
+	inStr                          []int   // element strides of x's spatial axes
+}
+
+func newIm2col(batch, cin int, inSp, inDil, padLo, posSp, posStep, tapSp, tapStep []int) *im2colSpec {
+	S := len(inSp)
+	sp := &im2colSpec{batch: batch, cin: cin, inSp: inSp, inDil: inDil, padLo: padLo, posSp: posSp, posStep: posStep,
+		tapSp: tapSp, tapStep: tapStep, rows: batch, cols: cin, src: make([][]int, S), inStr: make([]int, S)}
+	str := cin
+	for s := S - 1; s >= 0; s-- {
+		sp.inStr[s] = str
+		str *= inSp[s]
+	}
+	for s := range S {
+		sp.rows *= posSp[s]
+		sp.cols *= tapSp[s]
+		tab := make([]int, posSp[s]*tapSp[s])
+		for pos := range posSp[s] {
+			for tap := range tapSp[s] {
+				q := pos*posStep[s] + tap*tapStep[s] - padLo[s]
+				idx := -1
+				if q >= 0 && q%inDil[s] == 0 && q/inDil[s] < inSp[s] {
+					idx = q / inDil[s]
+				}
+				tab[pos*tapSp[s]+tap] = idx
+			}
+		}
+		sp.src[s] = tab
+	}
+	return sp
+}
+
+// im2colFill writes rows [r0, r1) of the patch matrix into dst (row-major, cols values per row).
+func im2colFill[T float32 | float64](sp *im2colSpec, dst, x []T, r0, r1 int) {
+	S := len(sp.inSp)
+	C := sp.cin
+	pos := make([]int, S)
+	tap := make([]int, S)
+	imgSize := sp.inStr[0] * sp.inSp[0]
+	// Position of row r0.
+	rem := r0
+	for s := S - 1; s >= 0; s-- {
+		pos[s] = rem % sp.posSp[s]
+		rem /= sp.posSp[s]
+	}
+	b := rem
+	for r := r0; r < r1; r++ {
+		row := dst[(r-r0)*sp.cols : (r-r0+1)*sp.cols]
+		base := b * imgSize
+		if S == 2 {
+			// The common case, without the odometer.
+			t0, t1 := sp.src[0][pos[0]*sp.tapSp[0]:(pos[0]+1)*sp.tapSp[0]], sp.src[1][pos[1]*sp.tapSp[1]:(pos[1]+1)*sp.tapSp[1]]
+			col := 0
+			for _, i0 := range t0 {
+				if i0 < 0 {
+					clear(row[col : col+len(t1)*C])
+					col += len(t1) * C
+					continue
+				}
+				rowBase := base + i0*sp.inStr[0]
+				for _, i1 := range t1 {
+					seg := row[col : col+C]
+					if i1 < 0 {
+						clear(seg)
+					} else {
+						o := rowBase + i1*C
+						copy(seg, x[o:o+C])
+					}
+					col += C
+				}
+			}
+		} else {
+			clear(tap)
+			for col := 0; col < sp.cols; col += C {
+				off, ok := base, true
+				for s := range S {
+					i := sp.src[s][pos[s]*sp.tapSp[s]+tap[s]]
+					if i < 0 {
+						ok = false
+						break
+					}
+					off += i * sp.inStr[s]
+				}
+				seg := row[col : col+C]
+				if ok {
+					copy(seg, x[off:off+C])
+				} else {
+					clear(seg)
+				}
+				incr(tap, sp.tapSp)
+			}
+		}
+		// Next position.
+		for s := S - 1; s >= 0; s-- {
+			pos[s]++
+			if pos[s] < sp.posSp[s] {
+				break
+			}
+			pos[s] = 0
+			if s == 0 {
+				b++
+			}
+		}
+	}
+}
+
+// identityPatches reports whether the data form's patch matrix is x itself: one tap, and every output position
+// reads the input position of the same index.
+func (p *convPlan) identityPatches() bool {
+	for s := range p.inSp {
+		if p.kSp[s] != 1 || p.strides[s] != 1 || p.inDil[s] != 1 || p.padLo[s] != 0 || p.outSp[s] != p.inSp[s] {
+			return false
+		}
+	}
+	return true
+}
+
+func execConvGeneral(ex *execCtx, n *node, in []*Buffer) (*Buffer, error) {
+	p := n.data.(*convPlan)
+	out := ex.output(n)
+	switch o := out.flat.(type) {
+	case []float32:
+		convExec(ex, p, o, in[0].flat.([]float32), in[1], gemm.Sgemm)
+	case []float64:
+		convExec(ex, p, o, in[0].flat.([]float64), in[1], gemm.Dgemm)
+	default:
+		return nil, errors.Errorf("ConvGeneral of %s not supported", n.shape.DType)
+	}
+	return out, nil
+}
+
+type gemmFn[T float32 | float64] func(transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
+
+func convExec[T float32 | float64](ex *execCtx, p *convPlan, out, x []T, kernel *Buffer, mm gemmFn[T]) {
+	dt := kernel.shape.DType
+	if p.form == convFilterForm {
+		// dW[(o…, c), c'] = Σ_rows P[row, (o…, c)] · dY[row, c'], rows = (b, k…) over dY's spatial axes; here the
+		// conv's "batch" is x's channels and its "input channels" are x's batch.
+		B, C := p.cin, p.batch // x's physical batch and channels
+		sp := newIm2col(B, C, p.inSp, p.inDil, p.padLo, p.kSp, p.kDil, p.outSp, p.strides)
+		dy := kernel.flat.([]T)
+		convBlocks(ex, dt, sp, x, func(block []T, r0, r1 int) {
+			beta := T(1)
+			if r0 == 0 {
+				beta = 0
+			}
+			mm(true, false, sp.cols, p.cout, r1-r0, 1, block, sp.cols, dy[r0*p.cout:r1*p.cout], p.cout, beta, out, p.cout)
+		})
+		return
+	}
+	// Data form: y[(b, o…), c'] = P[(b, o…), (k…, c)] · W[(k…, c), c'].
+	w := kernel.flat.([]T)
+	if !p.kernelCanonical {
+		packed := ex.pool.get(shapes.Make(dt, len(w)))
+		defer ex.pool.put(packed.flat)
+		pw := packed.flat.([]T)
+		packKernel(p, pw, w, kernel.shape.Dimensions)
+		w = pw
+	}
+	K := p.cin
+	for _, k := range p.kSp {
+		K *= k
+	}
+	if p.identityPatches() {
+		mm(false, false, len(x)/p.cin, p.cout, p.cin, 1, x, p.cin, w, p.cout, 0, out, p.cout)
+		return
+	}
+	sp := newIm2col(p.batch, p.cin, p.inSp, p.inDil, p.padLo, p.outSp, p.strides, p.kSp, p.kDil)
+	convBlocks(ex, dt, sp, x, func(block []T, r0, r1 int) {
+		mm(false, false, r1-r0, p.cout, K, 1, block, K, w, p.cout, 0, out[r0*p.cout:r1*p.cout], p.cout)
+	})
+}
+
+// convBlocks builds the patch matrix of sp block by block (rows split over the workers) and hands each block,
+// rows [r0, r1), to use, in order.
+func convBlocks[T float32 | float64](ex *execCtx, dt dtypes.DType, sp *im2colSpec, x []T, use func(block []T, r0, r1 int)) {
+	rowsPer := max(1, min(sp.rows, convScratch/max(sp.cols, 1)))
+	size := rowsPer * sp.cols
+	if rowsPer < sp.rows {
+		size = max(size, convScratch) // one pooled size for every convolution that needs blocks
+	}
+	scratch := ex.pool.get(shapes.Make(dt, size))
+	defer ex.pool.put(scratch.flat)
+	buf := scratch.flat.([]T)
+	for r0 := 0; r0 < sp.rows; r0 += rowsPer {
+		r1 := min(r0+rowsPer, sp.rows)
+		block := buf[:(r1-r0)*sp.cols]
+		ex.backend.parallelFor(r1-r0, max(1, elemGrain/max(sp.cols, 1)), func(lo, hi int) {
+			im2colFill(sp, block[lo*sp.cols:hi*sp.cols], x, r0+lo, r0+hi)
+		})
+		use(block, r0, r1)
+	}
+}
+
+// packKernel copies the kernel into [spatial…, in, out] order.
+func packKernel[T float32 | float64](p *convPlan, dst, w []T, dims []int) {
+	S := len(p.kSp)
+	str := strides(dims)
+	// Source strides in the order of dst's axes.
+	srcStr := make([]int, S+2)
+	for s := range S {
+		srcStr[s] = str[p.axes.KernelSpatial[s]]
+	}
+	srcStr[S], srcStr[S+1] = str[p.axes.KernelInputChannels], str[p.axes.KernelOutputChannels]
+	dstDims := append(slices.Clone(p.kSp), p.cin, p.cout)
+	idx := make([]int, S+2)
+	for i := range dst {
+		off := 0
+		for a, v := range idx {
+			off += v * srcStr[a]
+		}
+		dst[i] = w[off]
+		incr(idx, dstDims)
+	}
+}
