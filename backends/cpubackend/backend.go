@@ -48,9 +48,10 @@ func init() {
 // Backend is the stylelab CPU backend. It is safe for concurrent use: builders and executables may be used from
 // several goroutines (each Execute has its own state; the buffer pool is locked).
 type Backend struct {
-	pool      *bufferPool
-	workers   int
-	finalized atomic.Bool
+	pool         *bufferPool
+	workers      int
+	finalized    atomic.Bool
+	lastCompiled atomic.Pointer[MemoryEstimate]
 }
 
 var _ backends.Backend = (*Backend)(nil)

@@ -182,6 +182,13 @@ func (p *bufferPool) put(flat any) {
 	p.bytes += bytes
 }
 
+// held returns the bytes the pool keeps for reuse.
+func (p *bufferPool) held() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return int64(p.bytes)
+}
+
 func (p *bufferPool) clear() {
 	p.mu.Lock()
 	p.free = map[poolKey][]any{}

@@ -16,6 +16,9 @@ import (
 // says which ops the time goes to.
 var opLabels = os.Getenv("STYLELAB_CPU_OPLABELS") == "1"
 
+// memLog prints every compiled computation's memory estimate to stderr (STYLELAB_CPU_MEMLOG=1).
+var memLog = os.Getenv("STYLELAB_CPU_MEMLOG") == "1"
+
 // execFn computes one node from its input buffers. It gets its output storage from ex.output, which may hand it
 // the storage of an input that is at its last use (then the op runs in place).
 type execFn func(ex *execCtx, n *node, in []*Buffer) (*Buffer, error)
@@ -31,6 +34,7 @@ type Executable struct {
 	live      []bool // per node id: some output depends on it
 	numNodes  int
 	finalized bool
+	memory    MemoryEstimate
 }
 
 var _ backends.Executable = (*Executable)(nil)
@@ -79,9 +83,25 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 	for _, o := range outs {
 		e.lastUse[o.id] = len(e.schedule)
 	}
-	// Constants are never freed; drop the builder's references to dead nodes' data.
+	e.memory = e.estimateMemory()
+	if rss, err := procStatus("VmRSS"); err == nil {
+		e.memory.ProcessBytes = max(rss-e.backend.pool.held(), 0) + e.memory.PeakBytes
+	}
+	mem := e.memory
+	b.backend.lastCompiled.Store(&mem)
+	if memLog {
+		rss, _ := procStatus("VmRSS")
+		fmt.Fprintf(os.Stderr, "cpu backend: compiled %q: %d ops, memory estimate: peak %s beyond inputs and constants of %s (largest value %s, %s); process RSS now %s, pool %s\n",
+			e.name, len(e.schedule), gb(e.memory.PeakBytes), gb(e.memory.InputBytes), gb(e.memory.Largest), e.memory.LargestOp, gb(rss), gb(e.backend.pool.held()))
+	}
+	if err := e.checkMemory(); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
+
+// Memory returns the executable's memory estimate (see memory.go).
+func (e *Executable) Memory() MemoryEstimate { return e.memory }
 
 // Finalize releases the executable.
 func (e *Executable) Finalize() { e.finalized = true; e.schedule = nil }
