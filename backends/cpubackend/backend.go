@@ -49,6 +49,7 @@ func init() {
 // several goroutines (each Execute has its own state; the buffer pool is locked).
 type Backend struct {
 	pool         *bufferPool
+	arenas       arenaCache
 	workers      int
 	finalized    atomic.Bool
 	lastCompiled atomic.Pointer[MemoryEstimate]
@@ -114,6 +115,7 @@ func (b *Backend) Builder(name string) backends.Builder { return newBuilder(b, n
 func (b *Backend) Finalize() {
 	b.finalized.Store(true)
 	b.pool.clear()
+	b.arenas.clear()
 }
 
 // IsFinalized reports whether Finalize was called.

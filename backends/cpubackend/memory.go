@@ -17,27 +17,29 @@ import (
 // refuses to compile one that cannot fit in the memory available, so that a run too large for the machine stops
 // at once with the estimate, the limit and what would fit, instead of being killed by the kernel minutes later.
 //
-// The estimate replays the schedule Execute follows, value by value, with the same rules: storage of a value is
-// freed (given to the buffer pool) after its last use, views (Reshape, Identity, no-op Transpose/Broadcast/
-// Convert) share their input's storage, elementwise ops take a dying same-sized input's storage, and ops hold
-// their scratch (convolution patch blocks, transposed matmul operands, partial reductions) while they run. The
-// pool is modelled too, exactly as bufferPool works (storage reused only for the same dtype and length, at most
-// maxPoolBytes kept), over two executions (the first, which allocates everything, and one that reuses the
-// first's storage). The peak of live storage plus pooled storage is PeakBytes; the inputs and constants, which
-// exist before the execution starts, are InputBytes.
+// The estimate follows the storage plan (plan.go): the execution's arena, plus a replay of the schedule for the
+// storage outside it — outputs and other pooled values, op scratch (convolution patch blocks, transposed matmul
+// operands, partial reductions) — on a model of the buffer pool (storage reused only for the same dtype and
+// length, at most maxPoolBytes kept), over two executions (the first, which allocates, and one that reuses the
+// first's storage). PeakBytes is the arena plus the peak of that storage and the pool's; the inputs and
+// constants, which exist before the execution starts, are InputBytes.
 
 // MemoryEstimate is what one Executable needs.
 type MemoryEstimate struct {
 	// PeakBytes is the most storage the executions hold at once beyond their inputs and constants: live values,
 	// op scratch and the storage the buffer pool keeps for reuse.
 	PeakBytes int64
+	// LiveBytes is the most storage live values and scratch hold at once (PeakBytes without the pool).
+	LiveBytes int64
+	// ArenaBytes is the part of both held in the execution's arena (see plan.go).
+	ArenaBytes int64
 	// InputBytes is the storage of the parameters and constants.
 	InputBytes int64
 	// Largest is the largest single value (bytes) and its op, for the error message.
 	Largest   int64
 	LargestOp string
 	// ProcessBytes is the peak resident memory predicted for the process while it runs this computation: its
-	// RSS when the computation was compiled, less the storage the pool held then (which the execution reuses),
+	// RSS when the computation was compiled, less the storage the backend kept for reuse then (pool, arenas),
 	// plus PeakBytes. 0 when /proc/self/status cannot be read.
 	ProcessBytes int64
 }
@@ -48,9 +50,12 @@ type memSim struct {
 	poolBytes int64
 	live      int64
 	peak      int64
+	peakLive  int64
 }
 
-func (m *memSim) note() { m.peak = max(m.peak, m.live+m.poolBytes) }
+func (m *memSim) note() {
+	m.peak, m.peakLive = max(m.peak, m.live+m.poolBytes), max(m.peakLive, m.live)
+}
 
 // get is bufferPool.get: reuse pooled storage of the same key, else allocate.
 func (m *memSim) get(k poolKey) {
@@ -195,65 +200,47 @@ func (e *Executable) estimateMemory() MemoryEstimate {
 	for range 2 {
 		e.simulate(m)
 	}
-	est.PeakBytes = m.peak
+	est.ArenaBytes = e.plan.arenaBytes
+	est.PeakBytes, est.LiveBytes = e.plan.arenaBytes+m.peak, e.plan.arenaBytes+m.peakLive
 	return est
 }
 
-// simulate replays one execution: like Execute, with storage roots as ids.
+// simulate replays one execution's storage outside the arena (pooled values, op scratch), following the plan.
 func (e *Executable) simulate(m *memSim) {
 	type rootInfo struct {
 		key   poolKey
 		refs  int
-		owned bool
+		owned bool // pooled storage of this execution (arena storage is not modelled here)
 	}
-	roots := map[int]*rootInfo{} // by id of the node whose output allocated the storage
+	roots := map[int]*rootInfo{} // by the id of the node that allocated the storage
 	rootOf := make([]int, e.numNodes)
-	for i := range rootOf {
-		rootOf[i] = -1
-	}
 	for _, p := range e.params {
 		rootOf[p.id] = p.id
 		roots[p.id] = &rootInfo{key: keyOf(p.shape), refs: 1}
-	}
-	value := func(n *node) (int, bool) { // root id, or false for a constant
-		if n.op == backends.OpTypeConstant {
-			return -1, false
-		}
-		return rootOf[n.id], true
 	}
 	alive := make([]bool, e.numNodes)
 	for _, p := range e.params {
 		alive[p.id] = true
 	}
 	for step, n := range e.schedule {
-		dying := make([]bool, len(n.inputs))
-		for j, in := range n.inputs {
-			dying[j] = e.lastUse[in.id] == step && in.op != backends.OpTypeConstant
-		}
-		stolen := -1
-		switch {
-		case memView(n):
-			r, ok := value(n.inputs[0])
-			if !ok {
-				r = n.id // a view of a constant: share it, never freed
-				roots[r] = &rootInfo{key: keyOf(n.shape), refs: 0}
+		switch e.plan.kind[n.id] {
+		case planView:
+			in := n.inputs[0]
+			if in.op == backends.OpTypeConstant {
+				rootOf[n.id] = n.id
+				roots[n.id] = &rootInfo{key: keyOf(n.shape)}
+			} else {
+				rootOf[n.id] = rootOf[in.id]
 			}
-			rootOf[n.id] = r
+		case planSteal:
+			rootOf[n.id] = rootOf[n.inputs[e.plan.steal[n.id]].id]
+			roots[rootOf[n.id]].refs-- // the input's reference passes to the output (it dies here)
+			alive[n.inputs[e.plan.steal[n.id]].id] = false
+		case planArena:
+			rootOf[n.id] = n.id
+			roots[n.id] = &rootInfo{key: keyOf(n.shape)}
 		default:
-			for _, j := range memReusable(n) {
-				if j >= len(n.inputs) || !dying[j] || stolen >= 0 {
-					continue
-				}
-				r, ok := value(n.inputs[j])
-				in := n.inputs[j]
-				if ok && roots[r].owned && roots[r].refs == 1 && in.shape.DType == n.shape.DType && in.shape.Size() == n.shape.Size() {
-					stolen = r
-					break
-				}
-			}
-			if stolen < 0 {
-				m.get(keyOf(n.shape))
-			}
+			m.get(keyOf(n.shape))
 			rootOf[n.id] = n.id
 			roots[n.id] = &rootInfo{key: keyOf(n.shape), owned: true}
 		}
@@ -265,33 +252,32 @@ func (e *Executable) simulate(m *memSim) {
 		}
 		roots[rootOf[n.id]].refs++
 		alive[n.id] = true
-		for j, in := range n.inputs {
-			if !dying[j] || !alive[in.id] {
+		for _, in := range n.inputs {
+			if e.lastUse[in.id] != step || !alive[in.id] || in.op == backends.OpTypeConstant {
 				continue
 			}
 			alive[in.id] = false
 			r := rootOf[in.id]
 			ri := roots[r]
-			ri.refs--
-			if ri.refs > 0 {
+			if ri.refs--; ri.refs > 0 {
 				continue
 			}
 			delete(roots, r)
-			if r == stolen {
-				continue // its storage is the output's
-			}
 			if ri.owned {
 				m.put(ri.key)
 			}
 		}
 	}
-	// Outputs: storage not owned by the execution (inputs, constants) or given twice is copied; the outputs go to
-	// the caller, who frees them before the next execution.
+	// Outputs: pooled storage handed to the caller (copies of what the execution does not own), who frees it
+	// before the next execution.
 	given := map[int]bool{}
 	var out []poolKey
 	for _, o := range e.outputs {
-		r, ok := value(o)
-		if !ok || roots[r] == nil || !roots[r].owned || given[r] {
+		r := -1
+		if o.op != backends.OpTypeConstant {
+			r = rootOf[o.id]
+		}
+		if r < 0 || roots[r] == nil || !roots[r].owned || given[r] {
 			m.get(keyOf(o.shape))
 			out = append(out, keyOf(o.shape))
 			continue
@@ -437,13 +423,13 @@ func (e *Executable) checkMemory() error {
 	if !ok {
 		return nil
 	}
-	pooled := e.backend.pool.held()
+	pooled := e.backend.pool.held() + e.backend.arenas.held()
 	if e.memory.PeakBytes <= avail+pooled {
 		return nil
 	}
 	me := &MemoryError{Name: e.name, Estimate: e.memory, Available: avail + pooled, Source: source}
 	if pooled > 0 {
-		me.Source += fmt.Sprintf(", plus %s in the backend's buffer pool", gb(pooled))
+		me.Source += fmt.Sprintf(", plus %s the backend keeps for reuse", gb(pooled))
 	}
 	for _, p := range e.params {
 		if p.shape.Rank() == 4 && (me.Image == nil || p.shape.Size() > shapes.Make(p.shape.DType, me.Image...).Size()) {
