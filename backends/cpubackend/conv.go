@@ -140,6 +140,7 @@ type im2colSpec struct {
 	posSp, posStep, tapSp, tapStep []int
 	rows, cols                     int
 	src                            [][]int // per spatial axis: src[s][pos·tapSp_s + tap] = index along x's axis s, or −1
+	run                            []int   // per position of the last axis: the index its taps start at when they read consecutive positions of x (one copy), else −1
 	inStr                          []int   // element strides of x's spatial axes
 }
 
@@ -167,6 +168,18 @@ func newIm2col(batch, cin int, inSp, inDil, padLo, posSp, posStep, tapSp, tapSte
 			}
 		}
 		sp.src[s] = tab
+	}
+	last := S - 1
+	sp.run = make([]int, posSp[last])
+	for pos := range posSp[last] {
+		taps := sp.src[last][pos*tapSp[last] : (pos+1)*tapSp[last]]
+		sp.run[pos] = taps[0]
+		for k, i := range taps {
+			if i < 0 || i != taps[0]+k {
+				sp.run[pos] = -1
+				break
+			}
+		}
 	}
 	return sp
 }
@@ -199,6 +212,14 @@ func im2colFill[T float32 | float64](sp *im2colSpec, dst, x []T, r0, r1 int) {
 					continue
 				}
 				rowBase := base + i0*sp.inStr[0]
+				if first := sp.run[pos[1]]; first >= 0 {
+					// The taps of this row read one contiguous run of x.
+					n := len(t1) * C
+					o := rowBase + first*C
+					copy(row[col:col+n], x[o:o+n])
+					col += n
+					continue
+				}
 				for _, i1 := range t1 {
 					seg := row[col : col+C]
 					if i1 < 0 {
