@@ -37,8 +37,9 @@ import (
 
 var _ = registerOps(backends.OpTypeConvGeneral)
 
-// convScratch is the most values one block of patches holds.
-const convScratch = 1 << 21
+// convScratch is the most values one block of patches (or of convTapwise's padded input and output) holds. A
+// variable only so that the tests can run several blocks on small inputs.
+var convScratch = 1 << 21
 
 type convForm int
 
@@ -327,10 +328,109 @@ func convExec[T float32 | float64](ex *execCtx, p *convPlan, out, x []T, kernel 
 		mm(false, false, len(x)/p.cin, p.cout, p.cin, 1, x, p.cin, w, p.cout, 0, out, p.cout)
 		return
 	}
+	if p.tapwise() {
+		convTapwise(ex, p, out, x, w, mm)
+		return
+	}
 	sp := newIm2col(p.batch, p.cin, p.inSp, p.inDil, p.padLo, p.outSp, p.strides, p.kSp, p.kDil)
 	convBlocks(ex, dt, sp, x, func(block []T, r0, r1 int) {
 		mm(false, false, r1-r0, p.cout, K, 1, block, K, w, p.cout, 0, out[r0*p.cout:r1*p.cout], p.cout)
 	})
+}
+
+// tapwiseMinChannels is the least number of input channels for which a stride-1 2-D convolution runs tap by tap
+// (each tap's product has that many terms; fewer make poor products).
+const tapwiseMinChannels = 16
+
+// tapwise reports whether a data-form convolution runs as one product per kernel tap (convTapwise): 2-D, stride 1,
+// no dilation, at least tapwiseMinChannels input channels.
+func (p *convPlan) tapwise() bool {
+	return p.form == convDataForm && len(p.inSp) == 2 && allOnes(p.strides) && allOnes(p.inDil) && allOnes(p.kDil) &&
+		p.cin >= tapwiseMinChannels
+}
+
+// convTapwise computes a stride-1 2-D convolution without patches: on the input padded to Hp×Wp (Wp = Wo + kw − 1),
+// output position (y, x) of the extended Ho×Wp grid reads input position (y + ky, x + kx) at tap (ky, kx), which is
+// the flat row (y·Wp + x) + (ky·Wp + kx) of the padded image. So for each tap the product of the padded image's
+// rows from ky·Wp + kx on ([M, C], read in place) with the tap's kernel slice [C, C'] adds that tap to every output
+// position at once, and the kw − 1 extra columns of each output row are dropped at the end. Output rows are done
+// in blocks; a block of the padded input (zeros in the padding) and of the extended output live in scratch of at
+// most convScratch values, skipped when the input needs no padding (it is then read in place) and kw = 1.
+func convTapwise[T float32 | float64](ex *execCtx, p *convPlan, out, x, w []T, mm gemmFn[T]) {
+	H, W, C, N := p.inSp[0], p.inSp[1], p.cin, p.cout
+	Ho, Wo, kh, kw := p.outSp[0], p.outSp[1], p.kSp[0], p.kSp[1]
+	Wp := Wo + kw - 1
+	direct := p.padLo[0] == 0 && p.padLo[1] == 0 && W == Wp && H >= Ho+kh-1 // x is its own padded image
+	dt := dtypes.FromGenericsType[T]()
+	// Rows per block: the padded block ((R+kh−1)·Wp·C) and the extended output block (R·Wp·N) within convScratch.
+	R := Ho
+	if !direct || kw > 1 {
+		per := Wp * (C + N)
+		R = max(1, min(Ho, (convScratch-(kh-1)*Wp*C)/max(per, 1)))
+	}
+	var xpBuf, oeBuf []T
+	if !direct {
+		b := ex.pool.get(shapes.Make(dt, (R+kh-1)*Wp*C))
+		defer ex.pool.put(b.flat)
+		xpBuf = b.flat.([]T)
+	}
+	if kw > 1 {
+		b := ex.pool.get(shapes.Make(dt, R*Wp*N))
+		defer ex.pool.put(b.flat)
+		oeBuf = b.flat.([]T)
+	}
+	img, outImg := H*W*C, Ho*Wo*N
+	for b := range p.batch {
+		xb, ob := x[b*img:(b+1)*img], out[b*outImg:(b+1)*outImg]
+		for y0 := 0; y0 < Ho; y0 += R {
+			r := min(R, Ho-y0)
+			var xp []T // padded rows y0 … y0+r+kh−2, Wp wide
+			if direct {
+				xp = xb[y0*Wp*C:]
+			} else {
+				xp = xpBuf[:(r+kh-1)*Wp*C]
+				ex.backend.parallelFor(r+kh-1, max(1, elemGrain/(Wp*C)), func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						row := xp[i*Wp*C : (i+1)*Wp*C]
+						sy := y0 + i - p.padLo[0]
+						if sy < 0 || sy >= H {
+							clear(row)
+							continue
+						}
+						// Columns: padded x' reads input x' − padLo[1].
+						x0 := max(0, p.padLo[1])    // first padded column with data
+						x1 := min(Wp, W+p.padLo[1]) // one past the last
+						s0 := x0 - p.padLo[1]       // its input column
+						clear(row[:x0*C])
+						if x1 > x0 {
+							copy(row[x0*C:x1*C], xb[(sy*W+s0)*C:(sy*W+s0+x1-x0)*C])
+						}
+						clear(row[max(x1, x0)*C:])
+					}
+				})
+			}
+			M := r*Wp - (kw - 1) // extended output rows; the last row's kw − 1 extra columns would read past the block
+			oe := ob[y0*Wo*N:]
+			if kw > 1 {
+				oe = oeBuf
+			}
+			for ky := range kh {
+				for kx := range kw {
+					t := ky*kw + kx
+					beta := T(1)
+					if t == 0 {
+						beta = 0
+					}
+					mm(false, false, M, N, C, 1, xp[(ky*Wp+kx)*C:], C, w[t*C*N:(t+1)*C*N], N, beta, oe, N)
+				}
+			}
+			if kw > 1 {
+				for i := range r {
+					copy(ob[(y0+i)*Wo*N:(y0+i+1)*Wo*N], oe[i*Wp*N:(i*Wp+Wo)*N])
+				}
+			}
+		}
+	}
 }
 
 // convBlocks builds the patch matrix of sp block by block (rows split over the workers) and hands each block,

@@ -145,20 +145,45 @@ func TestConvGeneral(t *testing.T) {
 			}
 		})
 	}
-	t.Run("blocks", func(t *testing.T) {
-		// More patch rows than one block holds (convScratch values): [1,80,80,40] with a 3×3 kernel has 6400 rows
-		// of 360 values; the kernel gradient of the same layer sums 6400 rows of 360.
-		c := convCase{x: []int{1, 80, 80, 40}, w: []int{3, 3, 40, 8}, strides: []int{1, 1}, pads: [][2]int{{1, 1}, {1, 1}},
-			axes: backends.ConvolveAxesConfig{InputBatch: 0, InputChannels: 3, InputSpatial: []int{1, 2},
-				KernelSpatial: []int{0, 1}, KernelInputChannels: 2, KernelOutputChannels: 3,
-				OutputBatch: 0, OutputChannels: 3, OutputSpatial: []int{1, 2}}}
-		if rows, cols := 80*80, 9*40; rows*cols <= convScratch {
-			t.Fatalf("the case fits one block (%d values); make it larger than %d", rows*cols, convScratch)
+	t.Run("tapwise", func(t *testing.T) {
+		// Stride-1 2-D convolutions with at least tapwiseMinChannels input channels run tap by tap (convTapwise):
+		// random kernel sizes, paddings (negative too), batches and kernel layouts, float32 and float64.
+		for i := range trials {
+			dt := []dtypes.DType{dtypes.Float32, dtypes.Float64}[i%2]
+			var c convCase
+			for {
+				c = randDataConv(r, 2)
+				c.strides, c.inDil, c.kDil = []int{1, 1}, []int{1, 1}, []int{1, 1}
+				cin := tapwiseMinChannels + r.IntN(5)
+				c.x[3], c.w[c.axes.KernelInputChannels] = cin, cin
+				if c.valid() {
+					break
+				}
+			}
+			compare(t, c.String(), convTol(c, dt), convFn(c), randHost(r, dt, c.x, -1, 1), randHost(r, dt, c.w, -1, 1))
 		}
-		compare(t, c.String(), convTol(c, dtypes.Float32), convFn(c), randHost(r, dtypes.Float32, c.x, -1, 1), randHost(r, dtypes.Float32, c.w, -1, 1))
-		f := convCase{x: []int{1, 80, 80, 40}, w: []int{1, 80, 80, 8}, strides: []int{1, 1}, kDil: []int{1, 1}, pads: [][2]int{{1, 1}, {1, 1}},
-			axes: randFilterConv(r).axes}
-		compare(t, f.String(), convTol(f, dtypes.Float32), convFn(f), randHost(r, dtypes.Float32, f.x, -1, 1), randHost(r, dtypes.Float32, f.w, -1, 1))
+	})
+	t.Run("blocks", func(t *testing.T) {
+		// More rows than one block holds (the block shrunk to 3000 values), on every path: im2col (3 input
+		// channels), tap by tap with padding and with the input read in place (pad 0), the kernel gradient.
+		saved := convScratch
+		defer func() { convScratch = saved }()
+		convScratch = 3000
+		nhwc := backends.ConvolveAxesConfig{InputBatch: 0, InputChannels: 3, InputSpatial: []int{1, 2},
+			KernelSpatial: []int{0, 1}, KernelInputChannels: 2, KernelOutputChannels: 3,
+			OutputBatch: 0, OutputChannels: 3, OutputSpatial: []int{1, 2}}
+		for _, c := range []convCase{
+			{x: []int{2, 19, 17, 3}, w: []int{3, 3, 3, 5}, strides: []int{1, 1}, pads: [][2]int{{1, 1}, {1, 1}}, axes: nhwc},
+			{x: []int{2, 19, 17, 16}, w: []int{3, 2, 16, 5}, strides: []int{1, 1}, pads: [][2]int{{1, 2}, {0, 1}}, axes: nhwc},
+			{x: []int{1, 23, 13, 18}, w: []int{5, 5, 18, 3}, strides: []int{1, 1}, pads: [][2]int{{0, 0}, {0, 0}}, axes: nhwc},
+			{x: []int{1, 23, 13, 18}, w: []int{4, 1, 18, 3}, strides: []int{1, 1}, pads: [][2]int{{0, -1}, {0, 0}}, axes: nhwc},
+			{x: []int{2, 15, 14, 6}, w: []int{2, 13, 12, 4}, strides: []int{1, 1}, kDil: []int{1, 1}, pads: [][2]int{{1, 1}, {1, 1}}, axes: randFilterConv(r).axes},
+		} {
+			if !c.valid() {
+				t.Fatalf("%v is not a valid convolution", c)
+			}
+			compare(t, c.String(), convTol(c, dtypes.Float32), convFn(c), randHost(r, dtypes.Float32, c.x, -1, 1), randHost(r, dtypes.Float32, c.w, -1, 1))
+		}
 	})
 }
 

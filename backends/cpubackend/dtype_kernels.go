@@ -13,9 +13,9 @@ import (
 // kernels are the elementwise kernels of one storage type T. Ranges: out[o:o+n] (binary), out[lo:hi] (unary,
 // where, convert); every operand slice holds T values unless stated.
 type kernels struct {
-	// binary computes out[o+i] = a[ao+i·sa] op b[bo+i·sb] for i < n, strides 0 (one value) or 1. out holds T
-	// for arithmetic, bitwise and logical ops, bool for comparisons.
-	binary func(op backends.OpType, out, a, b any, o, n, ao, sa, bo, sb int) error
+	// binary computes a block of rows of out = a op b (see rowBlock). out holds T for arithmetic, bitwise and
+	// logical ops, bool for comparisons.
+	binary func(op backends.OpType, out, a, b any, blk rowBlock) error
 	// unary computes out[i] = f(x[i]) for i in [lo, hi); out holds T, or bool for IsFinite and IsNaN.
 	unary func(op backends.OpType, out, x any, lo, hi int) error
 	// where sets out[i] = t[i] if c[i] else f[i] for i in [lo, hi) (c is already the range's part; t or f may be
@@ -23,6 +23,26 @@ type kernels struct {
 	where func(out any, c []bool, t, f any, lo, hi, total int)
 	// convertTo[D] sets dst[lo:hi] (storage of dtype D) to src[lo:hi] converted (see ConvertDType).
 	convertTo map[dtypes.DType]func(dst, src any, lo, hi int)
+}
+
+// rowBlock is a block of rows of a binary op: rows rows of n values; row r of the output starts at o + r·ro, of
+// operand a at ao + r·ra with its values at stride sa (1, or 0 for one value repeated), of b at bo + r·rb (stride
+// sb). One call of a kernel computes the whole block.
+type rowBlock struct {
+	o, n, rows, ro int
+	ao, sa, ra     int
+	bo, sb, rb     int
+}
+
+// forRows calls f(r, out row, a row, b row) for each row of the block.
+func forRows[O, T any](blk rowBlock, out []O, a, b []T, f func(o []O, a, b []T) error) error {
+	for r := range blk.rows {
+		o := blk.o + r*blk.ro
+		if err := f(out[o:o+blk.n], run(a, blk.ao+r*blk.ra, blk.sa, blk.n), run(b, blk.bo+r*blk.rb, blk.sb, blk.n)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 var dtypeKernels = map[dtypes.DType]*kernels{
@@ -50,12 +70,11 @@ func kernelsFor(flat any, op backends.OpType) (*kernels, error) {
 // numberKernels are the kernels every number type shares: arithmetic and comparisons, Where, conversions.
 func numberKernels[T number]() *kernels {
 	return &kernels{
-		binary: func(op backends.OpType, out, a, b any, o, n, ao, sa, bo, sb int) error {
-			x, y := run(a.([]T), ao, sa, n), run(b.([]T), bo, sb, n)
+		binary: func(op backends.OpType, out, a, b any, blk rowBlock) error {
 			if ob, ok := out.([]bool); ok {
-				return compareT(op, ob[o:o+n], x, y)
+				return forRows(blk, ob, a.([]T), b.([]T), func(o []bool, x, y []T) error { return compareT(op, o, x, y) })
 			}
-			return binaryT(op, out.([]T)[o:o+n], x, y)
+			return forRows(blk, out.([]T), a.([]T), b.([]T), func(o, x, y []T) error { return binaryT(op, o, x, y) })
 		},
 		where:     whereKernel[T],
 		convertTo: convertersFrom[T](),
@@ -73,12 +92,12 @@ func floatKernels[T ~float32 | ~float64]() *kernels {
 func intKernels[T integer]() *kernels {
 	k := numberKernels[T]()
 	arith := k.binary
-	k.binary = func(op backends.OpType, out, a, b any, o, n, ao, sa, bo, sb int) error {
+	k.binary = func(op backends.OpType, out, a, b any, blk rowBlock) error {
 		switch op {
 		case backends.OpTypeBitwiseAnd, backends.OpTypeBitwiseOr, backends.OpTypeBitwiseXor:
-			return bitwiseI(op, out.([]T)[o:o+n], run(a.([]T), ao, sa, n), run(b.([]T), bo, sb, n))
+			return forRows(blk, out.([]T), a.([]T), b.([]T), func(o, x, y []T) error { return bitwiseI(op, o, x, y) })
 		}
-		return arith(op, out, a, b, o, n, ao, sa, bo, sb)
+		return arith(op, out, a, b, blk)
 	}
 	k.unary = func(op backends.OpType, out, x any, lo, hi int) error {
 		return unaryInt(op, out.([]T)[lo:hi], x.([]T)[lo:hi])
@@ -89,8 +108,8 @@ func intKernels[T integer]() *kernels {
 // boolKernels: the logical ops (Equal and NotEqual included), LogicalNot, Where and conversions from bool.
 func boolKernels() *kernels {
 	return &kernels{
-		binary: func(op backends.OpType, out, a, b any, o, n, ao, sa, bo, sb int) error {
-			return logicalT(op, out.([]bool)[o:o+n], run(a.([]bool), ao, sa, n), run(b.([]bool), bo, sb, n))
+		binary: func(op backends.OpType, out, a, b any, blk rowBlock) error {
+			return forRows(blk, out.([]bool), a.([]bool), b.([]bool), func(o, x, y []bool) error { return logicalT(op, o, x, y) })
 		},
 		unary: func(op backends.OpType, out, x any, lo, hi int) error {
 			if op != backends.OpTypeLogicalNot {

@@ -35,7 +35,7 @@ func TestDTypeTable(t *testing.T) {
 		if dt != dtypes.Bool {
 			reflect.ValueOf(b).Index(0).Set(reflect.ValueOf(3.0).Convert(dt.GoType()))
 			out := makeFlat(dt, len(vals))
-			if err := k.binary(backends.OpTypeAdd, out, a, b, 0, len(vals), 0, 1, 0, 1); err != nil {
+			if err := k.binary(backends.OpTypeAdd, out, a, b, rowBlock{n: len(vals), rows: 1, sa: 1, sb: 1}); err != nil {
 				t.Fatalf("%s Add: %v", dt, err)
 			}
 			for i := range vals {
@@ -55,7 +55,7 @@ func TestDTypeTable(t *testing.T) {
 			}
 			// Scalar rhs (stride 0) and a comparison into bools.
 			gt := make([]bool, len(vals))
-			if err := k.binary(backends.OpTypeGreaterThan, gt, a, b, 0, len(vals), 0, 1, 0, 0); err != nil {
+			if err := k.binary(backends.OpTypeGreaterThan, gt, a, b, rowBlock{n: len(vals), rows: 1, sa: 1}); err != nil {
 				t.Fatalf("%s GreaterThan: %v", dt, err)
 			}
 			for i, v := range vals {

@@ -328,19 +328,36 @@ func execBinary(ex *execCtx, n *node, in []*Buffer) (*Buffer, error) {
 		(bb.shape.Size() == 1 || slices.Equal(bb.shape.Dimensions, n.shape.Dimensions) || total == 1) {
 		sa, sb := flatStride(a, total), flatStride(bb, total)
 		return out, ex.backend.parallelForErr(total, elemGrain, func(lo, hi int) error {
-			return k.binary(n.op, out.flat, a.flat, bb.flat, lo, hi-lo, lo*sa, sa, lo*sb, sb)
+			return k.binary(n.op, out.flat, a.flat, bb.flat, rowBlock{o: lo, n: hi - lo, rows: 1, ao: lo * sa, sa: sa, bo: lo * sb, sb: sb})
 		})
 	}
+	// Broadcast: rows of the last merged axis, handed to the kernel a run of rows at a time (the rows of one index
+	// of the axes before the second-to-last, which advance every operand by a fixed stride).
 	p := newBPlan(n.shape.Dimensions, a.shape.Dimensions, bb.shape.Dimensions)
 	L := p.rowLen()
 	sa, sb := p.innerStride(0), p.innerStride(1)
+	per, ra, rb := 1, 0, 0 // rows per run and the operands' strides from row to row
+	if d := len(p.dims); d >= 2 {
+		per, ra, rb = p.dims[d-2], p.strides[0][d-2], p.strides[1][d-2]
+	}
 	return out, ex.backend.parallelForErr(p.numRows(), max(1, elemGrain/L), func(lo, hi int) error {
 		var err error
-		p.forRows(lo, hi, func(row int, offs []int) {
-			if err == nil {
-				err = k.binary(n.op, out.flat, a.flat, bb.flat, row*L, L, offs[0], sa, offs[1], sb)
+		blk := rowBlock{n: L, ro: L, sa: sa, ra: ra, sb: sb, rb: rb}
+		flush := func() {
+			if blk.rows > 0 && err == nil {
+				err = k.binary(n.op, out.flat, a.flat, bb.flat, blk)
 			}
+			blk.rows = 0
+		}
+		p.forRows(lo, hi, func(row int, offs []int) {
+			if blk.rows > 0 && row%per != 0 {
+				blk.rows++ // the run goes on
+				return
+			}
+			flush()
+			blk.o, blk.ao, blk.bo, blk.rows = row*L, offs[0], offs[1], 1
 		})
+		flush()
 		return err
 	})
 }
