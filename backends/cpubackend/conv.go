@@ -314,11 +314,11 @@ func convExec[T float32 | float64](ex *execCtx, p *convPlan, out, x []T, kernel 
 	// Data form: y[(b, o…), c'] = P[(b, o…), (k…, c)] · W[(k…, c), c'].
 	w := kernel.flat.([]T)
 	if !p.kernelCanonical {
-		packed := ex.pool.get(shapes.Make(dt, len(w)))
+		// Repack to [spatial…, in, out] (the tiled transpose of layout.go).
+		perm := append(slices.Clone(p.axes.KernelSpatial), p.axes.KernelInputChannels, p.axes.KernelOutputChannels)
+		packed := transposed(ex, kernel, perm)
 		defer ex.pool.put(packed.flat)
-		pw := packed.flat.([]T)
-		packKernel(p, pw, w, kernel.shape.Dimensions)
-		w = pw
+		w = packed.flat.([]T)
 	}
 	K := p.cin
 	for _, k := range p.kSp {
@@ -349,6 +349,49 @@ func (p *convPlan) tapwise() bool {
 		p.cin >= tapwiseMinChannels
 }
 
+// tapwiseGeometry returns convTapwise's layout: whether x is its own padded image (no padding needed: read in
+// place), the output rows per block R, and the padded width Wp = Wo + kw − 1. A block's padded input
+// ((R+kh−1)·Wp·C values) and extended output (R·Wp·C') stay within convScratch.
+func (p *convPlan) tapwiseGeometry() (direct bool, R, Wp int) {
+	H, W, C, N := p.inSp[0], p.inSp[1], p.cin, p.cout
+	Ho, Wo, kh, kw := p.outSp[0], p.outSp[1], p.kSp[0], p.kSp[1]
+	Wp = Wo + kw - 1
+	direct = p.padLo[0] == 0 && p.padLo[1] == 0 && W == Wp && H >= Ho+kh-1
+	R = Ho
+	if !direct || kw > 1 {
+		R = max(1, min(Ho, (convScratch-(kh-1)*Wp*C)/max(Wp*(C+N), 1)))
+	}
+	return direct, R, Wp
+}
+
+// convScratchKeys lists the pooled scratch a convolution takes while it runs (for the memory estimate).
+func (p *convPlan) convScratchKeys(dt dtypes.DType, kernel shapes.Shape) []poolKey {
+	var ks []poolKey
+	if p.form == convDataForm && !p.kernelCanonical {
+		ks = append(ks, poolKey{dt, kernel.Size()})
+	}
+	switch {
+	case p.form == convDataForm && p.identityPatches():
+	case p.tapwise():
+		direct, R, Wp := p.tapwiseGeometry()
+		if !direct {
+			ks = append(ks, poolKey{dt, (R + p.kSp[0] - 1) * Wp * p.cin})
+		}
+		if p.kSp[1] > 1 {
+			ks = append(ks, poolKey{dt, R * Wp * p.cout})
+		}
+	default:
+		rows, cols := p.patchGeometry()
+		rowsPer := max(1, min(rows, convScratch/max(cols, 1)))
+		size := rowsPer * cols
+		if rowsPer < rows {
+			size = max(size, convScratch)
+		}
+		ks = append(ks, poolKey{dt, size})
+	}
+	return ks
+}
+
 // convTapwise computes a stride-1 2-D convolution without patches: on the input padded to Hp×Wp (Wp = Wo + kw − 1),
 // output position (y, x) of the extended Ho×Wp grid reads input position (y + ky, x + kx) at tap (ky, kx), which is
 // the flat row (y·Wp + x) + (ky·Wp + kx) of the padded image. So for each tap the product of the padded image's
@@ -359,15 +402,8 @@ func (p *convPlan) tapwise() bool {
 func convTapwise[T float32 | float64](ex *execCtx, p *convPlan, out, x, w []T, mm gemmFn[T]) {
 	H, W, C, N := p.inSp[0], p.inSp[1], p.cin, p.cout
 	Ho, Wo, kh, kw := p.outSp[0], p.outSp[1], p.kSp[0], p.kSp[1]
-	Wp := Wo + kw - 1
-	direct := p.padLo[0] == 0 && p.padLo[1] == 0 && W == Wp && H >= Ho+kh-1 // x is its own padded image
+	direct, R, Wp := p.tapwiseGeometry()
 	dt := dtypes.FromGenericsType[T]()
-	// Rows per block: the padded block ((R+kh−1)·Wp·C) and the extended output block (R·Wp·N) within convScratch.
-	R := Ho
-	if !direct || kw > 1 {
-		per := Wp * (C + N)
-		R = max(1, min(Ho, (convScratch-(kh-1)*Wp*C)/max(per, 1)))
-	}
 	var xpBuf, oeBuf []T
 	if !direct {
 		b := ex.pool.get(shapes.Make(dt, (R+kh-1)*Wp*C))
@@ -451,27 +487,5 @@ func convBlocks[T float32 | float64](ex *execCtx, dt dtypes.DType, sp *im2colSpe
 			im2colFill(sp, block[lo*sp.cols:hi*sp.cols], x, r0+lo, r0+hi)
 		})
 		use(block, r0, r1)
-	}
-}
-
-// packKernel copies the kernel into [spatial…, in, out] order.
-func packKernel[T float32 | float64](p *convPlan, dst, w []T, dims []int) {
-	S := len(p.kSp)
-	str := strides(dims)
-	// Source strides in the order of dst's axes.
-	srcStr := make([]int, S+2)
-	for s := range S {
-		srcStr[s] = str[p.axes.KernelSpatial[s]]
-	}
-	srcStr[S], srcStr[S+1] = str[p.axes.KernelInputChannels], str[p.axes.KernelOutputChannels]
-	dstDims := append(slices.Clone(p.kSp), p.cin, p.cout)
-	idx := make([]int, S+2)
-	for i := range dst {
-		off := 0
-		for a, v := range idx {
-			off += v * srcStr[a]
-		}
-		dst[i] = w[off]
-		incr(idx, dstDims)
 	}
 }

@@ -120,22 +120,7 @@ func memReusable(n *node) []int {
 func memScratch(n *node) []poolKey {
 	switch n.op {
 	case backends.OpTypeConvGeneral:
-		p := n.data.(*convPlan)
-		var ks []poolKey
-		dt := n.shape.DType
-		if p.form == convDataForm && !p.kernelCanonical {
-			ks = append(ks, keyOf(n.inputs[1].shape))
-		}
-		if p.form == convDataForm && p.identityPatches() {
-			return ks
-		}
-		rows, cols := p.patchGeometry()
-		rowsPer := max(1, min(rows, convScratch/max(cols, 1)))
-		size := rowsPer * cols
-		if rowsPer < rows {
-			size = max(size, convScratch)
-		}
-		return append(ks, poolKey{dt, size})
+		return n.data.(*convPlan).convScratchKeys(n.shape.DType, n.inputs[1].shape)
 	case backends.OpTypeDotGeneral:
 		p := n.data.(*dotPlan)
 		var ks []poolKey
