@@ -55,7 +55,31 @@ type convPlan struct {
 	strides, inDil, kDil, padLo, padHi []int
 	inSp, kSp, outSp                   []int // spatial sizes of x (undilated), w and y
 	batch, cin, cout                   int
-	kernelCanonical                    bool // w is [spatial…, in, out] in memory (data form)
+	kernelCanonical                    bool   // w is [spatial…, in, out] in memory, not reversed (data form)
+	kernelTapMajor                     bool   // w's spatial axes come first, in order (then in and out, either order)
+	kernelSwapped                      bool   // w's last two axes are [out, in] (tap-major kernels)
+	kernelRev                          []bool // per spatial axis: the kernel is read reversed (a folded Reverse)
+}
+
+// tapMatrix returns tap t's kernel slice (taps in row-major order of the spatial axes, as the patches' columns) as
+// a product operand: for [in, out] taps (B = slice, no transpose, ldb = out) or [out, in] ones (transposed,
+// ldb = in); reversed spatial axes are read backwards. Tap-major kernels only.
+func tapMatrix[T float32 | float64](p *convPlan, w []T, t int) (b []T, trans bool, ldb int) {
+	pt, rem, stride := 0, t, 1
+	for s := len(p.kSp) - 1; s >= 0; s-- {
+		k := rem % p.kSp[s]
+		rem /= p.kSp[s]
+		if p.kernelRev[s] {
+			k = p.kSp[s] - 1 - k
+		}
+		pt += k * stride
+		stride *= p.kSp[s]
+	}
+	size := p.cin * p.cout
+	if p.kernelSwapped {
+		return w[pt*size : (pt+1)*size], true, p.cin
+	}
+	return w[pt*size : (pt+1)*size], false, p.cout
 }
 
 // ConvGeneral builds the convolution described above.
@@ -64,6 +88,33 @@ func (b *Builder) ConvGeneral(inputOp, kernelOp backends.Op, axes backends.Convo
 	ins, err := b.checkOps("ConvGeneral", inputOp, kernelOp)
 	if err != nil {
 		return nil, err
+	}
+	// A Reverse of the kernel's spatial axes (what the input gradient builds) is folded into the convolution: the
+	// kernel is read backwards instead of copied reversed on every execution.
+	kernelRev := make([]bool, max(ins[0].shape.Rank()-2, 0))
+	dataForm := func() bool { // the data form with a tap-major kernel: where a reversed kernel can be read backwards
+		r := ins[0].shape.Rank()
+		for s, a := range axes.KernelSpatial {
+			if a != s || axes.InputSpatial[s] != s+1 || axes.OutputSpatial[s] != s+1 {
+				return false
+			}
+		}
+		return axes.InputBatch == 0 && axes.InputChannels == r-1 && axes.OutputBatch == 0 && axes.OutputChannels == r-1
+	}
+	if k := ins[1]; k.op == backends.OpTypeReverse && len(kernelRev) == len(axes.KernelSpatial) && len(axes.InputSpatial) == len(kernelRev) &&
+		len(axes.OutputSpatial) == len(kernelRev) && dataForm() {
+		fold := true
+		rev := make([]bool, len(kernelRev))
+		for _, a := range k.data.([]int) {
+			if s := slices.Index(axes.KernelSpatial, a); s >= 0 && k.shape.Dimensions[a] > 1 {
+				rev[s] = !rev[s]
+			} else if s < 0 {
+				fold = false
+			}
+		}
+		if fold {
+			kernelRev, ins[1] = rev, k.inputs[0]
+		}
 	}
 	xs, ws := ins[0].shape, ins[1].shape
 	S := xs.Rank() - 2
@@ -91,7 +142,7 @@ func (b *Builder) ConvGeneral(inputOp, kernelOp backends.Op, axes backends.Convo
 	if channelGroupCount != 1 || batchGroupCount != 1 {
 		return nil, errors.Errorf("ConvGeneral: channel groups (%d) and batch groups (%d) are not supported by the stylelab cpu backend; use groups of 1, or run with GOMLX_BACKEND=go", channelGroupCount, batchGroupCount)
 	}
-	p := &convPlan{axes: axes.Clone(), strides: strides, inDil: inputDilations, kDil: kernelDilations,
+	p := &convPlan{axes: axes.Clone(), strides: strides, inDil: inputDilations, kDil: kernelDilations, kernelRev: kernelRev,
 		batch: xs.Dimensions[axes.InputBatch], cin: xs.Dimensions[axes.InputChannels], cout: ws.Dimensions[axes.KernelOutputChannels]}
 	for s := range S {
 		p.padLo = append(p.padLo, paddings[s][0])
@@ -113,11 +164,19 @@ func (b *Builder) ConvGeneral(inputOp, kernelOp backends.Op, axes backends.Convo
 	switch {
 	case nhwc(axes.InputBatch, axes.InputChannels, axes.InputSpatial) && nhwc(axes.OutputBatch, axes.OutputChannels, axes.OutputSpatial):
 		p.form = convDataForm
-		p.kernelCanonical = inOrder(axes.KernelSpatial, 0) && axes.KernelInputChannels == S && axes.KernelOutputChannels == S+1
+		p.kernelTapMajor = inOrder(axes.KernelSpatial, 0)
+		p.kernelSwapped = axes.KernelInputChannels == S+1
+		p.kernelCanonical = p.kernelTapMajor && !p.kernelSwapped && !slices.Contains(kernelRev, true)
+		if !p.kernelTapMajor && slices.Contains(kernelRev, true) {
+			return nil, errors.Errorf("ConvGeneral: internal error: a reversed kernel folded into a kernel layout %+v that is not tap-major", axes)
+		}
 	case axes.InputBatch == rank-1 && axes.InputChannels == 0 && inOrder(axes.InputSpatial, 1) &&
 		axes.KernelInputChannels == 0 && axes.KernelOutputChannels == rank-1 && inOrder(axes.KernelSpatial, 1) &&
 		inOrder(axes.OutputSpatial, 0) && axes.OutputBatch == S && axes.OutputChannels == S+1 && allOnes(inputDilations):
 		p.form = convFilterForm
+		if slices.Contains(kernelRev, true) {
+			return nil, errors.Errorf("ConvGeneral: internal error: a Reverse folded into a kernel-gradient convolution")
+		}
 	default:
 		return nil, errors.Errorf("ConvGeneral: axes %+v (input %s, kernel %s) are not a layout the stylelab cpu backend runs: it takes channels-last input and output (NHWC, any kernel layout) and the kernel gradient GoMLX derives from them; transpose to channels-last, or run with GOMLX_BACKEND=go", axes, xs, ws)
 	}
@@ -311,21 +370,28 @@ func convExec[T float32 | float64](ex *execCtx, p *convPlan, out, x []T, kernel 
 		})
 		return
 	}
-	// Data form: y[(b, o…), c'] = P[(b, o…), (k…, c)] · W[(k…, c), c'].
+	// Data form: y[(b, o…), c'] = P[(b, o…), (k…, c)] · W[(k…, c), c'] = Σ_taps P_t · W_t.
 	w := kernel.flat.([]T)
-	if !p.kernelCanonical {
-		// Repack to [spatial…, in, out] (the tiled transpose of layout.go).
+	if !p.kernelTapMajor {
+		// Repack any kernel layout that is not tap-major to [spatial…, in, out]. (Tap-major kernels with swapped
+		// or reversed taps are multiplied tap by tap instead: measured faster than repacking every execution,
+		// whose kernels are parameters, e.g. VGG's input gradients at 128².)
 		perm := append(slices.Clone(p.axes.KernelSpatial), p.axes.KernelInputChannels, p.axes.KernelOutputChannels)
 		packed := transposed(ex, kernel, perm)
 		defer ex.pool.put(packed.flat)
 		w = packed.flat.([]T)
+		q := *p
+		q.kernelTapMajor, q.kernelSwapped, q.kernelCanonical = true, false, true
+		q.kernelRev = make([]bool, len(p.kSp))
+		p = &q
 	}
 	K := p.cin
 	for _, k := range p.kSp {
 		K *= k
 	}
 	if p.identityPatches() {
-		mm(false, false, len(x)/p.cin, p.cout, p.cin, 1, x, p.cin, w, p.cout, 0, out, p.cout)
+		b, tb, ldb := tapMatrix(p, w, 0)
+		mm(false, tb, len(x)/p.cin, p.cout, p.cin, 1, x, p.cin, b, ldb, 0, out, p.cout)
 		return
 	}
 	if p.tapwise() {
@@ -333,9 +399,35 @@ func convExec[T float32 | float64](ex *execCtx, p *convPlan, out, x []T, kernel 
 		return
 	}
 	sp := newIm2col(p.batch, p.cin, p.inSp, p.inDil, p.padLo, p.outSp, p.strides, p.kSp, p.kDil)
+	taps := K / p.cin
 	convBlocks(ex, dt, sp, x, func(block []T, r0, r1 int) {
-		mm(false, false, r1-r0, p.cout, K, 1, block, K, w, p.cout, 0, out[r0*p.cout:r1*p.cout], p.cout)
+		o := out[r0*p.cout : r1*p.cout]
+		if p.kernelCanonical {
+			mm(false, false, r1-r0, p.cout, K, 1, block, K, w, p.cout, 0, o, p.cout)
+			return
+		}
+		// Swapped or reversed taps: one product per tap, over that tap's columns of the block.
+		for t := range taps {
+			b, tb, ldb := tapMatrix(p, w, t)
+			beta := T(1)
+			if t == 0 {
+				beta = 0
+			}
+			mm(false, tb, r1-r0, p.cout, p.cin, 1, block[t*p.cin:], K, b, ldb, beta, o, p.cout)
+		}
 	})
+}
+
+// tapwiseMinPositions: see tapwise.
+const tapwiseMinPositions = 1024
+
+// positions is the number of output positions (batch × spatial) of a data-form convolution.
+func (p *convPlan) positions() int {
+	n := p.batch
+	for _, o := range p.outSp {
+		n *= o
+	}
+	return n
 }
 
 // tapwiseMinChannels is the least number of input channels for which a stride-1 2-D convolution runs tap by tap
@@ -344,7 +436,12 @@ const tapwiseMinChannels = 16
 
 // tapwise reports whether a data-form convolution runs as one product per kernel tap (convTapwise): 2-D, stride 1,
 // no dilation, at least tapwiseMinChannels input channels.
+//
+// Below tapwiseMinPositions output positions the patches are built instead (each tap's product would be small).
 func (p *convPlan) tapwise() bool {
+	if p.positions() < tapwiseMinPositions {
+		return false
+	}
 	return p.form == convDataForm && len(p.inSp) == 2 && allOnes(p.strides) && allOnes(p.inDil) && allOnes(p.kDil) &&
 		p.cin >= tapwiseMinChannels
 }
@@ -367,7 +464,7 @@ func (p *convPlan) tapwiseGeometry() (direct bool, R, Wp int) {
 // convScratchKeys lists the pooled scratch a convolution takes while it runs (for the memory estimate).
 func (p *convPlan) convScratchKeys(dt dtypes.DType, kernel shapes.Shape) []poolKey {
 	var ks []poolKey
-	if p.form == convDataForm && !p.kernelCanonical {
+	if p.form == convDataForm && !p.kernelTapMajor {
 		ks = append(ks, poolKey{dt, kernel.Size()})
 	}
 	switch {
@@ -457,7 +554,8 @@ func convTapwise[T float32 | float64](ex *execCtx, p *convPlan, out, x, w []T, m
 					if t == 0 {
 						beta = 0
 					}
-					mm(false, false, M, N, C, 1, xp[(ky*Wp+kx)*C:], C, w[t*C*N:(t+1)*C*N], N, beta, oe, N)
+					b, tb, ldb := tapMatrix(p, w, t)
+					mm(false, tb, M, N, C, 1, xp[(ky*Wp+kx)*C:], C, b, ldb, beta, oe, N)
 				}
 			}
 			if kw > 1 {

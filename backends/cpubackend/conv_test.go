@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -163,6 +164,43 @@ func TestConvGeneral(t *testing.T) {
 			compare(t, c.String(), convTol(c, dt), convFn(c), randHost(r, dt, c.x, -1, 1), randHost(r, dt, c.w, -1, 1))
 		}
 	})
+	t.Run("reversed", func(t *testing.T) {
+		// A Reverse of the kernel's spatial axes is folded into the convolution (the kernel read backwards): all,
+		// some or none of the spatial axes, or an axis that is not spatial (not folded), on every kernel layout, on
+		// the patch and the tap-by-tap paths.
+		for i := range 2 * trials {
+			c := randDataConv(r, 2)
+			if i%2 == 1 {
+				c.strides, c.inDil, c.kDil = []int{1, 1}, []int{1, 1}, []int{1, 1}
+				cin := tapwiseMinChannels + r.IntN(3)
+				c.x[3], c.w[c.axes.KernelInputChannels] = cin, cin
+				if !c.valid() {
+					continue
+				}
+			}
+			var axes []int
+			for _, a := range c.axes.KernelSpatial {
+				if r.IntN(3) > 0 {
+					axes = append(axes, a)
+				}
+			}
+			if r.IntN(4) == 0 {
+				axes = append(axes, c.axes.KernelOutputChannels)
+			}
+			// simplego has no Reverse: its kernel is reversed on the host.
+			x, w := randHost(r, dtypes.Float32, c.x, -1, 1), randHost(r, dtypes.Float32, c.w, -1, 1)
+			got := runOn(t, cpuB(), one(func(in []*graph.Node) *graph.Node {
+				return graph.ConvGeneral(in[0], graph.Reverse(in[1], axes...), c.axes, c.strides, c.pads, c.inDil, c.kDil, 1, 1)
+			}), []host{x, w})[0].([]float32)
+			want := runOn(t, refB(), convFn(c), []host{x, reverseHost(w, axes)})[0].([]float32)
+			tl := convTol(c, dtypes.Float32)
+			for k := range want {
+				if !close(float64(got[k]), float64(want[k]), tl) {
+					t.Fatalf("%v reversed on %v: [%d] = %v, reference %v", c, axes, k, got[k], want[k])
+				}
+			}
+		}
+	})
 	t.Run("blocks", func(t *testing.T) {
 		// More rows than one block holds (the block shrunk to 3000 values), on every path: im2col (3 input
 		// channels), tap by tap with padding and with the input read in place (pad 0), the kernel gradient.
@@ -263,4 +301,24 @@ func TestConvGeneralRefusals(t *testing.T) {
 			t.Errorf("%s: error %v, want one naming %q and GOMLX_BACKEND=go", c.name, err, c.want)
 		}
 	}
+}
+
+// reverseHost returns a float32 host array with the order of its values reversed along axes.
+func reverseHost(h host, axes []int) host {
+	src := h.flat.([]float32)
+	dst := make([]float32, len(src))
+	str := strides(h.dims)
+	idx := make([]int, len(h.dims))
+	for i := range src {
+		off := 0
+		for a, v := range idx {
+			if slices.Contains(axes, a) {
+				v = h.dims[a] - 1 - v
+			}
+			off += v * str[a]
+		}
+		dst[i] = src[off]
+		incr(idx, h.dims)
+	}
+	return host{dst, h.dims}
 }

@@ -29,7 +29,8 @@ func BenchmarkConv2DNative(b *testing.B) {
 	layers := []struct {
 		name          string
 		hw, cin, cout int
-	}{{"conv1_1", 256, 3, 64}, {"conv1_2", 256, 64, 64}, {"conv3", 64, 256, 256}}
+	}{{"conv1_1", 256, 3, 64}, {"conv1_2", 256, 64, 64}, {"conv3", 64, 256, 256}, {"conv4@128", 16, 512, 512}, {"conv5@128", 8, 512, 512},
+		{"conv2@128", 64, 128, 128}}
 	for _, l := range layers {
 		x, k := mk(1, l.hw, l.hw, l.cin), mk(3, 3, l.cin, l.cout)
 		for _, pass := range []string{"fwd", "dx", "dxdw"} {
