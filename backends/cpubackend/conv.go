@@ -372,14 +372,21 @@ func convExec[T float32 | float64](ex *execCtx, p *convPlan, out, x []T, kernel 
 	}
 	// Data form: y[(b, o…), c'] = P[(b, o…), (k…, c)] · W[(k…, c), c'] = Σ_taps P_t · W_t.
 	w := kernel.flat.([]T)
-	if !p.kernelTapMajor {
-		// Repack any kernel layout that is not tap-major to [spatial…, in, out]. (Tap-major kernels with swapped
-		// or reversed taps are multiplied tap by tap instead: measured faster than repacking every execution,
-		// whose kernels are parameters, e.g. VGG's input gradients at 128².)
-		perm := append(slices.Clone(p.axes.KernelSpatial), p.axes.KernelInputChannels, p.axes.KernelOutputChannels)
-		packed := transposed(ex, kernel, perm)
-		defer ex.pool.put(packed.flat)
-		w = packed.flat.([]T)
+	if !p.kernelTapMajor || (!p.kernelCanonical && p.cin < tapwiseMinChannels) {
+		// Repack to [spatial…, in, out]: any kernel layout that is not tap-major, and swapped or reversed taps with
+		// few input channels (one product per tap would have too few terms; such kernels are small). Other
+		// swapped or reversed taps are multiplied tap by tap instead: measured faster than repacking on every
+		// execution (kernels are parameters), e.g. VGG's input gradients at 128².
+		if p.kernelTapMajor {
+			packed := ex.pool.get(shapes.Make(dt, len(w)))
+			defer ex.pool.put(packed.flat)
+			w = packTaps(p, w, packed.flat.([]T))
+		} else {
+			perm := append(slices.Clone(p.axes.KernelSpatial), p.axes.KernelInputChannels, p.axes.KernelOutputChannels)
+			packed := transposed(ex, kernel, perm)
+			defer ex.pool.put(packed.flat)
+			w = packed.flat.([]T)
+		}
 		q := *p
 		q.kernelTapMajor, q.kernelSwapped, q.kernelCanonical = true, false, true
 		q.kernelRev = make([]bool, len(p.kSp))
@@ -430,6 +437,26 @@ func (p *convPlan) positions() int {
 	return n
 }
 
+// packTaps writes a tap-major kernel into dst as [spatial…, in, out] taps in geometric order (reversed axes read
+// backwards, [out, in] taps transposed).
+func packTaps[T float32 | float64](p *convPlan, w, dst []T) []T {
+	size := p.cin * p.cout
+	for t := range len(w) / size {
+		src, trans, _ := tapMatrix(p, w, t)
+		d := dst[t*size : (t+1)*size]
+		if !trans {
+			copy(d, src)
+			continue
+		}
+		for n := range p.cout { // src is [out, in]
+			for c, v := range src[n*p.cin : (n+1)*p.cin] {
+				d[c*p.cout+n] = v
+			}
+		}
+	}
+	return dst
+}
+
 // tapwiseMinChannels is the least number of input channels for which a stride-1 2-D convolution runs tap by tap
 // (each tap's product has that many terms; fewer make poor products).
 const tapwiseMinChannels = 16
@@ -464,7 +491,7 @@ func (p *convPlan) tapwiseGeometry() (direct bool, R, Wp int) {
 // convScratchKeys lists the pooled scratch a convolution takes while it runs (for the memory estimate).
 func (p *convPlan) convScratchKeys(dt dtypes.DType, kernel shapes.Shape) []poolKey {
 	var ks []poolKey
-	if p.form == convDataForm && !p.kernelTapMajor {
+	if p.form == convDataForm && (!p.kernelTapMajor || (!p.kernelCanonical && p.cin < tapwiseMinChannels)) {
 		ks = append(ks, poolKey{dt, kernel.Size()})
 	}
 	switch {
