@@ -133,21 +133,33 @@ func TestPruning(t *testing.T) {
 }
 
 // TestDeterministicBytes: the same graph and inputs give the same bytes on every run (large reductions and
-// products that are split over the workers included), also with one worker.
+// products that are split over the workers included, and convolutions with both gradients: patches in several
+// blocks and tap by tap), also with one worker.
 func TestDeterministicBytes(t *testing.T) {
-	x := randHost(newRand(10), dtypes.Float32, []int{300, 500}, -1, 1)
+	r := newRand(10)
+	x := randHost(r, dtypes.Float32, []int{300, 500}, -1, 1)
+	img := randHost(r, dtypes.Float32, []int{2, 40, 40, 20}, -1, 1)
+	k3 := randHost(r, dtypes.Float32, []int{3, 3, 20, 24}, -1, 1)
+	k9 := randHost(r, dtypes.Float32, []int{9, 9, 20, 3}, -1, 1)
 	fn := func(in []*graph.Node) []*graph.Node {
-		return []*graph.Node{graph.ReduceAllSum(in[0]), graph.ReduceSum(in[0], 0), graph.ReduceSum(in[0], 1),
+		out := []*graph.Node{graph.ReduceAllSum(in[0]), graph.ReduceSum(in[0], 0), graph.ReduceSum(in[0], 1),
 			graph.DotGeneral(in[0], []int{0}, nil, in[0], []int{0}, nil)}
+		for _, k := range in[2:] {
+			y := graph.Convolve(in[1], k).PadSame().Done()
+			loss := graph.ReduceAllSum(graph.Mul(y, y))
+			out = append(out, y)
+			out = append(out, graph.Gradient(loss, in[1], k)...)
+		}
+		return out
 	}
-	first := runOn(t, cpuB(), fn, []host{x})
+	first := runOn(t, cpuB(), fn, []host{x, img, k3, k9})
 	one := must(New("workers=1"))
 	for run := 0; run < 3; run++ {
 		b := cpuB()
 		if run == 2 {
 			b = one
 		}
-		again := runOn(t, b, fn, []host{x})
+		again := runOn(t, b, fn, []host{x, img, k3, k9})
 		for k := range first {
 			f, a := first[k].([]float32), again[k].([]float32)
 			for i := range f {
