@@ -1,6 +1,7 @@
 package cpubackend
 
 import (
+	"math"
 	"slices"
 
 	"github.com/gomlx/gomlx/backends"
@@ -264,7 +265,128 @@ func (b *Builder) Where(condition, onTrue, onFalse backends.Op) (backends.Op, er
 	if ins[1].shape.DType != ins[2].shape.DType {
 		return nil, errors.Errorf("Where: onTrue %s and onFalse %s must have the same dtype", ins[1].shape, ins[2].shape)
 	}
+	if f := fuseSelect(ins, shape); f != nil {
+		return b.add(backends.OpTypeWhere, shape, execSelectCompare, f, f.x, ins[1]), nil
+	}
 	return b.add(backends.OpTypeWhere, shape, execWhere, nil, ins...), nil
+}
+
+// selectGE32 is o[i] = x[i] ≥ c ? v[i] : f without data-dependent branches (the ReLU gradient's x is half
+// negative, where branches mispredict).
+func selectGE32(o, x, v []float32, c, f float32) {
+	fb := math.Float32bits(f)
+	x, v = x[:len(o)], v[:len(o)]
+	for i := range o {
+		var m uint32
+		if x[i] >= c {
+			m = 0xffffffff
+		}
+		o[i] = math.Float32frombits(math.Float32bits(v[i])&m | fb&^m)
+	}
+}
+
+// selectCompare is Where(Compare(x, c), v, f) with c and f scalar constants, as the ReLU gradient
+// Where(x ≥ 0, v, 0) is built: one pass, out[i] = v[i] if x[i] cmp c, else f, without the boolean tensor (the
+// comparison node is then pruned unless something else uses it). float32 and float64.
+type selectCompare struct {
+	cmp  backends.OpType
+	x    *node
+	c, f float64
+}
+
+// fuseSelect returns the fused form of Where(condition, onTrue, onFalse) when it applies, else nil.
+func fuseSelect(ins []*node, shape shapes.Shape) *selectCompare {
+	cond, v, f := ins[0], ins[1], ins[2]
+	switch cond.op {
+	case backends.OpTypeGreaterOrEqual, backends.OpTypeGreaterThan, backends.OpTypeLessOrEqual, backends.OpTypeLessThan:
+	default:
+		return nil
+	}
+	x, c := cond.inputs[0], cond.inputs[1]
+	dt := v.shape.DType
+	if (dt != dtypes.Float32 && dt != dtypes.Float64) || x.shape.DType != dt || !x.shape.Equal(shape) || !v.shape.Equal(shape) {
+		return nil
+	}
+	cv, ok1 := scalarConstant(c)
+	fv, ok2 := scalarConstant(f)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	return &selectCompare{cmp: cond.op, x: x, c: cv, f: fv}
+}
+
+// scalarConstant returns the value of a one-element float constant.
+func scalarConstant(n *node) (float64, bool) {
+	if n.op != backends.OpTypeConstant || n.shape.Size() != 1 {
+		return 0, false
+	}
+	switch f := n.data.(*Buffer).flat.(type) {
+	case []float32:
+		return float64(f[0]), true
+	case []float64:
+		return f[0], true
+	}
+	return 0, false
+}
+
+func execSelectCompare(ex *execCtx, n *node, in []*Buffer) (*Buffer, error) {
+	d := n.data.(*selectCompare)
+	out := ex.output(n, 1, 0)
+	switch o := out.flat.(type) {
+	case []float32:
+		selectCompareT(ex.backend, d, o, in[0].flat.([]float32), in[1].flat.([]float32))
+	case []float64:
+		selectCompareT(ex.backend, d, o, in[0].flat.([]float64), in[1].flat.([]float64))
+	default:
+		return nil, errors.Errorf("Where of %s not supported", n.shape.DType)
+	}
+	return out, nil
+}
+
+func selectCompareT[T float32 | float64](be *Backend, d *selectCompare, o, x, v []T) {
+	c, f := T(d.c), T(d.f)
+	be.parallelFor(len(o), elemGrain, func(lo, hi int) {
+		o, x, v := o[lo:hi], x[lo:hi], v[lo:hi]
+		x, v = x[:len(o)], v[:len(o)]
+		if o32, ok := any(o).([]float32); ok && d.cmp == backends.OpTypeGreaterOrEqual {
+			selectGE32(o32, any(x).([]float32), any(v).([]float32), float32(c), float32(f))
+			return
+		}
+		switch d.cmp {
+		case backends.OpTypeGreaterOrEqual:
+			for i := range o {
+				if x[i] >= c {
+					o[i] = v[i]
+				} else {
+					o[i] = f
+				}
+			}
+		case backends.OpTypeGreaterThan:
+			for i := range o {
+				if x[i] > c {
+					o[i] = v[i]
+				} else {
+					o[i] = f
+				}
+			}
+		case backends.OpTypeLessOrEqual:
+			for i := range o {
+				if x[i] <= c {
+					o[i] = v[i]
+				} else {
+					o[i] = f
+				}
+			}
+		case backends.OpTypeLessThan:
+			for i := range o {
+				if x[i] < c {
+					o[i] = v[i]
+				} else {
+					o[i] = f
+				}
+			}
+		}
+	})
 }
 
 // Clamp returns min(max(x, lo), hi); lo and hi may be scalars.

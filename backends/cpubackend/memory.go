@@ -112,6 +112,8 @@ func memReusable(n *node) []int {
 		return []int{0}
 	case reflect.ValueOf(execWhere).Pointer():
 		return []int{1, 2}
+	case reflect.ValueOf(execSelectCompare).Pointer():
+		return []int{1, 0}
 	}
 	return nil
 }
