@@ -20,20 +20,28 @@ import (
 // Output sizes: ⌊((in−1)·idil + 1 + padLo + padHi − ((k−1)·kdil + 1)) / stride⌋ + 1. Paddings may be negative
 // (a crop), as GoMLX's filter gradient emits.
 //
-// Three ways to run it, chosen at build time from the axis layout (float32 and float64):
+// How it runs, chosen at build time from the axis layout (float32 and float64):
 //   - data form (the forward convolution and its input gradient): x and y NHWC-like (batch first, channels
 //     last, spatial axes in order), any kernel layout. y = P·W, with P the im2col patch matrix [B·Πout, Πk·C]
 //     and W the kernel as a [Πk·C, C'] matrix. P is never materialised whole: it is built in row blocks of at
-//     most convScratch values (about 8 MB), each multiplied by W at once through backends/gemm. A 1×1
-//     convolution that reads x as it is (stride 1, no padding) is one product with x itself;
+//     most convScratch values (8 MB), each multiplied by W at once through backends/gemm (or tap by tap, by each
+//     tap's columns, when W's taps are [out, in] or reversed: see below). A stride-1 2-D convolution with at least
+//     tapwiseMinChannels input channels and tapwiseMinPositions positions builds no patches at all (convTapwise:
+//     one product per tap on the input read in place). A 1×1 convolution that reads x as it is (stride 1, no
+//     padding) is one product with x itself;
 //   - filter form (the gradient with respect to the kernel, as GoMLX's autodiff emits it: x with batch and
 //     channels swapped, the output gradient as the kernel, an HWIO output): dW = Pᵀ·dY, P the patches of x
 //     over the positions of dY, accumulated block by block in a fixed order;
 //   - any other layout, or channel/batch groups: refused with an error naming the op (GOMLX_BACKEND=go runs it).
 //
-// Memory: besides x, w and y, one block of patches (convScratch values) and, when w is not already
-// [spatial…, in, out], one kernel-sized copy. Deterministic: blocks are fixed by the shapes alone and products
-// are computed block after block.
+// Kernels: a Reverse of the kernel's spatial axes (GoMLX's input gradient) is folded into the op at build time
+// and the kernel read backwards; kernels whose spatial axes come first ("tap-major") are used in place, with
+// [out, in] taps multiplied transposed; only other layouts, and swapped or reversed taps with fewer than
+// tapwiseMinChannels input channels (small kernels), are repacked, on every execution.
+//
+// Memory: besides x, w and y, scratch of at most convScratch values (a block of patches, or convTapwise's padded
+// input block and output block) and, when repacked, one kernel-sized copy. Deterministic: blocks are fixed by the
+// shapes alone and products are computed block after block, tap after tap.
 
 var _ = registerOps(backends.OpTypeConvGeneral)
 
