@@ -6,7 +6,7 @@ BIN := bin/stylelab
 SIZE ?= 256
 STEPS ?= 50
 
-.PHONY: build demo test test-short deps notebook bench bench-peer
+.PHONY: build demo test test-short test-race deps notebook bench bench-peer bench-peer-memory
 
 build:
 	$(GO) build -o $(BIN) ./cmd/stylelab
@@ -27,6 +27,14 @@ demo: build
 test: deps
 	$(GO) vet ./...
 	STYLELAB_REQUIRE_BROWSER=1 STYLELAB_REQUIRE_BLAS=1 STYLELAB_REQUIRE_POSTGRES=1 STYLELAB_REQUIRE_SLURM=1 STYLELAB_REQUIRE_TORCH=1 STYLELAB_REQUIRE_SCIPY=1 $(GO) test -timeout 80m ./...
+	$(MAKE) test-race
+
+# The compute engine under the race detector (its ops split work over goroutines). -short, and in backends/gemm
+# only the tests that run products on several goroutines: its numeric sweeps take minutes under -race and run
+# without it in `make test` (2 minutes in all on a shared 2-core machine, compiling included).
+test-race:
+	$(GO) test -race -short ./backends/backend ./backends/cpubackend
+	$(GO) test -race -short -run 'TestDeterminism|TestConcurrentCallers|TestPartition' ./backends/gemm
 
 # Only the fast tests (no notebooks, no browser, no end-to-end optimisation).
 test-short:
@@ -48,7 +56,11 @@ bench:
 # the same sizes, each stylelab row right before PyTorch's same row (each in its own child process), then a table
 # of stylelab s / PyTorch s per row. Rows: out/bench/{stylelab,pytorch}.json.
 # GOMLX_BACKEND=go make bench-peer measures GoMLX's stock pure-Go backend instead (the "before").
+# BENCH_ROWS=WORK:SIZE,... measures those rows instead of the Gatys works at BENCH_SIZES. `make bench-peer-memory`
+# measures MEMORY_ROWS (Gatys, the paper network's inference and its CIN training step; issue #16's table).
 BENCH_SIZES ?= 128,256
+BENCH_ROWS ?=
+MEMORY_ROWS = gatys-adam:256,gatys-adam:512,gatys-adam:1024,inference-paper:256,inference-paper:512,inference-paper:1024,train-step-paper:256
 BENCH_STEPS ?= 3
 BENCH_WARMUP ?= 1
 PEER_PYTHON ?= /usr/bin/python3
@@ -57,5 +69,8 @@ bench-peer: build
 	mkdir -p out/bench
 	./$(BIN) bench --export-check out/bench/check --sizes 64
 	set -o pipefail; $(PEER_PYTHON) bench/peer/peer.py --check out/bench/check | tail -3
-	$(PEER_PYTHON) bench/peer/peer.py --sizes $(BENCH_SIZES) --steps $(BENCH_STEPS) --warmup $(BENCH_WARMUP) \
+	$(PEER_PYTHON) bench/peer/peer.py --sizes $(BENCH_SIZES) $(if $(BENCH_ROWS),--rows $(BENCH_ROWS)) --steps $(BENCH_STEPS) --warmup $(BENCH_WARMUP) \
 		--stylelab ./$(BIN) --stylelab-json-out out/bench/stylelab.json --json-out out/bench/pytorch.json
+
+bench-peer-memory:
+	$(MAKE) bench-peer BENCH_ROWS=$(MEMORY_ROWS) BENCH_STEPS=2 BENCH_WARMUP=0

@@ -198,6 +198,7 @@ func init() {
 	Register(Work{Name: "gatys-lbfgs", Doc: "one L-BFGS iteration of Gatys optimisation (its line search may evaluate the loss and gradient more than once)", Run: runLBFGS})
 	Register(Work{Name: "forward", Doc: "the loss network's forward pass alone: VGG-19 features relu1_1…relu5_1 and relu4_2 of one image", Run: runForward})
 	Register(Work{Name: "train-step", Doc: "one Adam training step of the cpu preset's 2-style CIN network on Size×Size crops, batch 2 (feed-forward)", Run: runTrainStep, Extra: true})
+	Register(Work{Name: "train-step-paper", Doc: "one Adam training step of the papers' CIN network (transformer.Paper, VGG to relu4_1, gpu preset) on Size×Size crops, batch 4, 2 styles", Run: runTrainStepPaper, Extra: true})
 	Register(Work{Name: "inference", Doc: "one Size×Size image through the cpu preset's 2-style CIN network (also reported as ms_per_image)", Run: runInferenceCPU, Extra: true})
 	Register(Work{Name: "inference-paper", Doc: "one Size×Size image through the paper's network, transformer.Paper(2) (also ms_per_image)", Run: runInferencePaper, Extra: true})
 }

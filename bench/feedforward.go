@@ -28,12 +28,27 @@ const trainStepStyles = 2
 // temporary folder, so the run reads files like a real one). Step 1 compiles, steps 2…1+Warmup are untimed,
 // the next Steps are timed: each sample is train.StepReport.StepTime (crop, batch upload, forward, losses,
 // backward, Adam update), not the final step's sample grid or checkpoint. Loss is the last timed step's total.
-func runTrainStep(s Setup) (Row, error) {
-	cfg, err := train.Preset("cpu", train.KindCIN)
+func runTrainStep(s Setup) (Row, error) { return runTrainPreset(s, "train-step", "cpu", 0) }
+
+// runTrainStepPaper is runTrainStep on the gpu preset, the papers' network and losses (train.Preset("gpu",
+// train.KindCIN): transformer.Paper, style relu1_1…relu4_1, content relu3_1, Gram loss, Adam 1e-3), batch 4,
+// 2 styles at Size (style images at Size too).
+func runTrainStepPaper(s Setup) (Row, error) { return runTrainPreset(s, "train-step-paper", "gpu", 4) }
+
+// runTrainPreset times train.Run on a preset's CIN configuration with Size×Size crops (batch: the preset's
+// when 0), as runTrainStep describes.
+func runTrainPreset(s Setup, name, preset string, batch int) (Row, error) {
+	cfg, err := train.Preset(preset, train.KindCIN)
 	if err != nil {
 		return Row{}, err
 	}
 	cfg.Size = s.Size
+	if batch > 0 {
+		cfg.Batch = batch
+	}
+	if preset == "gpu" {
+		cfg.StyleSize = s.Size
+	}
 	cfg.Steps = 1 + s.Warmup + s.Steps
 	cfg.SampleEvery, cfg.CheckpointEvery = 0, 0
 	cfg.SampleSize = MinSize // the final sample grid is not timed; keep it cheap
@@ -62,7 +77,7 @@ func runTrainStep(s Setup) (Row, error) {
 	var cpu, last float64
 	onStep := func(r train.StepReport) error {
 		now := cpuSeconds()
-		s.progressf("bench train-step %dpx: step %d %.3fs (loss %.6g)", s.Size, r.Step, r.StepTime.Seconds(), r.Total)
+		s.progressf("bench %s %dpx: step %d %.3fs (loss %.6g)", name, s.Size, r.Step, r.StepTime.Seconds(), r.Total)
 		if r.Step > 1+s.Warmup {
 			row.Samples = append(row.Samples, r.StepTime.Seconds())
 			cpu += now - last
@@ -75,7 +90,7 @@ func runTrainStep(s Setup) (Row, error) {
 		return Row{}, err
 	}
 	if len(row.Samples) != s.Steps {
-		return Row{}, fmt.Errorf("train-step: %d timed steps reported, want %d", len(row.Samples), s.Steps)
+		return Row{}, fmt.Errorf("%s: %d timed steps reported, want %d", name, len(row.Samples), s.Steps)
 	}
 	row.Seconds = median(row.Samples)
 	row.CPUSeconds = cpu / float64(len(row.Samples))

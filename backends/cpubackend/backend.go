@@ -1,22 +1,37 @@
 // Package cpubackend is stylelab's own GoMLX v0.26.0 backend for the CPU, registered as "cpu".
 //
 // It implements backends.Backend, Builder and Executable for the ops stylelab's graphs use (the VGG loss network,
-// every style loss, Adam, L-BFGS, the feed-forward transformer with CIN/AdaIN) and is written for speed:
+// every style loss, Adam, L-BFGS, the feed-forward transformer with CIN/AdaIN) and is written for speed and
+// memory:
 //
 //   - DotGeneral maps to (batched) 2-D GEMMs run by backends/gemm (OpenBLAS sgemm when present, a Go kernel
 //     otherwise);
-//   - Gather and ScatterSum of whole rows (what im2col and its gradient emit) are row copies and row adds;
+//   - ConvGeneral is one op: the convolution and its input gradient as patches built in bounded blocks (or, for
+//     stride-1 convolutions with many channels, one product per kernel tap on the input read in place) times the
+//     kernel, the kernel gradient as accumulated products of patch blocks; no whole patch matrix ever exists;
+//   - Gather and ScatterSum of whole rows (what im2col and its gradient emit on other paths) are row copies and
+//     row adds;
 //   - elementwise ops have same-shape and scalar fast paths and run on all cores for large tensors;
 //   - reductions sum in a fixed order (deterministic: the same graph and inputs give the same bytes);
-//   - Compile prunes nodes no output reaches and computes each value's last use, so Execute recycles or reuses in
-//     place every intermediate buffer as soon as its last consumer ran (and donated inputs too).
+//   - Compile prunes nodes no output reaches, computes each value's last use and plans where every value lives
+//     (a view, in place over a dying input, an offset in one arena per execution, or pooled storage for outputs),
+//     so an execution holds no more than its live values at their peak and allocates nothing in steady state;
+//   - Compile estimates that peak and refuses a computation that cannot fit in the memory available, with the
+//     estimate, the limit and what would fit (memory.go).
 //
 // Ops it lacks fail at graph-building time with an error naming the op and the backend (the embedded
 // notimplemented.Builder). Outputs never alias inputs, constants or each other.
 //
-// Files: backend.go (Backend, data interface), buffers.go (buffers and the recycling pool), builder.go (node graph,
-// OpShape, Parameter, Constant), compile.go (pruning, liveness, Execute), elementwise.go, reduce.go, layout.go,
-// dot.go, gather.go, parallel.go.
+// Files:
+//   - backend.go: Backend and the data interface; buffers.go: buffers and the recycling pool;
+//   - builder.go: the node graph, OpShape, Parameter, Constant; compile.go: pruning, liveness, Execute;
+//     plan.go: the storage plan and the arena cache; memory.go: the memory estimate and the refusal;
+//   - elementwise.go: the elementwise ops (builders and execution); elementwise_kernels.go: their kernels,
+//     generic over the value type; dtype_kernels.go: the dtype table, which instantiates the kernels for each
+//     storage type (the one place elementwise ops list types); broadcast.go: the broadcast plan of binary ops;
+//   - reduce.go: reductions and ArgMinMax; layout.go: Reshape, Transpose, BroadcastInDim, Concatenate, Slice,
+//     Reverse, Iota, Pad; dot.go: DotGeneral; conv.go: ConvGeneral; gather.go: Gather and the Scatter ops;
+//   - parallel.go: splitting an op's work over the workers.
 package cpubackend
 
 import (
@@ -42,9 +57,11 @@ func init() {
 // Backend is the stylelab CPU backend. It is safe for concurrent use: builders and executables may be used from
 // several goroutines (each Execute has its own state; the buffer pool is locked).
 type Backend struct {
-	pool      *bufferPool
-	workers   int
-	finalized atomic.Bool
+	pool         *bufferPool
+	arenas       arenaCache
+	workers      int
+	finalized    atomic.Bool
+	lastCompiled atomic.Pointer[MemoryEstimate]
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -107,6 +124,7 @@ func (b *Backend) Builder(name string) backends.Builder { return newBuilder(b, n
 func (b *Backend) Finalize() {
 	b.finalized.Store(true)
 	b.pool.clear()
+	b.arenas.clear()
 }
 
 // IsFinalized reports whether Finalize was called.

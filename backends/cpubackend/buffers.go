@@ -19,6 +19,8 @@ type Buffer struct {
 	// base is the buffer whose storage this one views (Reshape and the like), nil when it owns its storage.
 	// Views exist only inside an execution: outputs are always roots.
 	base *Buffer
+	// arena is set for storage in an execution's arena (see plan.go): never pooled, dead when the execution ends.
+	arena bool
 }
 
 // supportedDTypes are the dtypes buffers can hold. Ops accept a subset (see each op's doc comment).
@@ -180,6 +182,13 @@ func (p *bufferPool) put(flat any) {
 	k := poolKey{dt, n}
 	p.free[k] = append(p.free[k], flat)
 	p.bytes += bytes
+}
+
+// held returns the bytes the pool keeps for reuse.
+func (p *bufferPool) held() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return int64(p.bytes)
 }
 
 func (p *bufferPool) clear() {

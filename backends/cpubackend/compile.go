@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -15,6 +16,9 @@ import (
 // opLabels turns on pprof labels naming the op being executed (STYLELAB_CPU_OPLABELS=1), so that a CPU profile
 // says which ops the time goes to.
 var opLabels = os.Getenv("STYLELAB_CPU_OPLABELS") == "1"
+
+// memLog prints every compiled computation's memory estimate to stderr (STYLELAB_CPU_MEMLOG=1).
+var memLog = os.Getenv("STYLELAB_CPU_MEMLOG") == "1"
 
 // execFn computes one node from its input buffers. It gets its output storage from ex.output, which may hand it
 // the storage of an input that is at its last use (then the op runs in place).
@@ -31,6 +35,8 @@ type Executable struct {
 	live      []bool // per node id: some output depends on it
 	numNodes  int
 	finalized bool
+	plan      storagePlan
+	memory    MemoryEstimate
 }
 
 var _ backends.Executable = (*Executable)(nil)
@@ -79,9 +85,26 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 	for _, o := range outs {
 		e.lastUse[o.id] = len(e.schedule)
 	}
-	// Constants are never freed; drop the builder's references to dead nodes' data.
+	e.plan = e.planStorage()
+	e.memory = e.estimateMemory()
+	if rss, err := procStatus("VmRSS"); err == nil {
+		e.memory.ProcessBytes = max(rss-e.backend.pool.held()-e.backend.arenas.held(), 0) + e.memory.PeakBytes
+	}
+	mem := e.memory
+	b.backend.lastCompiled.Store(&mem)
+	if memLog {
+		rss, _ := procStatus("VmRSS")
+		fmt.Fprintf(os.Stderr, "cpu backend: compiled %q: %d ops, memory estimate: peak %s (live %s, arena %s) beyond inputs and constants of %s (largest value %s, %s); process RSS now %s, pool %s\n",
+			e.name, len(e.schedule), gb(e.memory.PeakBytes), gb(e.memory.LiveBytes), gb(e.memory.ArenaBytes), gb(e.memory.InputBytes), gb(e.memory.Largest), e.memory.LargestOp, gb(rss), gb(e.backend.pool.held()))
+	}
+	if err := e.checkMemory(); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
+
+// Memory returns the executable's memory estimate (see memory.go).
+func (e *Executable) Memory() MemoryEstimate { return e.memory }
 
 // Finalize releases the executable.
 func (e *Executable) Finalize() { e.finalized = true; e.schedule = nil }
@@ -108,11 +131,14 @@ func (e *Executable) Outputs() []shapes.Shape {
 type execCtx struct {
 	backend *Backend
 	pool    *bufferPool
+	plan    *storagePlan
+	arena   []uint64
 	// Storage accounting: every value is a Buffer whose storage belongs to a root Buffer (itself, or base for a
 	// view). refs counts the live values using each root; owned says the execution may overwrite or recycle the
 	// root's storage (intermediates and donated inputs; never constants, plain inputs or exposed memory).
-	refs  map[*Buffer]int
-	owned map[*Buffer]bool
+	refs    map[*Buffer]int
+	owned   map[*Buffer]bool
+	donated map[*Buffer]bool // the roots of donated inputs
 	// For the running node:
 	in     []*Buffer
 	dying  []bool  // per input slot: this is the value's last use
@@ -136,18 +162,32 @@ func (ex *execCtx) takeable(i int) bool {
 	return ex.owned[r] && ex.refs[r] == 1 && !r.exposed && r.flat != nil
 }
 
-// output returns storage for n's output: the storage of the first listed input slot that is takeable and of the
-// same dtype and size (the op then runs in place), else pooled storage. Ops only list inputs they can safely
-// overwrite while reading them (elementwise ops over same-shaped operands).
+// output returns storage for n's output, as the storage plan says: the arena at the node's offset, the storage
+// of the input slot the plan names (the op then runs in place; ops list as reusable only inputs they can safely
+// overwrite while reading them), or pooled storage.
 func (ex *execCtx) output(n *node, reusable ...int) *Buffer {
-	for _, i := range reusable {
-		if ex.takeable(i) {
-			in := ex.in[i]
+	// A donated input that dies here is taken whatever the plan says (the plan only knows the computation, not
+	// which inputs a call donates); the storage the plan meant for the output stays unused.
+	for _, j := range reusable {
+		if j < len(ex.in) && ex.donated[root(ex.in[j])] && ex.takeable(j) {
+			in := ex.in[j]
 			if in.shape.DType == n.shape.DType && in.shape.Size() == n.shape.Size() {
 				ex.stolen = root(in)
 				return &Buffer{shape: n.shape, flat: in.flat}
 			}
 		}
+	}
+	switch ex.plan.kind[n.id] {
+	case planSteal:
+		if j := ex.plan.steal[n.id]; slices.Contains(reusable, j) && ex.takeable(j) {
+			in := ex.in[j]
+			if in.shape.DType == n.shape.DType && in.shape.Size() == n.shape.Size() {
+				ex.stolen = root(in)
+				return &Buffer{shape: n.shape, flat: in.flat, arena: ex.stolen.arena}
+			}
+		}
+	case planArena:
+		return &Buffer{shape: n.shape, flat: arenaSlice(ex.arena, ex.plan.off[n.id], n.shape.DType, n.shape.Size()), arena: true}
 	}
 	return ex.pool.get(n.shape)
 }
@@ -169,7 +209,7 @@ func (ex *execCtx) release(r *Buffer) {
 		return // its storage lives on as the output
 	}
 	if ex.owned[r] {
-		if r.flat != nil && !r.exposed {
+		if r.flat != nil && !r.exposed && !r.arena {
 			ex.pool.put(r.flat)
 		}
 		r.flat = nil // a donated input is invalid after the call
@@ -188,7 +228,12 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, defaultDev
 	if donate != nil && len(donate) != len(inputs) {
 		return nil, errors.Errorf("cpu backend: Execute(%q) got %d donate flags for %d inputs", e.name, len(donate), len(inputs))
 	}
-	ex := &execCtx{backend: e.backend, pool: e.backend.pool, refs: map[*Buffer]int{}, owned: map[*Buffer]bool{}}
+	ex := &execCtx{backend: e.backend, pool: e.backend.pool, plan: &e.plan, refs: map[*Buffer]int{}, owned: map[*Buffer]bool{},
+		donated: map[*Buffer]bool{}}
+	if e.plan.arenaBytes > 0 {
+		ex.arena = e.backend.arenas.get(e.plan.arenaBytes)
+		defer e.backend.arenas.put(ex.arena) // every value in it is dead by then: outputs never live there
+	}
 	values := make([]*Buffer, e.numNodes)
 	for i, p := range e.params {
 		buf, err := e.backend.checkBuffer(inputs[i], fmt.Sprintf("Execute(%q) input #%d (%s)", e.name, i, p.data.(paramData).name))
@@ -202,7 +247,7 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, defaultDev
 		values[p.id] = buf
 		ex.refs[r]++
 		if donate != nil && donate[i] {
-			ex.owned[r] = true
+			ex.owned[r], ex.donated[r] = true, true
 		}
 	}
 	// Ops panic only on internal errors; report them as errors with the op and a stack.
@@ -272,7 +317,7 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, defaultDev
 			v = o.data.(*Buffer)
 		}
 		r := root(v)
-		if !ex.owned[r] || given[r] || r.exposed {
+		if !ex.owned[r] || given[r] || r.exposed || r.arena {
 			c := ex.pool.get(o.shape)
 			copyFlat(c.flat, v.flat)
 			outs[i] = c
@@ -286,7 +331,7 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, defaultDev
 		if given[r] {
 			r.flat = nil
 		} else if ex.owned[r] && r.flat != nil {
-			if !r.exposed {
+			if !r.exposed && !r.arena {
 				ex.pool.put(r.flat)
 			}
 			r.flat = nil

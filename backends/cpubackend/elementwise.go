@@ -16,14 +16,6 @@ import (
 // and rows of a broadcast; large outputs are split over the workers. Float results are computed in the operand's
 // precision for + − × ÷ max min, and through float64 math (then rounded) for the transcendental functions.
 
-type integer interface {
-	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64
-}
-
-type number interface {
-	integer | ~float32 | ~float64
-}
-
 var _ = registerOps(
 	backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul, backends.OpTypeDiv, backends.OpTypeMax,
 	backends.OpTypeMin, backends.OpTypePow, backends.OpTypeRem,
@@ -273,7 +265,128 @@ func (b *Builder) Where(condition, onTrue, onFalse backends.Op) (backends.Op, er
 	if ins[1].shape.DType != ins[2].shape.DType {
 		return nil, errors.Errorf("Where: onTrue %s and onFalse %s must have the same dtype", ins[1].shape, ins[2].shape)
 	}
+	if f := fuseSelect(ins, shape); f != nil {
+		return b.add(backends.OpTypeWhere, shape, execSelectCompare, f, f.x, ins[1]), nil
+	}
 	return b.add(backends.OpTypeWhere, shape, execWhere, nil, ins...), nil
+}
+
+// selectGE32 is o[i] = x[i] ≥ c ? v[i] : f without data-dependent branches (the ReLU gradient's x is half
+// negative, where branches mispredict).
+func selectGE32(o, x, v []float32, c, f float32) {
+	fb := math.Float32bits(f)
+	x, v = x[:len(o)], v[:len(o)]
+	for i := range o {
+		var m uint32
+		if x[i] >= c {
+			m = 0xffffffff
+		}
+		o[i] = math.Float32frombits(math.Float32bits(v[i])&m | fb&^m)
+	}
+}
+
+// selectCompare is Where(Compare(x, c), v, f) with c and f scalar constants, as the ReLU gradient
+// Where(x ≥ 0, v, 0) is built: one pass, out[i] = v[i] if x[i] cmp c, else f, without the boolean tensor (the
+// comparison node is then pruned unless something else uses it). float32 and float64.
+type selectCompare struct {
+	cmp  backends.OpType
+	x    *node
+	c, f float64
+}
+
+// fuseSelect returns the fused form of Where(condition, onTrue, onFalse) when it applies, else nil.
+func fuseSelect(ins []*node, shape shapes.Shape) *selectCompare {
+	cond, v, f := ins[0], ins[1], ins[2]
+	switch cond.op {
+	case backends.OpTypeGreaterOrEqual, backends.OpTypeGreaterThan, backends.OpTypeLessOrEqual, backends.OpTypeLessThan:
+	default:
+		return nil
+	}
+	x, c := cond.inputs[0], cond.inputs[1]
+	dt := v.shape.DType
+	if (dt != dtypes.Float32 && dt != dtypes.Float64) || x.shape.DType != dt || !x.shape.Equal(shape) || !v.shape.Equal(shape) {
+		return nil
+	}
+	cv, ok1 := scalarConstant(c)
+	fv, ok2 := scalarConstant(f)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	return &selectCompare{cmp: cond.op, x: x, c: cv, f: fv}
+}
+
+// scalarConstant returns the value of a one-element float constant.
+func scalarConstant(n *node) (float64, bool) {
+	if n.op != backends.OpTypeConstant || n.shape.Size() != 1 {
+		return 0, false
+	}
+	switch f := n.data.(*Buffer).flat.(type) {
+	case []float32:
+		return float64(f[0]), true
+	case []float64:
+		return f[0], true
+	}
+	return 0, false
+}
+
+func execSelectCompare(ex *execCtx, n *node, in []*Buffer) (*Buffer, error) {
+	d := n.data.(*selectCompare)
+	out := ex.output(n, 1, 0)
+	switch o := out.flat.(type) {
+	case []float32:
+		selectCompareT(ex.backend, d, o, in[0].flat.([]float32), in[1].flat.([]float32))
+	case []float64:
+		selectCompareT(ex.backend, d, o, in[0].flat.([]float64), in[1].flat.([]float64))
+	default:
+		return nil, errors.Errorf("Where of %s not supported", n.shape.DType)
+	}
+	return out, nil
+}
+
+func selectCompareT[T float32 | float64](be *Backend, d *selectCompare, o, x, v []T) {
+	c, f := T(d.c), T(d.f)
+	be.parallelFor(len(o), elemGrain, func(lo, hi int) {
+		o, x, v := o[lo:hi], x[lo:hi], v[lo:hi]
+		x, v = x[:len(o)], v[:len(o)]
+		if o32, ok := any(o).([]float32); ok && d.cmp == backends.OpTypeGreaterOrEqual {
+			selectGE32(o32, any(x).([]float32), any(v).([]float32), float32(c), float32(f))
+			return
+		}
+		switch d.cmp {
+		case backends.OpTypeGreaterOrEqual:
+			for i := range o {
+				if x[i] >= c {
+					o[i] = v[i]
+				} else {
+					o[i] = f
+				}
+			}
+		case backends.OpTypeGreaterThan:
+			for i := range o {
+				if x[i] > c {
+					o[i] = v[i]
+				} else {
+					o[i] = f
+				}
+			}
+		case backends.OpTypeLessOrEqual:
+			for i := range o {
+				if x[i] <= c {
+					o[i] = v[i]
+				} else {
+					o[i] = f
+				}
+			}
+		case backends.OpTypeLessThan:
+			for i := range o {
+				if x[i] < c {
+					o[i] = v[i]
+				} else {
+					o[i] = f
+				}
+			}
+		}
+	})
 }
 
 // Clamp returns min(max(x, lo), hi); lo and hi may be scalars.
@@ -310,6 +423,9 @@ func (b *Builder) ConvertDType(x backends.Op, dtype dtypes.DType) (backends.Op, 
 }
 
 // ---- execution ----
+//
+// The exec functions below find the kernels of the operands' storage type in the dtype table (dtype_kernels.go)
+// once per chunk, so they list no types themselves.
 
 func execBinary(ex *execCtx, n *node, in []*Buffer) (*Buffer, error) {
 	a, bb := in[0], in[1]
@@ -322,705 +438,71 @@ func execBinary(ex *execCtx, n *node, in []*Buffer) (*Buffer, error) {
 			reuse = append(reuse, 1)
 		}
 	}
+	k, err := kernelsFor(a.flat, n.op)
+	if err != nil {
+		return nil, err
+	}
 	out := ex.output(n, reuse...)
 	total := n.shape.Size()
-	// Fast paths: same shape or scalar operands.
+	// Fast paths: same shape or scalar operands (stride 1: the operand's own range; stride 0: its one value).
 	if (a.shape.Size() == total || a.shape.Size() == 1) && (bb.shape.Size() == total || bb.shape.Size() == 1) &&
 		(a.shape.Size() == 1 || slices.Equal(a.shape.Dimensions, n.shape.Dimensions) || total == 1) &&
 		(bb.shape.Size() == 1 || slices.Equal(bb.shape.Dimensions, n.shape.Dimensions) || total == 1) {
-		var err error
-		ex.backend.parallelFor(total, elemGrain, func(lo, hi int) {
-			e := binaryFlat(n.op, out.flat, a.flat, bb.flat, lo, hi)
-			if e != nil {
-				err = e
-			}
+		sa, sb := flatStride(a, total), flatStride(bb, total)
+		return out, ex.backend.parallelForErr(total, elemGrain, func(lo, hi int) error {
+			return k.binary(n.op, out.flat, a.flat, bb.flat, rowBlock{o: lo, n: hi - lo, rows: 1, ao: lo * sa, sa: sa, bo: lo * sb, sb: sb})
 		})
-		return out, err
 	}
+	// Broadcast: rows of the last merged axis, handed to the kernel a run of rows at a time (the rows of one index
+	// of the axes before the second-to-last, which advance every operand by a fixed stride).
 	p := newBPlan(n.shape.Dimensions, a.shape.Dimensions, bb.shape.Dimensions)
 	L := p.rowLen()
 	sa, sb := p.innerStride(0), p.innerStride(1)
-	var err error
-	ex.backend.parallelFor(p.numRows(), max(1, elemGrain/L), func(lo, hi int) {
+	per, ra, rb := 1, 0, 0 // rows per run and the operands' strides from row to row
+	if d := len(p.dims); d >= 2 {
+		per, ra, rb = p.dims[d-2], p.strides[0][d-2], p.strides[1][d-2]
+	}
+	return out, ex.backend.parallelForErr(p.numRows(), max(1, elemGrain/L), func(lo, hi int) error {
+		var err error
+		blk := rowBlock{n: L, ro: L, sa: sa, ra: ra, sb: sb, rb: rb}
+		flush := func() {
+			if blk.rows > 0 && err == nil {
+				err = k.binary(n.op, out.flat, a.flat, bb.flat, blk)
+			}
+			blk.rows = 0
+		}
 		p.forRows(lo, hi, func(row int, offs []int) {
-			if e := binaryRun(n.op, out.flat, a.flat, bb.flat, row*L, L, offs[0], sa, offs[1], sb); e != nil {
-				err = e
+			if blk.rows > 0 && row%per != 0 {
+				blk.rows++ // the run goes on
+				return
 			}
+			flush()
+			blk.o, blk.ao, blk.bo, blk.rows = row*L, offs[0], offs[1], 1
 		})
+		flush()
+		return err
 	})
-	return out, err
 }
 
-// binaryFlat computes out[lo:hi] from same-shaped or one-value operands.
-func binaryFlat(op backends.OpType, out, a, b any, lo, hi int) error {
-	pick := func(n, l int) (int, int) { // range of an operand: [lo,hi) or its one value
-		if n == 1 && l != 1 {
-			return 0, 1
-		}
-		return lo, hi
-	}
-	_ = pick
-	switch o := out.(type) {
-	case []float32:
-		return binaryT(op, o[lo:hi], sub(a.([]float32), lo, hi, len(o)), sub(b.([]float32), lo, hi, len(o)))
-	case []float64:
-		return binaryT(op, o[lo:hi], sub(a.([]float64), lo, hi, len(o)), sub(b.([]float64), lo, hi, len(o)))
-	case []int32:
-		return binaryT(op, o[lo:hi], sub(a.([]int32), lo, hi, len(o)), sub(b.([]int32), lo, hi, len(o)))
-	case []int64:
-		return binaryT(op, o[lo:hi], sub(a.([]int64), lo, hi, len(o)), sub(b.([]int64), lo, hi, len(o)))
-	case []int8:
-		return binaryT(op, o[lo:hi], sub(a.([]int8), lo, hi, len(o)), sub(b.([]int8), lo, hi, len(o)))
-	case []int16:
-		return binaryT(op, o[lo:hi], sub(a.([]int16), lo, hi, len(o)), sub(b.([]int16), lo, hi, len(o)))
-	case []uint8:
-		return binaryT(op, o[lo:hi], sub(a.([]uint8), lo, hi, len(o)), sub(b.([]uint8), lo, hi, len(o)))
-	case []uint16:
-		return binaryT(op, o[lo:hi], sub(a.([]uint16), lo, hi, len(o)), sub(b.([]uint16), lo, hi, len(o)))
-	case []uint32:
-		return binaryT(op, o[lo:hi], sub(a.([]uint32), lo, hi, len(o)), sub(b.([]uint32), lo, hi, len(o)))
-	case []uint64:
-		return binaryT(op, o[lo:hi], sub(a.([]uint64), lo, hi, len(o)), sub(b.([]uint64), lo, hi, len(o)))
-	case []bool:
-		if ab, ok := a.([]bool); ok {
-			return logicalT(op, o[lo:hi], sub(ab, lo, hi, len(o)), sub(b.([]bool), lo, hi, len(o)))
-		}
-		return compareFlat(op, o, a, b, lo, hi)
-	}
-	return errors.Errorf("dtype of %T not supported", out)
-}
-
-// sub returns the part of an operand for output range [lo,hi): the range itself, or the one value of a scalar.
-func sub[T any](s []T, lo, hi, total int) []T {
-	if len(s) == 1 && total != 1 {
-		return s
-	}
-	return s[lo:hi]
-}
-
-func compareFlat(op backends.OpType, o []bool, a, b any, lo, hi int) error {
-	switch av := a.(type) {
-	case []float32:
-		return compareT(op, o[lo:hi], sub(av, lo, hi, len(o)), sub(b.([]float32), lo, hi, len(o)))
-	case []float64:
-		return compareT(op, o[lo:hi], sub(av, lo, hi, len(o)), sub(b.([]float64), lo, hi, len(o)))
-	case []int32:
-		return compareT(op, o[lo:hi], sub(av, lo, hi, len(o)), sub(b.([]int32), lo, hi, len(o)))
-	case []int64:
-		return compareT(op, o[lo:hi], sub(av, lo, hi, len(o)), sub(b.([]int64), lo, hi, len(o)))
-	case []int8:
-		return compareT(op, o[lo:hi], sub(av, lo, hi, len(o)), sub(b.([]int8), lo, hi, len(o)))
-	case []int16:
-		return compareT(op, o[lo:hi], sub(av, lo, hi, len(o)), sub(b.([]int16), lo, hi, len(o)))
-	case []uint8:
-		return compareT(op, o[lo:hi], sub(av, lo, hi, len(o)), sub(b.([]uint8), lo, hi, len(o)))
-	case []uint16:
-		return compareT(op, o[lo:hi], sub(av, lo, hi, len(o)), sub(b.([]uint16), lo, hi, len(o)))
-	case []uint32:
-		return compareT(op, o[lo:hi], sub(av, lo, hi, len(o)), sub(b.([]uint32), lo, hi, len(o)))
-	case []uint64:
-		return compareT(op, o[lo:hi], sub(av, lo, hi, len(o)), sub(b.([]uint64), lo, hi, len(o)))
-	case []bool:
-		bv := b.([]bool)
-		x, y := sub(av, lo, hi, len(o)), sub(bv, lo, hi, len(o))
-		oo := o[lo:hi]
-		for i := range oo {
-			p, q := x[min(i, len(x)-1)], y[min(i, len(y)-1)]
-			switch op {
-			case backends.OpTypeEqual:
-				oo[i] = p == q
-			case backends.OpTypeNotEqual:
-				oo[i] = p != q
-			default:
-				return errors.Errorf("%s not defined for bool", op)
-			}
-		}
-		return nil
-	}
-	return errors.Errorf("dtype of %T not supported for %s", a, op)
-}
-
-// binaryRun computes one broadcast row: out[o:o+n] from operand runs at offsets ao, bo with strides sa, sb.
-func binaryRun(op backends.OpType, out, a, b any, o, n, ao, sa, bo, sb int) error {
-	switch ov := out.(type) {
-	case []float32:
-		return binaryT(op, ov[o:o+n], run(a.([]float32), ao, sa, n), run(b.([]float32), bo, sb, n))
-	case []float64:
-		return binaryT(op, ov[o:o+n], run(a.([]float64), ao, sa, n), run(b.([]float64), bo, sb, n))
-	case []int32:
-		return binaryT(op, ov[o:o+n], run(a.([]int32), ao, sa, n), run(b.([]int32), bo, sb, n))
-	case []int64:
-		return binaryT(op, ov[o:o+n], run(a.([]int64), ao, sa, n), run(b.([]int64), bo, sb, n))
-	case []int8:
-		return binaryT(op, ov[o:o+n], run(a.([]int8), ao, sa, n), run(b.([]int8), bo, sb, n))
-	case []int16:
-		return binaryT(op, ov[o:o+n], run(a.([]int16), ao, sa, n), run(b.([]int16), bo, sb, n))
-	case []uint8:
-		return binaryT(op, ov[o:o+n], run(a.([]uint8), ao, sa, n), run(b.([]uint8), bo, sb, n))
-	case []uint16:
-		return binaryT(op, ov[o:o+n], run(a.([]uint16), ao, sa, n), run(b.([]uint16), bo, sb, n))
-	case []uint32:
-		return binaryT(op, ov[o:o+n], run(a.([]uint32), ao, sa, n), run(b.([]uint32), bo, sb, n))
-	case []uint64:
-		return binaryT(op, ov[o:o+n], run(a.([]uint64), ao, sa, n), run(b.([]uint64), bo, sb, n))
-	case []bool:
-		if ab, ok := a.([]bool); ok {
-			return logicalT(op, ov[o:o+n], run(ab, ao, sa, n), run(b.([]bool), bo, sb, n))
-		}
-		// Comparison: build one-row views and reuse compareFlat on a temporary.
-		return compareRun(op, ov[o:o+n], a, b, ao, sa, bo, sb, n)
-	}
-	return errors.Errorf("dtype of %T not supported", out)
-}
-
-func compareRun(op backends.OpType, o []bool, a, b any, ao, sa, bo, sb, n int) error {
-	switch av := a.(type) {
-	case []float32:
-		return compareT(op, o, run(av, ao, sa, n), run(b.([]float32), bo, sb, n))
-	case []float64:
-		return compareT(op, o, run(av, ao, sa, n), run(b.([]float64), bo, sb, n))
-	case []int32:
-		return compareT(op, o, run(av, ao, sa, n), run(b.([]int32), bo, sb, n))
-	case []int64:
-		return compareT(op, o, run(av, ao, sa, n), run(b.([]int64), bo, sb, n))
-	case []int8:
-		return compareT(op, o, run(av, ao, sa, n), run(b.([]int8), bo, sb, n))
-	case []int16:
-		return compareT(op, o, run(av, ao, sa, n), run(b.([]int16), bo, sb, n))
-	case []uint8:
-		return compareT(op, o, run(av, ao, sa, n), run(b.([]uint8), bo, sb, n))
-	case []uint16:
-		return compareT(op, o, run(av, ao, sa, n), run(b.([]uint16), bo, sb, n))
-	case []uint32:
-		return compareT(op, o, run(av, ao, sa, n), run(b.([]uint32), bo, sb, n))
-	case []uint64:
-		return compareT(op, o, run(av, ao, sa, n), run(b.([]uint64), bo, sb, n))
-	case []bool:
-		x, y := run(av, ao, sa, n), run(b.([]bool), bo, sb, n)
-		for i := range o {
-			p, q := x[min(i, len(x)-1)], y[min(i, len(y)-1)]
-			switch op {
-			case backends.OpTypeEqual:
-				o[i] = p == q
-			case backends.OpTypeNotEqual:
-				o[i] = p != q
-			default:
-				return errors.Errorf("%s not defined for bool", op)
-			}
-		}
-		return nil
-	}
-	return errors.Errorf("dtype of %T not supported for %s", a, op)
-}
-
-// binaryT computes out[i] = a[i] op b[i], where a or b may hold one value that applies to every i.
-func binaryT[T number](op backends.OpType, out, a, b []T) error {
-	n := len(out)
-	as, bs := len(a) == 1 && n != 1, len(b) == 1 && n != 1
-	switch op {
-	case backends.OpTypeAdd:
-		switch {
-		case as && bs:
-			fill(out, a[0]+b[0])
-		case as:
-			s, b := a[0], b[:n]
-			for i := range out {
-				out[i] = s + b[i]
-			}
-		case bs:
-			s, a := b[0], a[:n]
-			for i := range out {
-				out[i] = a[i] + s
-			}
-		default:
-			a, b := a[:n], b[:n]
-			for i := range out {
-				out[i] = a[i] + b[i]
-			}
-		}
-	case backends.OpTypeSub:
-		switch {
-		case as && bs:
-			fill(out, a[0]-b[0])
-		case as:
-			s, b := a[0], b[:n]
-			for i := range out {
-				out[i] = s - b[i]
-			}
-		case bs:
-			s, a := b[0], a[:n]
-			for i := range out {
-				out[i] = a[i] - s
-			}
-		default:
-			a, b := a[:n], b[:n]
-			for i := range out {
-				out[i] = a[i] - b[i]
-			}
-		}
-	case backends.OpTypeMul:
-		switch {
-		case as && bs:
-			fill(out, a[0]*b[0])
-		case as:
-			s, b := a[0], b[:n]
-			for i := range out {
-				out[i] = s * b[i]
-			}
-		case bs:
-			s, a := b[0], a[:n]
-			for i := range out {
-				out[i] = a[i] * s
-			}
-		default:
-			a, b := a[:n], b[:n]
-			for i := range out {
-				out[i] = a[i] * b[i]
-			}
-		}
-	case backends.OpTypeDiv:
-		if isInteger[T]() {
-			return elemwise2(out, a, b, intDiv[T])
-		}
-		switch {
-		case as && bs:
-			fill(out, a[0]/b[0])
-		case as:
-			s, b := a[0], b[:n]
-			for i := range out {
-				out[i] = s / b[i]
-			}
-		case bs:
-			s, a := b[0], a[:n]
-			for i := range out {
-				out[i] = a[i] / s
-			}
-		default:
-			a, b := a[:n], b[:n]
-			for i := range out {
-				out[i] = a[i] / b[i]
-			}
-		}
-	case backends.OpTypeMax:
-		switch {
-		case as:
-			s, b := a[0], b[:n]
-			for i := range out {
-				out[i] = max(s, b[i])
-			}
-		case bs:
-			s, a := b[0], a[:n]
-			for i := range out {
-				out[i] = max(a[i], s)
-			}
-		default:
-			a, b := a[:n], b[:n]
-			for i := range out {
-				out[i] = max(a[i], b[i])
-			}
-		}
-	case backends.OpTypeMin:
-		switch {
-		case as:
-			s, b := a[0], b[:n]
-			for i := range out {
-				out[i] = min(s, b[i])
-			}
-		case bs:
-			s, a := b[0], a[:n]
-			for i := range out {
-				out[i] = min(a[i], s)
-			}
-		default:
-			a, b := a[:n], b[:n]
-			for i := range out {
-				out[i] = min(a[i], b[i])
-			}
-		}
-	case backends.OpTypePow:
-		if isInteger[T]() {
-			return elemwise2(out, a, b, intPow[T])
-		}
-		return elemwise2(out, a, b, func(x, y T) T { return T(math.Pow(float64(x), float64(y))) })
-	case backends.OpTypeRem:
-		if isInteger[T]() {
-			return elemwise2(out, a, b, intRem[T])
-		}
-		return elemwise2(out, a, b, func(x, y T) T { return T(math.Mod(float64(x), float64(y))) })
-	case backends.OpTypeBitwiseAnd, backends.OpTypeBitwiseOr, backends.OpTypeBitwiseXor:
-		return bitwise(op, out, a, b)
-	default:
-		return errors.Errorf("binary op %s not supported for %T", op, out)
-	}
-	return nil
-}
-
-func fill[T any](s []T, v T) {
-	for i := range s {
-		s[i] = v
-	}
-}
-
-// elemwise2 is the generic (slower) path: out[i] = f(a[i], b[i]) with one-value broadcasting.
-func elemwise2[T, U any](out []U, a, b []T, f func(T, T) U) error {
-	n := len(out)
-	as, bs := len(a) == 1 && n != 1, len(b) == 1 && n != 1
-	for i := range out {
-		x, y := a[0], b[0]
-		if !as {
-			x = a[i]
-		}
-		if !bs {
-			y = b[i]
-		}
-		out[i] = f(x, y)
-	}
-	return nil
-}
-
-func isInteger[T number]() bool {
-	var x T = 1
-	x /= 2
-	return x == 0
-}
-
-func isSigned[T number]() bool {
-	var x T
-	x--
-	return x < 0
-}
-
-// intDiv is truncated division; division by zero gives −1 (signed) or all ones (unsigned), as XLA.
-func intDiv[T number](x, y T) T {
-	if y == 0 {
-		var z T
-		return z - 1
-	}
-	if isSigned[T]() && y == z1[T]() && x == minInt[T]() {
-		return x
-	}
-	return x / y
-}
-
-// intRem is the remainder of truncated division; x rem 0 = x, as XLA.
-func intRem[T number](x, y T) T {
-	if y == 0 {
-		return x
-	}
-	if isSigned[T]() && y == z1[T]() && x == minInt[T]() {
+// flatStride is an operand's stride in a same-shape-or-scalar op of total elements: 0 for one value broadcast to
+// all, else 1.
+func flatStride(x *Buffer, total int) int {
+	if x.shape.Size() == 1 && total != 1 {
 		return 0
 	}
-	return T(int64(x) % int64(y))
-}
-
-func z1[T number]() T {
-	var z T
-	return z - 1
-}
-
-// minInt returns the most negative value of a signed integer type.
-func minInt[T number]() T {
-	var x T = 1
-	for {
-		y := x * 2
-		if y <= 0 {
-			if y < 0 {
-				return y
-			}
-			return x
-		}
-		x = y
-	}
-}
-
-// intPow computes x^y by repeated squaring; a negative y gives 1 for x = 1, ±1 for x = −1, else 0.
-func intPow[T number](x, y T) T {
-	if isSigned[T]() && y < 0 {
-		switch {
-		case x == 1:
-			return 1
-		case x == z1[T]():
-			if int64(y)%2 == 0 {
-				return 1
-			}
-			return x
-		}
-		return 0
-	}
-	r := T(1)
-	for y > 0 {
-		if uint64(y)&1 == 1 {
-			r *= x
-		}
-		x *= x
-		y /= 2
-	}
-	return r
-}
-
-func bitwise[T number](op backends.OpType, out, a, b []T) error {
-	switch o := any(out).(type) {
-	case []int8:
-		return bitwiseI(op, o, any(a).([]int8), any(b).([]int8))
-	case []int16:
-		return bitwiseI(op, o, any(a).([]int16), any(b).([]int16))
-	case []int32:
-		return bitwiseI(op, o, any(a).([]int32), any(b).([]int32))
-	case []int64:
-		return bitwiseI(op, o, any(a).([]int64), any(b).([]int64))
-	case []uint8:
-		return bitwiseI(op, o, any(a).([]uint8), any(b).([]uint8))
-	case []uint16:
-		return bitwiseI(op, o, any(a).([]uint16), any(b).([]uint16))
-	case []uint32:
-		return bitwiseI(op, o, any(a).([]uint32), any(b).([]uint32))
-	case []uint64:
-		return bitwiseI(op, o, any(a).([]uint64), any(b).([]uint64))
-	}
-	return errors.Errorf("%s needs integers, got %T", op, out)
-}
-
-func bitwiseI[T integer](op backends.OpType, out, a, b []T) error {
-	switch op {
-	case backends.OpTypeBitwiseAnd:
-		return elemwise2(out, a, b, func(x, y T) T { return x & y })
-	case backends.OpTypeBitwiseOr:
-		return elemwise2(out, a, b, func(x, y T) T { return x | y })
-	default:
-		return elemwise2(out, a, b, func(x, y T) T { return x ^ y })
-	}
-}
-
-func logicalT(op backends.OpType, out, a, b []bool) error {
-	switch op {
-	case backends.OpTypeLogicalAnd:
-		return elemwise2(out, a, b, func(x, y bool) bool { return x && y })
-	case backends.OpTypeLogicalOr:
-		return elemwise2(out, a, b, func(x, y bool) bool { return x || y })
-	case backends.OpTypeLogicalXor, backends.OpTypeNotEqual:
-		return elemwise2(out, a, b, func(x, y bool) bool { return x != y })
-	case backends.OpTypeEqual:
-		return elemwise2(out, a, b, func(x, y bool) bool { return x == y })
-	}
-	return errors.Errorf("%s not defined for bool operands", op)
-}
-
-func compareT[T number](op backends.OpType, out []bool, a, b []T) error {
-	switch op {
-	case backends.OpTypeEqual:
-		return elemwise2(out, a, b, func(x, y T) bool { return x == y })
-	case backends.OpTypeNotEqual:
-		return elemwise2(out, a, b, func(x, y T) bool { return x != y })
-	case backends.OpTypeGreaterThan:
-		return elemwise2(out, a, b, func(x, y T) bool { return x > y })
-	case backends.OpTypeGreaterOrEqual:
-		return elemwise2(out, a, b, func(x, y T) bool { return x >= y })
-	case backends.OpTypeLessThan:
-		return elemwise2(out, a, b, func(x, y T) bool { return x < y })
-	case backends.OpTypeLessOrEqual:
-		return elemwise2(out, a, b, func(x, y T) bool { return x <= y })
-	}
-	return errors.Errorf("comparison %s not supported", op)
+	return 1
 }
 
 func execUnary(ex *execCtx, n *node, in []*Buffer) (*Buffer, error) {
 	x := in[0]
+	k, err := kernelsFor(x.flat, n.op)
+	if err != nil {
+		return nil, err
+	}
 	out := ex.output(n, 0)
-	var err error
-	ex.backend.parallelFor(n.shape.Size(), elemGrain/4, func(lo, hi int) {
-		var e error
-		switch xv := x.flat.(type) {
-		case []float32:
-			e = unaryFloat(n.op, out.flat, xv, lo, hi)
-		case []float64:
-			e = unaryFloat(n.op, out.flat, xv, lo, hi)
-		case []int32:
-			e = unaryInt(n.op, out.flat.([]int32)[lo:hi], xv[lo:hi])
-		case []int64:
-			e = unaryInt(n.op, out.flat.([]int64)[lo:hi], xv[lo:hi])
-		case []int8:
-			e = unaryInt(n.op, out.flat.([]int8)[lo:hi], xv[lo:hi])
-		case []int16:
-			e = unaryInt(n.op, out.flat.([]int16)[lo:hi], xv[lo:hi])
-		case []uint8:
-			e = unaryInt(n.op, out.flat.([]uint8)[lo:hi], xv[lo:hi])
-		case []uint16:
-			e = unaryInt(n.op, out.flat.([]uint16)[lo:hi], xv[lo:hi])
-		case []uint32:
-			e = unaryInt(n.op, out.flat.([]uint32)[lo:hi], xv[lo:hi])
-		case []uint64:
-			e = unaryInt(n.op, out.flat.([]uint64)[lo:hi], xv[lo:hi])
-		case []bool:
-			if n.op != backends.OpTypeLogicalNot {
-				e = errors.Errorf("%s not defined for bool", n.op)
-				break
-			}
-			o := out.flat.([]bool)[lo:hi]
-			for i, v := range xv[lo:hi] {
-				o[i] = !v
-			}
-		default:
-			e = errors.Errorf("dtype %T not supported for %s", x.flat, n.op)
-		}
-		if e != nil {
-			err = e
-		}
+	return out, ex.backend.parallelForErr(n.shape.Size(), elemGrain/4, func(lo, hi int) error {
+		return k.unary(n.op, out.flat, x.flat, lo, hi)
 	})
-	return out, err
-}
-
-func unaryFloat[T ~float32 | ~float64](op backends.OpType, outAny any, xs []T, lo, hi int) error {
-	x := xs[lo:hi]
-	if op == backends.OpTypeIsFinite || op == backends.OpTypeIsNaN {
-		o := outAny.([]bool)[lo:hi]
-		for i, v := range x {
-			f := float64(v)
-			if op == backends.OpTypeIsNaN {
-				o[i] = math.IsNaN(f)
-			} else {
-				o[i] = !math.IsNaN(f) && !math.IsInf(f, 0)
-			}
-		}
-		return nil
-	}
-	o := outAny.([]T)[lo:hi]
-	o = o[:len(x)]
-	switch op {
-	case backends.OpTypeNeg:
-		for i, v := range x {
-			o[i] = -v
-		}
-	case backends.OpTypeAbs:
-		for i, v := range x {
-			if v < 0 {
-				v = -v
-			}
-			o[i] = v
-		}
-	case backends.OpTypeSign:
-		if xs, ok := any(x).([]float32); ok {
-			signFloat32(any(o).([]float32), xs)
-			break
-		}
-		for i, v := range x {
-			switch {
-			case v > 0:
-				o[i] = 1
-			case v < 0:
-				o[i] = -1
-			default:
-				o[i] = v // ±0 and NaN
-			}
-		}
-	case backends.OpTypeSqrt:
-		for i, v := range x {
-			o[i] = T(math.Sqrt(float64(v)))
-		}
-	case backends.OpTypeRsqrt:
-		for i, v := range x {
-			o[i] = T(1 / math.Sqrt(float64(v)))
-		}
-	case backends.OpTypeExp:
-		for i, v := range x {
-			o[i] = T(math.Exp(float64(v)))
-		}
-	case backends.OpTypeExpm1:
-		for i, v := range x {
-			o[i] = T(math.Expm1(float64(v)))
-		}
-	case backends.OpTypeLog:
-		for i, v := range x {
-			o[i] = T(math.Log(float64(v)))
-		}
-	case backends.OpTypeLog1p:
-		for i, v := range x {
-			o[i] = T(math.Log1p(float64(v)))
-		}
-	case backends.OpTypeLogistic:
-		for i, v := range x {
-			o[i] = T(1 / (1 + math.Exp(-float64(v))))
-		}
-	case backends.OpTypeTanh:
-		for i, v := range x {
-			o[i] = T(math.Tanh(float64(v)))
-		}
-	case backends.OpTypeSin:
-		for i, v := range x {
-			o[i] = T(math.Sin(float64(v)))
-		}
-	case backends.OpTypeCos:
-		for i, v := range x {
-			o[i] = T(math.Cos(float64(v)))
-		}
-	case backends.OpTypeErf:
-		for i, v := range x {
-			o[i] = T(math.Erf(float64(v)))
-		}
-	case backends.OpTypeFloor:
-		for i, v := range x {
-			o[i] = T(math.Floor(float64(v)))
-		}
-	case backends.OpTypeCeil:
-		for i, v := range x {
-			o[i] = T(math.Ceil(float64(v)))
-		}
-	case backends.OpTypeRound:
-		for i, v := range x {
-			o[i] = T(math.Round(float64(v)))
-		}
-	default:
-		return errors.Errorf("unary op %s not supported for floats", op)
-	}
-	return nil
-}
-
-// signFloat32 is Sign without data-dependent branches (ReLU gradients take the sign of half-zero tensors, where
-// branches mispredict): ±1 with x's sign bit, except ±0 and NaN, which are kept.
-func signFloat32(o, x []float32) {
-	o = o[:len(x)]
-	for i, v := range x {
-		b := math.Float32bits(v)
-		m := b & 0x7fffffff                    // |x|'s bits
-		r := b&0x80000000 | 0x3f800000         // ±1.0
-		keep := (m-1)>>31 | (0x7f800000-m)>>31 // 1 for ±0 (m−1 wraps) and NaN (m > +Inf's bits)
-		mask := -keep                          // all ones when x is kept
-		o[i] = math.Float32frombits(b&mask | r&^mask)
-	}
-}
-
-func unaryInt[T integer](op backends.OpType, o, x []T) error {
-	switch op {
-	case backends.OpTypeNeg:
-		for i, v := range x {
-			o[i] = -v
-		}
-	case backends.OpTypeAbs:
-		for i, v := range x {
-			if v < 0 {
-				v = -v
-			}
-			o[i] = v
-		}
-	case backends.OpTypeSign:
-		for i, v := range x {
-			switch {
-			case v > 0:
-				o[i] = 1
-			case v < 0:
-				o[i] = 0
-				o[i]--
-			default:
-				o[i] = 0
-			}
-		}
-	case backends.OpTypeBitwiseNot:
-		for i, v := range x {
-			o[i] = ^v
-		}
-	default:
-		return errors.Errorf("unary op %s not supported for integers", op)
-	}
-	return nil
 }
 
 func execWhere(ex *execCtx, n *node, in []*Buffer) (*Buffer, error) {
@@ -1031,62 +513,25 @@ func execWhere(ex *execCtx, n *node, in []*Buffer) (*Buffer, error) {
 			reuse = append(reuse, k)
 		}
 	}
+	k, err := kernelsFor(t.flat, backends.OpTypeWhere)
+	if err != nil {
+		return nil, err
+	}
 	out := ex.output(n, reuse...)
 	cv := c.flat.([]bool)
 	total := n.shape.Size()
-	var err error
 	ex.backend.parallelFor(total, elemGrain, func(lo, hi int) {
-		cs := sub(cv, lo, hi, total)
-		switch o := out.flat.(type) {
-		case []float32:
-			where(o[lo:hi], cs, sub(t.flat.([]float32), lo, hi, total), sub(f.flat.([]float32), lo, hi, total))
-		case []float64:
-			where(o[lo:hi], cs, sub(t.flat.([]float64), lo, hi, total), sub(f.flat.([]float64), lo, hi, total))
-		case []int32:
-			where(o[lo:hi], cs, sub(t.flat.([]int32), lo, hi, total), sub(f.flat.([]int32), lo, hi, total))
-		case []int64:
-			where(o[lo:hi], cs, sub(t.flat.([]int64), lo, hi, total), sub(f.flat.([]int64), lo, hi, total))
-		case []bool:
-			where(o[lo:hi], cs, sub(t.flat.([]bool), lo, hi, total), sub(f.flat.([]bool), lo, hi, total))
-		case []int8:
-			where(o[lo:hi], cs, sub(t.flat.([]int8), lo, hi, total), sub(f.flat.([]int8), lo, hi, total))
-		case []int16:
-			where(o[lo:hi], cs, sub(t.flat.([]int16), lo, hi, total), sub(f.flat.([]int16), lo, hi, total))
-		case []uint8:
-			where(o[lo:hi], cs, sub(t.flat.([]uint8), lo, hi, total), sub(f.flat.([]uint8), lo, hi, total))
-		case []uint16:
-			where(o[lo:hi], cs, sub(t.flat.([]uint16), lo, hi, total), sub(f.flat.([]uint16), lo, hi, total))
-		case []uint32:
-			where(o[lo:hi], cs, sub(t.flat.([]uint32), lo, hi, total), sub(f.flat.([]uint32), lo, hi, total))
-		case []uint64:
-			where(o[lo:hi], cs, sub(t.flat.([]uint64), lo, hi, total), sub(f.flat.([]uint64), lo, hi, total))
-		default:
-			err = errors.Errorf("Where: dtype %T not supported", out.flat)
-		}
+		k.where(out.flat, sub(cv, lo, hi, total), t.flat, f.flat, lo, hi, total)
 	})
-	return out, err
+	return out, nil
 }
 
-func where[T any](o []T, c []bool, t, f []T) {
-	n := len(o)
-	cs, ts, fs := len(c) == 1 && n != 1, len(t) == 1 && n != 1, len(f) == 1 && n != 1
-	for i := range o {
-		ci, ti, fi := i, i, i
-		if cs {
-			ci = 0
-		}
-		if ts {
-			ti = 0
-		}
-		if fs {
-			fi = 0
-		}
-		if c[ci] {
-			o[i] = t[ti]
-		} else {
-			o[i] = f[fi]
-		}
+// sub returns the part of an operand for output range [lo,hi): the range itself, or the one value of a scalar.
+func sub[T any](s []T, lo, hi, total int) []T {
+	if len(s) == 1 && total != 1 {
+		return s
 	}
+	return s[lo:hi]
 }
 
 func execConvert(ex *execCtx, n *node, in []*Buffer) (*Buffer, error) {
@@ -1094,112 +539,21 @@ func execConvert(ex *execCtx, n *node, in []*Buffer) (*Buffer, error) {
 		return execIdentity(ex, n, in)
 	}
 	out := ex.output(n)
-	var err error
-	ex.backend.parallelFor(n.shape.Size(), elemGrain, func(lo, hi int) {
-		if e := convertRange(out.flat, in[0].flat, lo, hi); e != nil {
-			err = e
-		}
+	return out, ex.backend.parallelForErr(n.shape.Size(), elemGrain, func(lo, hi int) error {
+		return convertRange(out.flat, in[0].flat, lo, hi)
 	})
-	return out, err
 }
 
+// convertRange sets dst[lo:hi] to src[lo:hi] converted to dst's type (see ConvertDType).
 func convertRange(dst, src any, lo, hi int) error {
-	switch d := dst.(type) {
-	case []float32:
-		return convertTo(d[lo:hi], src, lo, hi)
-	case []float64:
-		return convertTo(d[lo:hi], src, lo, hi)
-	case []int32:
-		return convertTo(d[lo:hi], src, lo, hi)
-	case []int64:
-		return convertTo(d[lo:hi], src, lo, hi)
-	case []int8:
-		return convertTo(d[lo:hi], src, lo, hi)
-	case []int16:
-		return convertTo(d[lo:hi], src, lo, hi)
-	case []uint8:
-		return convertTo(d[lo:hi], src, lo, hi)
-	case []uint16:
-		return convertTo(d[lo:hi], src, lo, hi)
-	case []uint32:
-		return convertTo(d[lo:hi], src, lo, hi)
-	case []uint64:
-		return convertTo(d[lo:hi], src, lo, hi)
-	case []bool:
-		o := d[lo:hi]
-		switch s := src.(type) {
-		case []float32:
-			toBool(o, s[lo:hi])
-		case []float64:
-			toBool(o, s[lo:hi])
-		case []int32:
-			toBool(o, s[lo:hi])
-		case []int64:
-			toBool(o, s[lo:hi])
-		case []int8:
-			toBool(o, s[lo:hi])
-		case []int16:
-			toBool(o, s[lo:hi])
-		case []uint8:
-			toBool(o, s[lo:hi])
-		case []uint16:
-			toBool(o, s[lo:hi])
-		case []uint32:
-			toBool(o, s[lo:hi])
-		case []uint64:
-			toBool(o, s[lo:hi])
-		default:
-			return errors.Errorf("ConvertDType from %T not supported", src)
-		}
-		return nil
+	k, err := kernelsFor(src, backends.OpTypeConvertDType)
+	if err != nil {
+		return err
 	}
-	return errors.Errorf("ConvertDType to %T not supported", dst)
-}
-
-func toBool[T number](o []bool, s []T) {
-	for i, v := range s {
-		o[i] = v != 0
+	to, ok := k.convertTo[flatDType(dst)]
+	if !ok {
+		return errors.Errorf("ConvertDType to %T not supported", dst)
 	}
-}
-
-func convertTo[D number](o []D, src any, lo, hi int) error {
-	switch s := src.(type) {
-	case []float32:
-		conv(o, s[lo:hi])
-	case []float64:
-		conv(o, s[lo:hi])
-	case []int32:
-		conv(o, s[lo:hi])
-	case []int64:
-		conv(o, s[lo:hi])
-	case []int8:
-		conv(o, s[lo:hi])
-	case []int16:
-		conv(o, s[lo:hi])
-	case []uint8:
-		conv(o, s[lo:hi])
-	case []uint16:
-		conv(o, s[lo:hi])
-	case []uint32:
-		conv(o, s[lo:hi])
-	case []uint64:
-		conv(o, s[lo:hi])
-	case []bool:
-		for i, v := range s[lo:hi] {
-			if v {
-				o[i] = 1
-			} else {
-				o[i] = 0
-			}
-		}
-	default:
-		return errors.Errorf("ConvertDType from %T not supported", src)
-	}
+	to(dst, src, lo, hi)
 	return nil
-}
-
-func conv[D, S number](o []D, s []S) {
-	for i, v := range s {
-		o[i] = D(v)
-	}
 }

@@ -1,7 +1,9 @@
 package cpubackend
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"unsafe"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 func must[T any](v T, err error) T {
@@ -133,21 +136,33 @@ func TestPruning(t *testing.T) {
 }
 
 // TestDeterministicBytes: the same graph and inputs give the same bytes on every run (large reductions and
-// products that are split over the workers included), also with one worker.
+// products that are split over the workers included, and convolutions with both gradients: patches in several
+// blocks and tap by tap), also with one worker.
 func TestDeterministicBytes(t *testing.T) {
-	x := randHost(newRand(10), dtypes.Float32, []int{300, 500}, -1, 1)
+	r := newRand(10)
+	x := randHost(r, dtypes.Float32, []int{300, 500}, -1, 1)
+	img := randHost(r, dtypes.Float32, []int{2, 40, 40, 20}, -1, 1)
+	k3 := randHost(r, dtypes.Float32, []int{3, 3, 20, 24}, -1, 1)
+	k9 := randHost(r, dtypes.Float32, []int{9, 9, 20, 3}, -1, 1)
 	fn := func(in []*graph.Node) []*graph.Node {
-		return []*graph.Node{graph.ReduceAllSum(in[0]), graph.ReduceSum(in[0], 0), graph.ReduceSum(in[0], 1),
+		out := []*graph.Node{graph.ReduceAllSum(in[0]), graph.ReduceSum(in[0], 0), graph.ReduceSum(in[0], 1),
 			graph.DotGeneral(in[0], []int{0}, nil, in[0], []int{0}, nil)}
+		for _, k := range in[2:] {
+			y := graph.Convolve(in[1], k).PadSame().Done()
+			loss := graph.ReduceAllSum(graph.Mul(y, y))
+			out = append(out, y)
+			out = append(out, graph.Gradient(loss, in[1], k)...)
+		}
+		return out
 	}
-	first := runOn(t, cpuB(), fn, []host{x})
+	first := runOn(t, cpuB(), fn, []host{x, img, k3, k9})
 	one := must(New("workers=1"))
 	for run := 0; run < 3; run++ {
 		b := cpuB()
 		if run == 2 {
 			b = one
 		}
-		again := runOn(t, b, fn, []host{x})
+		again := runOn(t, b, fn, []host{x, img, k3, k9})
 		for k := range first {
 			f, a := first[k].([]float32), again[k].([]float32)
 			for i := range f {
@@ -180,5 +195,59 @@ func TestClearErrors(t *testing.T) {
 	err = graphTry(func() { e.MustExec([]float32{1}) })
 	if err == nil || !strings.Contains(err.Error(), "Complex64") {
 		t.Errorf("complex: %v", err)
+	}
+}
+
+// TestConcurrentExecutions: one compiled computation (convolutions, their gradients and elementwise ops, so that
+// values live in the arena, in place and in pooled storage) executed from four goroutines at once gives, in every
+// goroutine and every round, the bytes of a lone execution: each execution has an arena of its own.
+func TestConcurrentExecutions(t *testing.T) {
+	r := newRand(11)
+	img := randHost(r, dtypes.Float32, []int{1, 36, 36, 18}, -1, 1)
+	k := randHost(r, dtypes.Float32, []int{3, 3, 18, 18}, -1, 1)
+	be := must(New(""))
+	e := graph.MustNewExec(be, func(x, k *graph.Node) []*graph.Node {
+		y := graph.Convolve(graph.Tanh(x), k).PadSame().Done()
+		y = graph.Convolve(graph.Max(y, graph.ScalarZero(x.Graph(), dtypes.Float32)), k).PadSame().Done()
+		loss := graph.ReduceAllSum(graph.Mul(y, y))
+		return append([]*graph.Node{y}, graph.Gradient(loss, x, k)...)
+	})
+	defer e.Finalize()
+	run := func() [][]float32 {
+		outs, err := e.Exec(img.tensor(), k.tensor())
+		if err != nil {
+			panic(err)
+		}
+		res := make([][]float32, len(outs))
+		for i, o := range outs {
+			res[i] = tensors.MustCopyFlatData[float32](o)
+			o.FinalizeAll()
+		}
+		return res
+	}
+	want := run()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []string
+	for g := range 4 {
+		wg.Go(func() {
+			for round := range 3 {
+				got := run()
+				for i := range want {
+					for j := range want[i] {
+						if got[i][j] != want[i][j] {
+							mu.Lock()
+							errs = append(errs, fmt.Sprintf("goroutine %d round %d output %d [%d]: %v, alone %v", g, round, i, j, got[i][j], want[i][j]))
+							mu.Unlock()
+							return
+						}
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, e := range errs {
+		t.Error(e)
 	}
 }

@@ -277,6 +277,26 @@ func TestWhereClampConvert(t *testing.T) {
 			return graph.Clamp(graph.Const(in[0].Graph(), float32(-0.5)), in[0], graph.Const(in[0].Graph(), float32(0.3)))
 		}), a)
 	}
+	// Where(x cmp c, v, f) with scalar constants c and f runs fused (one pass, no boolean tensor): each comparison,
+	// both float dtypes, NaNs in x, and the comparison also used on its own.
+	for _, dt := range []dtypes.DType{dtypes.Float32, dtypes.Float64} {
+		x := randHost(r, dt, []int{7, 300}, -1, 1)
+		switch f := x.flat.(type) {
+		case []float32:
+			f[3], f[5] = float32(math.NaN()), 0.25
+		case []float64:
+			f[3], f[5] = math.NaN(), 0.25
+		}
+		v := randHost(r, dt, []int{7, 300}, -1, 1)
+		for _, cmp := range []func(a, b *graph.Node) *graph.Node{graph.GreaterOrEqual, graph.GreaterThan, graph.LessOrEqual, graph.LessThan} {
+			compare(t, "Where(compare)", exact, func(in []*graph.Node) []*graph.Node {
+				g := in[0].Graph()
+				c := cmp(in[0], graph.Scalar(g, dt, 0.25))
+				return []*graph.Node{graph.Where(c, in[1], graph.Scalar(g, dt, -0.5)),
+					graph.Where(cmp(in[0], graph.Scalar(g, dt, 0)), in[1], graph.ScalarZero(g, dt)), c}
+			}, x, v)
+		}
+	}
 	all := []dtypes.DType{dtypes.Float32, dtypes.Float64, dtypes.Int32, dtypes.Int64, dtypes.Bool}
 	for _, from := range all {
 		for _, to := range all {

@@ -3,7 +3,7 @@
 
 Usage (Debian's python3-torch; run with /usr/bin/python3, not a pyenv/venv python without torch):
 
-    peer.py [--json] [--sizes 64,128,256] [--steps N] [--warmup N] [--work LIST]
+    peer.py [--json] [--sizes 64,128,256] [--steps N] [--warmup N] [--work LIST] [--rows WORK:SIZE,...]
             [--stylelab BIN]              # run stylelab's rows too, interleaved with the peer's; print a comparison
             [--stylelab-json FILE]        # or: stylelab's rows measured before (bench --json)
     peer.py --check DIR                   # DIR from `stylelab bench --export-check DIR`: compare the losses
@@ -18,12 +18,18 @@ What is the same as stylelab (experiments/vgg, experiments/losses, experiments/g
     features computed once per run.
   * Adam: lr 0.01, betas (0.9, 0.999), eps 1e-7 (GoMLX's default), pixels clamped to [0,1] after every update.
   * Inputs: the synthetic images of bench.Images (same formula), content init.
+  * inference-paper: transformer.Paper(2) (experiments/transformer) on the content image, style 0, no grad.
+  * train-step-paper: one Adam step of the gpu preset's CIN training (experiments/train): the paper network,
+    batch 4, 2 synthetic styles, VGG to relu4_1 (style relu1_1..relu4_1, content relu3_1), Gram loss, TV.
 What differs:
   * L-BFGS: torch.optim.LBFGS(lr=1, max_iter=1, history_size=10, line_search_fn="strong_wolfe"), one
     .step() per iteration, then a clamp to [0,1]. stylelab's L-BFGS is projected inside its weak-Wolfe line
     search and reuses the last evaluation; torch's .step() re-evaluates the loss at its start, so torch's
     evaluations per step are one more. Compare seconds per evaluation as well as per step.
-  * Convolutions go through oneDNN (MKL-DNN) in PyTorch's CPU build; stylelab's are im2col + matmul.
+  * Convolutions go through oneDNN (MKL-DNN) in PyTorch's CPU build; stylelab's cpu backend runs them as one
+    op (im2col in bounded blocks + matmul).
+  * train-step-paper: the style targets' Gram matrices are computed once; stylelab gathers each example's target
+    features and computes their Gram every step.
 
 Each row runs in a child process (this script with --row WORK:SIZE), so peak RSS (ru_maxrss of that child, read
 with os.wait4) is the row's alone. With --stylelab BIN, stylelab's row (`BIN bench --row`) runs right before the
@@ -46,7 +52,8 @@ import sys
 import time
 
 OPENBLAS_DIR = "/usr/lib/x86_64-linux-gnu/openblas-pthread"
-WORKS = ["gatys-adam", "gatys-lbfgs", "forward"]
+WORKS = ["gatys-adam", "gatys-lbfgs", "forward", "inference-paper", "train-step-paper"]
+DEFAULT_WORKS = ["gatys-adam", "gatys-lbfgs", "forward"]
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 # VGG-19's 16 convolutions (torchvision module index, in, out) and its layer names, as experiments/vgg.
@@ -169,6 +176,104 @@ def default_cfg():
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# The paper's feed-forward network (experiments/transformer) and its CIN training step (experiments/train, gpu
+# preset), for the inference-paper and train-step-paper rows
+
+PAPER_LAYERS = [("c1", 9, 3, 32, 1, False), ("c2", 3, 32, 64, 2, False), ("c3", 3, 64, 128, 2, False)] + \
+    [(f"r{i}{ab}", 3, 128, 128, 1, False) for i in range(1, 6) for ab in "ab"] + \
+    [("u1", 3, 128, 64, 1, True), ("u2", 3, 64, 32, 1, True), ("out", 9, 32, 3, 1, False)]
+PEER_STYLES = 2  # bench's trainStepStyles
+
+
+def build_transformer(torch, styles):
+    """transformer.Paper(styles): reflect-padded convolutions without bias, each followed by conditional instance
+    norm (eps 1e-5 inside the square root, biased variance; gamma, beta [S, C] mixed by the style weights), ReLU
+    except after the second conv of each residual block and the last; nearest x2 upsampling before u1 and u2;
+    sigmoid output. Weights He-uniform (values differ from stylelab's seeded ones, shapes are the same)."""
+    nn, F = torch.nn, torch.nn.functional
+    gen = torch.Generator().manual_seed(1)
+
+    class Layer(nn.Module):
+        def __init__(self, k, cin, cout, stride, up):
+            super().__init__()
+            lim = math.sqrt(6.0 / (k * k * cin))
+            self.weight = nn.Parameter((torch.rand(cout, cin, k, k, generator=gen) * 2 - 1) * lim)
+            self.gamma = nn.Parameter(torch.ones(styles, cout))
+            self.beta = nn.Parameter(torch.zeros(styles, cout))
+            self.k, self.stride, self.up = k, stride, up
+
+        def forward(self, x, w, relu):
+            if self.up:
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+            p = self.k // 2
+            x = F.conv2d(F.pad(x, (p, p, p, p), mode="reflect"), self.weight, stride=self.stride)
+            mean = x.mean(dim=(2, 3), keepdim=True)
+            var = ((x - mean) ** 2).mean(dim=(2, 3), keepdim=True)
+            x = (x - mean) / torch.sqrt(var + 1e-5)
+            g, b = w @ self.gamma, w @ self.beta
+            x = x * g[:, :, None, None] + b[:, :, None, None]
+            return torch.relu(x) if relu else x
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList([Layer(k, i, o, s, u) for _, k, i, o, s, u in PAPER_LAYERS])
+
+        def forward(self, x, w):
+            L = self.layers
+            h = L[0](x, w, True)
+            h = L[1](h, w, True)
+            h = L[2](h, w, True)
+            for i in range(5):
+                r = L[3 + 2 * i](h, w, True)
+                h = h + L[4 + 2 * i](r, w, False)
+            h = L[13](h, w, True)
+            h = L[14](h, w, True)
+            return torch.sigmoid(L[15](h, w, False))
+
+    return Net()
+
+
+def train_step_setup(torch, size, batch):
+    """The gpu preset's CIN training step (experiments/train): y = T(x, one-hot style); content loss mean((F_y -
+    F_x)^2) at relu3_1; Gram style loss at relu1_1..relu4_1 against each example's style (targets computed once),
+    mean over layers; TV; total = mean over the batch of (content + style_weight * style) + 0.05 * TV; Adam 1e-3 on
+    the transformer. Contents: crops of the synthetic pictures; styles: PEER_STYLES synthetic styles at size."""
+    features = build(torch)
+    net = build_transformer(torch, PEER_STYLES)
+    style_layers, content_layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"], ["relu3_1"]
+    contents = torch.cat([images(torch, 2 * size + 4 * i)[0][:, :, :size, :size] for i in range(batch)])
+    styles = torch.cat([images(torch, size + 4 * k)[1][:, :, :size, :size] for k in range(PEER_STYLES)])
+    with torch.no_grad():
+        fs = features(styles, style_layers)
+        targets = {l: gram(torch, fs[l]) for l in style_layers}  # [S, C, C]
+    sidx = torch.tensor([i % PEER_STYLES for i in range(batch)])
+    mix = torch.nn.functional.one_hot(sidx, PEER_STYLES).float()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    style_weight = DEFAULTS["style_weight"]
+
+    def step():
+        opt.zero_grad()
+        y = net(contents, mix)
+        fy = features(y, style_layers + content_layers)
+        with torch.no_grad():
+            fx = features(contents, content_layers)
+        content = sum(((fy[l] - fx[l]) ** 2).mean(dim=(1, 2, 3)) for l in content_layers) / len(content_layers)
+        style = 0
+        for l in style_layers:
+            n = fy[l].shape[1]
+            style = style + torch.sum((gram(torch, fy[l]) - targets[l][sidx]) ** 2, dim=(1, 2)) / (4.0 * n * n) / len(style_layers)
+        b, _, h, w = y.shape
+        tv = (torch.sum((y[:, :, 1:, :] - y[:, :, :-1, :]) ** 2) + torch.sum((y[:, :, :, 1:] - y[:, :, :, :-1]) ** 2)) / (b * h * w)
+        total = torch.mean(content + style_weight * style) + DEFAULTS["tv_weight"] * tv
+        total.backward()
+        opt.step()
+        return float(total)
+
+    return step
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # One row, in a child process
 
 def engine_info(torch):
@@ -196,7 +301,30 @@ def measure(work, size, steps, warmup):
     samples, cpu, evals_total, loss = [], 0.0, 0, 0.0
     total_steps = 1 + warmup + steps
 
-    if work == "forward":
+    if work == "inference-paper":
+        net = build_transformer(torch, PEER_STYLES)
+        w = torch.nn.functional.one_hot(torch.tensor([0]), PEER_STYLES).float()
+        for i in range(total_steps):
+            c0, t0 = time.process_time(), time.perf_counter()
+            with torch.no_grad():
+                y = net(content, w).numpy()
+            dt = time.perf_counter() - t0
+            log(f"peer inference-paper {size}px: image {i} {1000 * dt:.1f}ms")
+            if i >= 1 + warmup:
+                samples.append(dt)
+                cpu += time.process_time() - c0
+        del y
+    elif work == "train-step-paper":
+        step = train_step_setup(torch, size, 4)
+        for i in range(total_steps):
+            c0, t0 = time.process_time(), time.perf_counter()
+            loss = step()
+            dt = time.perf_counter() - t0
+            log(f"peer train-step-paper {size}px: step {i} {dt:.3f}s (loss {loss:.6g})")
+            if i >= 1 + warmup:
+                samples.append(dt)
+                cpu += time.process_time() - c0
+    elif work == "forward":
         layers = list(dict.fromkeys(cfg["content_layers"] + cfg["style_layers"]))
         for i in range(total_steps):
             c0, t0 = time.process_time(), time.perf_counter()
@@ -248,7 +376,9 @@ def measure(work, size, steps, warmup):
     if work == "gatys-lbfgs":
         row["evals_per_step"] = evals_total / len(samples)
         row["seconds_per_eval"] = sum(samples) / evals_total
-    if work != "forward":
+    if work == "inference-paper":
+        row["ms_per_image"] = 1000 * row["seconds"]
+    if work not in ("forward", "inference-paper"):
         row["loss"] = loss
     return row
 
@@ -382,7 +512,7 @@ def check(dirname, tol, tol32):
 
 def table(peer_rows, sl_rows):
     sl = {(r["work"], r["size"]): r for r in sl_rows}
-    print(f"{'work':12s} {'size':>5s} {'stylelab s':>11s} {'pytorch s':>10s} {'ratio':>7s}   notes")
+    print(f"{'work':16s} {'size':>5s} {'stylelab s':>11s} {'pytorch s':>10s} {'ratio':>6s} {'stylelab MB':>12s} {'pytorch MB':>11s} {'RSS ratio':>9s}   notes")
     for r in peer_rows:
         s = sl.get((r["work"], r["size"]))
         if s is None:
@@ -391,11 +521,14 @@ def table(peer_rows, sl_rows):
         if r["work"] == "gatys-lbfgs":
             note = (f"evals/step {s.get('evals_per_step', 0):.2f} vs {r.get('evals_per_step', 0):.2f}; "
                     f"s/eval {s.get('seconds_per_eval', 0):.3g} vs {r.get('seconds_per_eval', 0):.3g}")
-        print(f"{r['work']:12s} {r['size']:5d} {s['seconds']:11.4g} {r['seconds']:10.4g} {s['seconds'] / r['seconds']:7.2f}   {note}")
+        smb, pmb = s.get("peak_rss_bytes", 0) / 1e6, r.get("peak_rss_bytes", 0) / 1e6
+        rss = f"{smb / pmb:9.2f}" if pmb > 0 else f"{'-':>9s}"
+        print(f"{r['work']:16s} {r['size']:5d} {s['seconds']:11.4g} {r['seconds']:10.4g} {s['seconds'] / r['seconds']:6.2f} {smb:12.0f} {pmb:11.0f} {rss}   {note}")
     if peer_rows and sl_rows:
         print(f"stylelab: {sl_rows[0]['backend']}, matmul {sl_rows[0]['matmul_engine']} {sl_rows[0].get('core_type', '')}")
         print(f"pytorch:  {peer_rows[0]['backend']}, {peer_rows[0]['matmul_engine']}, OPENBLAS_CORETYPE={peer_rows[0].get('core_type') or '(auto)'}, {peer_rows[0]['threads']} threads")
-        print(f"CPU: {peer_rows[0]['cpu']}; ratio = stylelab s / pytorch s (below 1: stylelab is faster)")
+        print(f"CPU: {peer_rows[0]['cpu']}; ratio = stylelab s / pytorch s (below 1: stylelab is faster); RSS ratio = "
+              f"stylelab peak RSS / pytorch peak RSS, each row in its own child process (below 1: stylelab needs less)")
 
 
 def main():
@@ -404,7 +537,8 @@ def main():
     ap.add_argument("--sizes", default="64,128,256")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--work", default=",".join(WORKS))
+    ap.add_argument("--work", default=",".join(DEFAULT_WORKS), help=f"works measured at every size (of {','.join(WORKS)})")
+    ap.add_argument("--rows", help="comma-separated WORK:SIZE rows, e.g. gatys-adam:512,inference-paper:1024 (instead of --work × --sizes)")
     ap.add_argument("--stylelab-json", help="stylelab bench --json output: BLAS core type from it; print the comparison table")
     ap.add_argument("--stylelab", metavar="BIN", help="the stylelab binary: run its rows too, each right before the peer's same row (same time window on a shared machine); print the comparison table")
     ap.add_argument("--stylelab-json-out", help="with --stylelab: also write stylelab's rows to this file")
@@ -426,6 +560,14 @@ def main():
     works = [w.strip() for w in args.work.split(",") if w.strip()]
     if not works or any(w not in WORKS for w in works):
         ap.error(f"--work: use one or more of {','.join(WORKS)} (got {args.work!r})")
+    plan = [(w, s) for s in sizes for w in works]
+    if args.rows:
+        plan = []
+        for item in args.rows.split(","):
+            w, _, sz = item.strip().partition(":")
+            if w not in WORKS or not sz.isdigit() or not 32 <= int(sz) <= 2048:
+                ap.error(f"--rows: each row is WORK:SIZE with WORK one of {','.join(WORKS)} and SIZE in 32..2048 (got {item!r})")
+            plan.append((w, int(sz)))
     if args.steps < 1 or args.warmup < 0:
         ap.error("--steps must be ≥ 1 and --warmup ≥ 0")
 
@@ -453,13 +595,12 @@ def main():
     rows = []
     if args.stylelab:
         sl_rows = []
-    for size in sizes:
-        for work in works:
-            if args.stylelab:
-                log(f"peer: stylelab {work} at {size} px…")
-                sl_rows.append(run_child(work, size, args, None, args.stylelab))
-            log(f"peer: pytorch {work} at {size} px…")
-            rows.append(run_child(work, size, args, env))
+    for work, size in plan:
+        if args.stylelab:
+            log(f"peer: stylelab {work} at {size} px…")
+            sl_rows.append(run_child(work, size, args, None, args.stylelab))
+        log(f"peer: pytorch {work} at {size} px…")
+        rows.append(run_child(work, size, args, env))
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(rows, f, indent=2)

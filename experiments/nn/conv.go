@@ -2,7 +2,9 @@ package nn
 
 import (
 	"fmt"
+	"sync/atomic"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
@@ -22,8 +24,7 @@ func ConvOutputSize(in, k, stride, pad int) int {
 	return n/stride + 1
 }
 
-// Conv2D is a 2-D cross-correlation (what deep-learning libraries call convolution) computed as im2col:
-// one Gather builds the patches, one DotGeneral applies the kernel.
+// Conv2D is a 2-D cross-correlation (what deep-learning libraries call convolution).
 //
 // x is NHWC [B,H,W,Cin]; kernel is HWIO [KH,KW,Cin,Cout]; the same zero padding `pad` is added on all four
 // sides and the window moves by `stride` in both directions. The output y is [B,Ho,Wo,Cout] with
@@ -33,10 +34,16 @@ func ConvOutputSize(in, k, stride, pad int) int {
 //
 // where x̃ is x with zeros outside [0,H)×[0,W). No bias is added (see BiasAdd).
 //
-// The gradient with respect to x and kernel comes from the stock Gather (ScatterSum) and DotGeneral
-// gradients, so it works on the pure-Go backend, where graph.Convolve's input gradient does not.
-// The patch indices are computed on the host and cached per (B,H,W,KH,KW,stride,pad).
-// Memory: the patch tensor holds B·Ho·Wo·KH·KW·Cin values.
+// How it is built depends on the graph's backend:
+//   - stylelab's CPU backend ("cpu") and XLA run convolutions themselves: one ConvGeneral op, whose gradients
+//     (ConvVJP) are ConvGeneral ops too. The CPU backend never holds the whole patch matrix (see
+//     backends/cpubackend); XLA uses its native convolution (what a GPU wants).
+//   - any other backend (GoMLX's pure Go one, which cannot differentiate ConvGeneral: its input gradient needs
+//     Reverse), or after UseIm2col(true): im2col, one Gather building the patches and one DotGeneral applying
+//     the kernel, with the stock Gather (ScatterSum) and DotGeneral gradients. The patch indices are computed on
+//     the host and cached per (B,H,W,KH,KW,stride,pad). Memory: the patch tensor holds B·Ho·Wo·KH·KW·Cin values.
+//
+// Both compute the same values (to float rounding; the tests compare them).
 //
 // It panics (with the shapes in the message) on incompatible shapes, stride < 1, pad < 0, or an output
 // smaller than 1×1.
@@ -61,6 +68,9 @@ func Conv2D(x, kernel *graph.Node, stride, pad int) *graph.Node {
 	if ho < 1 || wo < 1 {
 		panic(fmt.Sprintf("nn.Conv2D: input %dx%d with pad %d is smaller than the kernel %dx%d", h, w, pad, kh, kw))
 	}
+	if nativeConv(x.Graph()) {
+		return graph.ConvGeneral(x, kernel, nhwcAxes, []int{stride, stride}, [][2]int{{pad, pad}, {pad, pad}}, nil, nil, 1, 1)
+	}
 	k2 := graph.Reshape(kernel, kh*kw*cin, cout)
 	var patches *graph.Node
 	if kh == 1 && kw == 1 && stride == 1 && pad == 0 {
@@ -73,6 +83,37 @@ func Conv2D(x, kernel *graph.Node, stride, pad int) *graph.Node {
 	}
 	y := graph.DotGeneral(patches, []int{1}, nil, k2, []int{0}, nil)
 	return graph.Reshape(y, b, ho, wo, cout)
+}
+
+// nhwcAxes is the ConvGeneral layout of Conv2D: NHWC input and output, HWIO kernel.
+var nhwcAxes = backends.ConvolveAxesConfig{
+	InputBatch: 0, InputSpatial: []int{1, 2}, InputChannels: 3,
+	KernelSpatial: []int{0, 1}, KernelInputChannels: 2, KernelOutputChannels: 3,
+	OutputBatch: 0, OutputSpatial: []int{1, 2}, OutputChannels: 3,
+}
+
+// im2colOnly forces the im2col construction on every backend (UseIm2col).
+var im2colOnly atomic.Bool
+
+// UseIm2col makes Conv2D build im2col convolutions on every backend, for graphs built from now on (on = true),
+// or restores the default (native convolutions where the backend has them). It returns a function that restores
+// the previous setting. It exists to compare the two constructions within one process (tests, benchmarks).
+func UseIm2col(on bool) (restore func()) {
+	prev := im2colOnly.Swap(on)
+	return func() { im2colOnly.Store(prev) }
+}
+
+// nativeConv reports whether Conv2D builds one ConvGeneral op on g's backend: stylelab's "cpu" and "xla" run it
+// (forward and every gradient form), GoMLX's pure-Go backend cannot differentiate it.
+func nativeConv(g *graph.Graph) bool {
+	if im2colOnly.Load() {
+		return false
+	}
+	switch g.Backend().Name() {
+	case "cpu", "xla":
+		return true
+	}
+	return false
 }
 
 // convTable lists, for every output pixel and kernel tap in (b, i, j, u, v) order, the flattened input row

@@ -1,11 +1,13 @@
-// Package nn holds the neural-network layers stylelab needs, written only with GoMLX graph ops whose
-// gradients work on both the pure-Go backend (simplego) and XLA.
+// Package nn holds the neural-network layers stylelab needs, written with GoMLX graph ops whose gradients work
+// on the backend the graph is built for: stylelab's CPU backend ("cpu"), XLA, and GoMLX's pure-Go backend
+// (simplego).
 //
 // Why this package exists: on GoMLX v0.26.0 the pure-Go backend cannot differentiate graph.Convolve
 // (its input gradient needs the op Reverse), MaxPool (SelectAndScatterMax), MeanPool or Slice (both need
-// Pad), and Rsqrt has no gradient on any backend. Every layer here is therefore built from Gather,
+// Pad), and Rsqrt has no gradient on any backend. The layers are therefore built from Gather,
 // Concatenate, Reshape, BroadcastToDims, DotGeneral, reductions and element-wise arithmetic, whose stock
-// gradients work everywhere.
+// gradients work everywhere — except Conv2D, which on the "cpu" and "xla" backends is one ConvGeneral op with
+// ConvVJP as its gradient (conv_vjp.go; ConvGeneral ops too, which both backends run) and im2col elsewhere.
 //
 // Layout: images and feature maps are NHWC [B,H,W,C] with B ≥ 1; convolution kernels are HWIO
 // [KH,KW,Cin,Cout]. Every layer is dtype-generic (float32 in production, float64 in the gradient tests).
