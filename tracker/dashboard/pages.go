@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"github.com/stylelab/stylelab/tracker/assets"
 	"github.com/stylelab/stylelab/tracker/charts"
 	"github.com/stylelab/stylelab/tracker/filter"
+	"github.com/stylelab/stylelab/tracker/format"
 )
 
 //go:embed templates/*.html
@@ -120,29 +120,10 @@ func fmtTime(t time.Time) string {
 	return t.Local().Format("2006-01-02 15:04:05")
 }
 
-func fmtDuration(d time.Duration) string {
-	switch {
-	case d < time.Second:
-		return d.Round(time.Millisecond).String()
-	case d < time.Hour:
-		return d.Round(time.Second).String()
-	default:
-		return d.Round(time.Minute).String()
-	}
-}
+// fmtDuration and fmtValue are the one formatter every surface uses (package format).
+func fmtDuration(d time.Duration) string { return format.Duration(d) }
 
-// fmtValue shows a metric with 6 significant digits; NaN and ±Inf as such.
-func fmtValue(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "NaN"
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	}
-	return strconv.FormatFloat(v, 'g', 6, 64)
-}
+func fmtValue(v float64) string { return format.Value(v) }
 
 func fmtSize(n int64) string {
 	switch {
