@@ -86,6 +86,8 @@ type Server struct {
 	mux *http.ServeMux
 	// thumbs caches the runs table's thumbnails by artifact SHA-256.
 	thumbs *thumbCache
+	// thumbSem holds one token per thumbnail being made (thumbSlots at most, see thumbWork).
+	thumbSem chan struct{}
 }
 
 // New returns the dashboard handler over st.
@@ -100,7 +102,7 @@ func New(st Store, o Options) *Server {
 		o.CachePoints = DefaultCachePoints
 	}
 	s := &Server{st: newCachedStore(st, o.CachePoints), raw: st, o: o, mux: http.NewServeMux(),
-		thumbs: &thumbCache{maxBytes: maxThumbCacheBytes}}
+		thumbs: &thumbCache{maxBytes: maxThumbCacheBytes}, thumbSem: make(chan struct{}, thumbSlots)}
 	s.routes()
 	return s
 }
