@@ -6,22 +6,14 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/stylelab/stylelab/tracker/format"
 )
 
-// FormatValue writes a metric value the way exports and JSON show it: the shortest decimal that reads back
-// as the same float64, or "NaN", "Infinity", "-Infinity" (which strconv.ParseFloat, Python's float() and
-// JavaScript's Number() all read back).
-func FormatValue(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "NaN"
-	case math.IsInf(v, 1):
-		return "Infinity"
-	case math.IsInf(v, -1):
-		return "-Infinity"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
-}
+// FormatValue writes a metric value the way exports and JSON show it: format.Exact, the shortest decimal
+// that reads back as the same float64, or "NaN", "Infinity", "-Infinity" (which strconv.ParseFloat,
+// Python's float() and JavaScript's Number() all read back). For display use format.Value.
+func FormatValue(v float64) string { return format.Exact(v) }
 
 // Value is a float64 whose JSON form is a number when finite and the string "NaN", "Infinity" or
 // "-Infinity" otherwise (plain encoding/json refuses non-finite numbers).

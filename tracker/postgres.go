@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -185,8 +186,23 @@ func unreachable(red string, err error) error {
 	return fmt.Errorf("cannot reach PostgreSQL at %s: %v: start the server (scripts/local-cluster.sh up starts a local one), check the host, port, user and password, or pass another --db / STYLELAB_DB", red, redactErr(err))
 }
 
-// redactErr is err's text; pgx error texts name host, user and database but never the password.
-func redactErr(err error) string { return err.Error() }
+// redactErr is err's text with any password hidden: the password of a postgres:// or postgresql:// URL
+// (postgres://user:PASSWORD@host → postgres://user:xxxxx@host, as RedactURL writes it) and the value of a
+// password= setting of a key/value connection string. pgx's own texts name host, user and database but
+// not the password; this also covers errors that quote the URL given (a driver's or a wrapper's).
+func redactErr(err error) string {
+	s := err.Error()
+	s = reURLPassword.ReplaceAllString(s, "${1}xxxxx@")
+	return reKVPassword.ReplaceAllString(s, "${1}xxxxx")
+}
+
+var (
+	// scheme://user:password@ — the password runs to the last '@' before the host (it may hold '@' only
+	// percent-encoded, but be generous) and never over blanks.
+	reURLPassword = regexp.MustCompile(`(?i)(postgres(?:ql)?://[^:/@\s]*:)[^\s]*@`)
+	// password=value or password='quoted value' (libpq key/value form), any case.
+	reKVPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'"]+)`)
+)
 
 func isPostgresErr(err error) bool {
 	var pe *pgconn.PgError
@@ -207,18 +223,18 @@ func describePostgres(err error, where string) (error, bool) {
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case "25006": // read_only_sql_transaction
-			return fmt.Errorf("database %s is %w (%v): it was opened read-only, or the server is a read-only standby", where, ErrReadOnly, err), true
+			return fmt.Errorf("database %s is %w (%v): it was opened read-only, or the server is a read-only standby", where, ErrReadOnly, redactErr(err)), true
 		case "53100": // disk_full
-			return fmt.Errorf("the PostgreSQL server of %s is out of disk space (%v): free space there and retry", where, err), true
+			return fmt.Errorf("the PostgreSQL server of %s is out of disk space (%v): free space there and retry", where, redactErr(err)), true
 		case "XX001", "XX002": // data_corrupted, index_corrupted
-			return fmt.Errorf("database %s is %w (%v): nothing was read from it; restore it from a backup", where, ErrDamaged, err), true
+			return fmt.Errorf("database %s is %w (%v): nothing was read from it; restore it from a backup", where, ErrDamaged, redactErr(err)), true
 		case "57P01", "57P02", "57P03", "08000", "08003", "08006":
-			return fmt.Errorf("lost the connection to PostgreSQL at %s (%v): %w", where, err, ErrUnavailable), true
+			return fmt.Errorf("lost the connection to PostgreSQL at %s (%v): %w", where, redactErr(err), ErrUnavailable), true
 		}
 		return fmt.Errorf("database %s: %w", where, err), true
 	}
 	if isConnErr(err) {
-		return fmt.Errorf("lost the connection to PostgreSQL at %s (%v): %w", where, err, ErrUnavailable), true
+		return fmt.Errorf("lost the connection to PostgreSQL at %s (%v): %w", where, redactErr(err), ErrUnavailable), true
 	}
 	return nil, false
 }

@@ -1,25 +1,33 @@
-// Package tracker records experiments in one SQLite file: experiments, runs, write-once params, tags,
-// step metrics (NaN and ±Inf kept), content-addressed artifacts, provenance and heartbeats, and reads them
-// back with MLflow-like filters.
+// Package tracker records experiments in a store — an SQLite file, or a PostgreSQL database named by a
+// postgres:// URL, behind the same Open and the same code (the dialect value of dialect.go owns every
+// difference) — experiments, runs, write-once params, tags, step metrics (NaN and ±Inf kept),
+// content-addressed artifacts, provenance and heartbeats, and reads them back with MLflow-like filters
+// (package filter, docs/filter.md).
 //
-// Several processes may write to the same database at once: it runs in WAL mode with a 10 s busy timeout
-// and every write transaction begins IMMEDIATE (taking the write lock up front, so read-then-write
-// transactions never fail with "database is locked" half way). Metric points are buffered and written in
-// batches of up to 1000 points a transaction. A writer beats a heartbeat; a RUNNING run whose heartbeat is
-// older than its stale limit belongs to a dead process and is marked KILLED the next time the store is
-// opened or listed.
+// Several processes may write to the same database at once. SQLite runs in WAL mode with a 10 s busy
+// timeout and every write transaction begins IMMEDIATE (taking the write lock up front, so read-then-write
+// transactions never fail with "database is locked" half way); PostgreSQL orders artifact installs
+// against garbage collection with advisory locks. Metric points are buffered and written in batches of up
+// to 1000 points a transaction. A writer beats a heartbeat; a RUNNING run whose heartbeat is older than its
+// stale limit belongs to a dead process and is marked KILLED the next time the store is opened or listed.
 //
 // Writing:
 //
-//	s, err := tracker.Open(tracker.DefaultPath())
+//	s, err := tracker.Open(tracker.DefaultPath()) // or "postgres://user@host/db" (artifacts in $STYLELAB_ARTIFACTS)
 //	run, err := s.StartRun("gatys", "starry-night")
 //	defer run.End(&err) // FINISHED, or FAILED with err's text
 //	run.LogParams(map[string]string{"loss": "gram"})
 //	run.LogMetric("style_loss", step, v)
 //
-// Reading: Search, GetRun, History, Downsample, Artifacts, ReadArtifact/OpenArtifact. Reads never return part
-// of what was asked for: a damaged database (SQLite corruption, or the metrics table and its index disagreeing)
-// or an artifact whose bytes no longer match its SHA-256 is an ErrDamaged error; Check examines everything.
+// Reading: Search, GetRun, History, HistorySampled, Downsample, Artifacts, ReadArtifact/OpenArtifact. Reads
+// never return part of what was asked for: a damaged database (SQLite corruption, or the metrics table and
+// its index disagreeing) or an artifact whose bytes no longer match its SHA-256 is an ErrDamaged error;
+// Check examines everything. Run ids are UUIDs; every lookup also takes a unique prefix, and MLflow's
+// 32-hex form.
+//
+// Files: store.go (Open, errors), dialect.go (SQLite/PostgreSQL differences), postgres.go, schema.go
+// (migrations), run.go (writing), read.go and sampled.go (reading), artifacts.go (blobs), lifecycle.go
+// (delete, restore, GC, check), copy.go (Copy between stores), json.go, downsample.go, params.go.
 package tracker
 
 import (

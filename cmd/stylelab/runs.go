@@ -17,6 +17,7 @@ import (
 
 	"github.com/stylelab/stylelab/tracker"
 	"github.com/stylelab/stylelab/tracker/filter"
+	"github.com/stylelab/stylelab/tracker/format"
 	"github.com/stylelab/stylelab/tracker/provenance"
 )
 
@@ -266,26 +267,10 @@ func formatLatest(latest map[string]float64, keys []string, n int) string {
 	return strings.Join(parts, " ")
 }
 
-// fmtValue shows a metric value with 4 significant digits (NaN and infinities spelled out).
-func fmtValue(v float64) string {
-	s := strconv.FormatFloat(v, 'g', 4, 64)
-	if s == "NaN" || strings.Contains(s, "Inf") {
-		return tracker.FormatValue(v)
-	}
-	return s
-}
+// fmtValue and fmtDuration are the one formatter every surface uses (package tracker/format).
+func fmtValue(v float64) string { return format.Value(v) }
 
-func fmtDuration(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "-"
-	case d < time.Second:
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	case d < time.Minute:
-		return fmt.Sprintf("%.1fs", d.Seconds())
-	}
-	return d.Round(time.Second).String()
-}
+func fmtDuration(d time.Duration) string { return format.Duration(d) }
 
 // cut shortens s to at most n runes, marking the cut with "…", and keeps only its first line.
 func cut(s string, n int) string {

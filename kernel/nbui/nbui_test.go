@@ -46,7 +46,7 @@ func TestProgressHTML(t *testing.T) {
 	if eta, ok := v.ETA(); !ok || eta != 40*time.Second {
 		t.Errorf("ETA = %v %v, want 40s (10 s for 2 steps, 8 to go)", eta, ok)
 	}
-	if !strings.Contains(h, "ETA 40s") || !strings.Contains(h, "style=NaN") {
+	if !strings.Contains(h, "ETA 40.0s") || !strings.Contains(h, "style=NaN") {
 		t.Errorf("ETA or NaN value missing:\n%s", h)
 	}
 	v.State = "failed: boom"
@@ -74,7 +74,7 @@ func TestProgressThrottlesText(t *testing.T) {
 	if len(lines) != 4 {
 		t.Fatalf("%d lines, want 4:\n%s", len(lines), out)
 	}
-	if !strings.HasPrefix(lines[1], "opt  5/10  50%  5s  running  total=10  style=5") {
+	if !strings.HasPrefix(lines[1], "opt  5/10  50%  5.0s  running  total=10  style=5") {
 		t.Errorf("line 2 = %q (total first, then sorted)", lines[1])
 	}
 	if !strings.Contains(lines[3], "10/10  100%") || !strings.Contains(lines[3], "done") {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/janpfeifer/gonb/gonbui"
+	"github.com/stylelab/stylelab/tracker/format"
 )
 
 // Progress is a live progress bar: one notebook display updated in place (gonbui.UpdateHTML) as steps complete,
@@ -195,14 +196,9 @@ func ProgressText(v ProgressView) string {
 	return b.String()
 }
 
-// FormatFloat writes x with 4 significant digits (%.4g), NaN and ±Inf as such.
-func FormatFloat(x float64) string { return fmt.Sprintf("%.4g", x) }
+// FormatFloat writes x as every surface shows a metric value: format.Value (4 significant digits, NaN and
+// ±Inf spelled out).
+func FormatFloat(x float64) string { return format.Value(x) }
 
-func roundDur(d time.Duration) string {
-	switch {
-	case d < 10*time.Second:
-		return d.Round(100 * time.Millisecond).String()
-	default:
-		return d.Round(time.Second).String()
-	}
-}
+// roundDur is format.Duration, the one duration formatter.
+func roundDur(d time.Duration) string { return format.Duration(d) }

@@ -20,12 +20,14 @@ import (
 )
 
 // lookupStatus maps a store error to an HTTP status: 404 for an unknown run or artifact, 400 for an
-// ambiguous id prefix, 500 otherwise.
+// ambiguous id prefix, a bad comparison or sweep request, or a filter the request made malformed, 500
+// otherwise.
 func lookupStatus(err error) int {
+	var fe *filter.Error
 	switch {
 	case errors.Is(err, tracker.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, tracker.ErrAmbiguous), errors.Is(err, ErrBadCompare):
+	case errors.Is(err, tracker.ErrAmbiguous), errors.Is(err, ErrBadCompare), errors.As(err, &fe):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError

@@ -24,6 +24,11 @@
 // The API writes runs as tracker.RunInfo does (lower-case keys, RFC 3339 times) and metric values as
 // tracker.Value: numbers, or the strings "NaN", "Infinity", "-Infinity".
 //
+// Files: routes.go (every route and page template, in one place), pages.go (templates, layout, run view,
+// formatters), page_runs.go, page_run.go, page_compare.go (one file per page), compare.go (the comparison
+// model), sweep.go (sweep view and model), groups.go (group-by), thumbs.go (thumbnails), cache.go
+// (metric-history cache), api.go (JSON API).
+//
 // Security: pages carry no inline script (charts travel as JSON read by /assets/stylelab-charts.js), so the
 // Content-Security-Policy allows scripts from 'self' only. Paths holding "..", "//", a backslash or a NUL,
 // decoded or percent-encoded, are refused with 400 before routing (Go's mux would otherwise answer 301 to a
@@ -81,6 +86,8 @@ type Server struct {
 	mux *http.ServeMux
 	// thumbs caches the runs table's thumbnails by artifact SHA-256.
 	thumbs *thumbCache
+	// thumbSem holds one token per thumbnail being made (thumbSlots at most, see thumbWork).
+	thumbSem chan struct{}
 }
 
 // New returns the dashboard handler over st.
@@ -95,28 +102,9 @@ func New(st Store, o Options) *Server {
 		o.CachePoints = DefaultCachePoints
 	}
 	s := &Server{st: newCachedStore(st, o.CachePoints), raw: st, o: o, mux: http.NewServeMux(),
-		thumbs: &thumbCache{maxBytes: maxThumbCacheBytes}}
+		thumbs: &thumbCache{maxBytes: maxThumbCacheBytes}, thumbSem: make(chan struct{}, thumbSlots)}
 	s.routes()
 	return s
-}
-
-func (s *Server) routes() {
-	m := s.mux
-	m.HandleFunc("GET /{$}", s.runsPage)
-	m.HandleFunc("GET /runs/{id}", s.runPage)
-	m.HandleFunc("GET /compare", s.comparePage)
-	m.HandleFunc("GET /artifacts/{sha}", s.artifact)
-	m.HandleFunc("GET /thumbs/{sha}", s.thumb)
-	m.HandleFunc("GET /sweeps/{id}", s.sweepPage)
-	m.HandleFunc("GET /assets/{name}", s.asset)
-	m.HandleFunc("GET /api/runs", s.apiRuns)
-	m.HandleFunc("GET /api/runs/{id}", s.apiRun)
-	m.HandleFunc("GET /api/runs/{id}/metrics/{key...}", s.apiMetric)
-	m.HandleFunc("GET /api/compare", s.apiCompare)
-	m.HandleFunc("GET /api/sweeps/{id}", s.apiSweep)
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpError(w, r, http.StatusNotFound, "no page at %s: see / for the runs table or /api/runs for the API", r.URL.Path)
-	})
 }
 
 // ServeHTTP checks method, Host and path, sets the security headers and dispatches.

@@ -177,8 +177,8 @@ func TestRunsPageGroupsAndThumbs(t *testing.T) {
 	for _, r := range rows {
 		got[r[1]] = r[2] + " " + r[3]
 	}
-	want := map[string]string{"s1": "12 1", "s2": "2 33.3333", "": "1 <span class=\"muted\">—</span>"}
-	if len(got) != 3 || got["s1"] != "12 1" || got["s2"] != "2 33.3333" || !strings.HasPrefix(got[""], "1 ") {
+	want := map[string]string{"s1": "12 1", "s2": "2 33.33", "": "1 <span class=\"muted\">—</span>"}
+	if len(got) != 3 || got["s1"] != "12 1" || got["s2"] != "2 33.33" || !strings.HasPrefix(got[""], "1 ") {
 		t.Errorf("groups %v, want %v", got, want)
 	}
 	for _, s := range []string{"s1", "s2"} {

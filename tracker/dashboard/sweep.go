@@ -19,6 +19,10 @@ var sweepJS []byte
 // MaxSweepRuns is the most runs the sweep view reads.
 const MaxSweepRuns = 2000
 
+// MaxSweepIDLen bounds the sweep id a request may name (ids look like name-1a2b3c4d); a longer one is a
+// 400, never a filter built from it.
+const MaxSweepIDLen = 1000
+
 // Sweep is what the sweep view draws: the runs tagged sweep.id = ID, the params swept (tag sweep.params,
 // else tracker.DifferingParams), every param key, and the metric keys.
 type Sweep struct {
@@ -64,6 +68,10 @@ func sweptParams(runs []tracker.RunInfo) ([]string, string) {
 // metric "" chooses "total" when some run logged it, else the first metric key. tracker.ErrNotFound when
 // no run carries the tag.
 func ReadSweep(st Store, id, metric string) (*Sweep, error) {
+	if len(id) > MaxSweepIDLen {
+		return nil, fmt.Errorf("%w: a sweep id of %d bytes (%.40q…): sweep ids are at most %d bytes (see the runs table grouped by sweep: /?group=sweep)",
+			ErrBadCompare, len(id), id, MaxSweepIDLen)
+	}
 	q, ok := quoteFilter(id)
 	if !ok || id == "" {
 		return nil, fmt.Errorf("%w: sweep id %q cannot be looked up (it holds both quote characters)", tracker.ErrNotFound, id)

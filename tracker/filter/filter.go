@@ -432,6 +432,9 @@ func (p *parser) checkValue(f field, op string, v token) error {
 		}
 	case v.kind == tokNumber && (f.kind == fieldParam || f.kind == fieldTag):
 		q := "'" + v.text + "'"
+		if op == "IN" || op == "NOT IN" {
+			q = "(…, " + q + ", …)"
+		}
 		return p.errorf(v, "%s is a string (params and tags are stored as the text logged), so the unquoted number %s is refused: "+
 			"quote it to compare the text, %s %s %s (a value logged as \"0.10\" or \"1e-1\" is other text), "+
 			"or, to compare numbers, log the value as a metric too and filter on metrics.%s %s %s", f, v.text, f, op, q, f.key, op, v.text)
