@@ -82,7 +82,8 @@ func StyleName(path string) string {
 
 // Run trains a network as cfg says on in, calling hooks as it goes. With resume (a checkpoint of the same
 // architecture, loss network, styles and loss), training continues from resume's step with its weights and Adam
-// state, drawing exactly the batches an uninterrupted run would.
+// state, drawing exactly the batches an uninterrupted run would, at cfg's learning rate (the rate stored in the
+// checkpoint is replaced, so a resume may change it).
 func Run(cfg Config, in Inputs, resume *Checkpoint, hooks Hooks) (*Result, error) {
 	start := time.Now()
 	cfg, err := cfg.Resolve(len(in.Styles))
@@ -107,7 +108,7 @@ func Run(cfg Config, in Inputs, resume *Checkpoint, hooks Hooks) (*Result, error
 			return nil, err
 		}
 		first = resume.Header.Step + 1
-		ctx.SetLoader(resume)
+		ctx.SetLoader(resume.withLearningRate(cfg.LearningRate))
 	}
 	t, err := newTrainer(b, ctx, cfg, in)
 	if err != nil {
