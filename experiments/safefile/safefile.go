@@ -38,8 +38,8 @@ var ErrNotRegular = errors.New("not a regular file")
 // Mode is the permission of the files WriteFile and WriteAtomic make.
 const Mode fs.FileMode = 0o644
 
-// kind names a file type for messages.
-func kind(m fs.FileMode) string {
+// Kind names a file type for messages ("a named pipe (FIFO)", "a folder", …).
+func Kind(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a folder"
@@ -59,7 +59,7 @@ func kind(m fs.FileMode) string {
 
 // NotRegular is the error for a path whose type is m: it names the type and the fix.
 func NotRegular(path string, m fs.FileMode) error {
-	return fmt.Errorf("%s is %s, not a regular file: give the path of a file (%w)", path, kind(m), ErrNotRegular)
+	return fmt.Errorf("%s is %s, not a regular file: give the path of a file (%w)", path, Kind(m), ErrNotRegular)
 }
 
 // Open opens path for reading after checking, on the opened file itself, that it is a regular file (symlinks are
