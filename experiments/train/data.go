@@ -252,10 +252,7 @@ func Grid(rows [][]*imageio.Image, pad int) *imageio.Image {
 	}
 	for r, row := range rows {
 		for c, im := range row {
-			x0, y0 := pad+c*(cw+pad), pad+r*(ch+pad)
-			for y := range im.H {
-				copy(out.Pix[((y0+y)*W+x0)*3:((y0+y)*W+x0+im.W)*3], im.Pix[y*im.W*3:(y+1)*im.W*3])
-			}
+			paste(out, im, pad+c*(cw+pad), pad+r*(ch+pad))
 		}
 	}
 	return out
