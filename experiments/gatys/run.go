@@ -75,9 +75,20 @@ func (e *NaNError) Error() string {
 	return fmt.Sprintf("step %d: %s became %v; stopped, %s (lower the learning rate or the weights)", e.Step, e.Term, e.Value, kept)
 }
 
-// testPoisonStep, when ≥ 0, makes the loss of the image of that step NaN (by adding a NaN input to the image
-// inside the graph). Tests only; the extra input is not in the graph otherwise.
-var testPoisonStep = -1
+// A lossHook changes the image a loss is evaluated at, for fault injection: the tests set one (hook_test.go) that
+// makes the loss of a chosen step NaN. It keeps its own state in the problem's context (its variables), not in
+// the problem. Nil outside tests, so the graph is then exactly the loss of the image.
+type lossHook interface {
+	// prepare is called once per problem, before any graph is built.
+	prepare(ctx *context.Context)
+	// input returns the image the loss graph evaluates, given the image x.
+	input(ctx *context.Context, x *Node) *Node
+	// atStep is called before the loss of the image of step is evaluated.
+	atStep(ctx *context.Context, step int)
+}
+
+// testLossHook is the lossHook in use (nil: none).
+var testLossHook lossHook
 
 // Run stylises content with styles (len(styles) ≥ 1, blended by cfg.StyleBlend) under the loss network w, and
 // calls onStep (if not nil) with the report of every step from 0 to the last; an error from onStep stops the run
@@ -148,7 +159,6 @@ type problem struct {
 	h, wd      int
 	contentT   []*context.Variable   // per content layer
 	styleT     [][]*context.Variable // [style image][style layer]
-	poison     *context.Variable     // nil unless testPoisonStep ≥ 0
 	layerNames []string              // union of content and style layers, for one Features call
 
 	prepared                            // the style losses' targets, computed once (targets.go)
@@ -225,8 +235,8 @@ func newProblem(b backends.Backend, cfg Config, w *vgg.Weights, content *imageio
 		}
 		p.styleT = append(p.styleT, vs)
 	}
-	if testPoisonStep >= 0 {
-		p.poison = tctx.VariableWithValue("poison", float32(0)).SetTrainable(false)
+	if testLossHook != nil {
+		testLossHook.prepare(p.ctx)
 	}
 	return p, nil
 }
@@ -236,8 +246,8 @@ func newProblem(b backends.Backend, cfg Config, w *vgg.Weights, content *imageio
 func (p *problem) terms(ctx *context.Context, x *Node) (total, vec *Node) {
 	g := x.Graph()
 	cfg := p.cfg
-	if p.poison != nil {
-		x = Add(x, BroadcastToShape(p.poison.ValueGraph(g), x.Shape()))
+	if testLossHook != nil {
+		x = testLossHook.input(ctx, x)
 	}
 	f := vgg.Features(ctx, p.w, cfg.Pool, x, p.layerNames)
 	content := ScalarZero(g, x.DType())
@@ -442,12 +452,8 @@ func (r *runner) adam(init *imageio.Image) error {
 		if err != nil {
 			return fmt.Errorf("gatys: reading the image at step %d: %w", i-1, err)
 		}
-		if p.poison != nil {
-			v := float32(0)
-			if i-1 == testPoisonStep {
-				v = float32(math.NaN())
-			}
-			p.poison.MustSetValue(tensors.FromScalar(v))
+		if testLossHook != nil {
+			testLossHook.atStep(p.ctx, i-1)
 		}
 		update := i <= r.cfg.Steps
 		if err := p.resample(i); err != nil {
@@ -477,139 +483,185 @@ func (r *runner) adam(init *imageio.Image) error {
 	return nil
 }
 
-// lbfgs runs cfg.Steps L-BFGS iterations on the pixels, projected onto [0,1].
+// lbfgs runs cfg.Steps L-BFGS iterations on the pixels, projected onto [0,1] (lbfgsLoop).
 func (r *runner) lbfgs(init *imageio.Image) error {
-	p := r.p
-	lossGrad, err := context.NewExec(p.b, p.ctx, func(ctx *context.Context, x *Node) []*Node {
-		total, vec := p.terms(ctx, x)
-		return []*Node{vec, Gradient(total, x)[0]}
-	})
+	e, err := newLBFGSEval(r)
 	if err != nil {
-		return fmt.Errorf("gatys: building the loss and gradient: %w", err)
-	}
-	defer lossGrad.Finalize()
-
-	n := len(init.Pix)
-	x := make([]float64, n)
-	for i, v := range init.Pix {
-		x[i] = float64(v)
-	}
-	iter := 0
-	var vecs [][]float32 // terms of each evaluation of the current step
-	var firstBad *NaNError
-	evalErr := error(nil)
-	buf := imageio.New(p.wd, p.h)
-	eval := func(xs []float64) (float64, []float64, error) {
-		for i, v := range xs {
-			buf.Pix[i] = float32(v)
-		}
-		if p.poison != nil {
-			v := float32(0)
-			if iter == testPoisonStep {
-				v = float32(math.NaN())
-			}
-			p.poison.MustSetValue(tensors.FromScalar(v))
-		}
-		outs, err := lossGrad.Exec(buf.Tensor())
-		if err != nil {
-			evalErr = err
-			return 0, nil, err
-		}
-		vec, err := flat32(outs[0])
-		if err != nil {
-			return 0, nil, err
-		}
-		g32, err := flat32(outs[1])
-		if err != nil {
-			return 0, nil, err
-		}
-		vecs = append(vecs, vec)
-		rep := r.report(iter, vec, 0, 0)
-		if term, v, bad := nonFinite(rep, r.cfg.StyleLayers); bad {
-			if firstBad == nil {
-				firstBad = &NaNError{Step: iter, Term: term, Value: v}
-			}
-			return math.NaN(), nil, nil
-		}
-		g := make([]float64, n)
-		for i, v := range g32 {
-			g[i] = float64(v)
-			if math.IsNaN(g[i]) || math.IsInf(g[i], 0) {
-				if firstBad == nil {
-					firstBad = &NaNError{Step: iter, Term: "the gradient", Value: g[i]}
-				}
-				return math.NaN(), nil, nil
-			}
-		}
-		return float64(vec[0]), g, nil
-	}
-	project := func(xs []float64) {
-		for i, v := range xs {
-			xs[i] = float64(float32(min(1, max(0, v))))
-		}
-	}
-	snapshot := func() *imageio.Image {
-		im := imageio.New(p.wd, p.h)
-		for i, v := range x {
-			im.Pix[i] = float32(v)
-		}
-		return im
-	}
-
-	t0 := time.Now()
-	if err := p.resample(0); err != nil {
-		return fmt.Errorf("gatys: sampling positions for step 0: %w", err)
-	}
-	f, g, err := eval(x)
-	if err != nil {
-		return fmt.Errorf("gatys: step 0: %w", err)
-	}
-	if firstBad != nil {
-		firstBad.LastGood = -1
-		return firstBad
-	}
-	if err := r.accept(r.report(0, vecs[0], time.Since(t0), 1), snapshot()); err != nil {
 		return err
 	}
-	opt := NewLBFGS(LBFGSOptions{History: r.cfg.LBFGSHistory}, project)
-	for iter = 1; iter <= r.cfg.Steps; iter++ {
-		firstBad, vecs = nil, nil
-		t0 := time.Now()
-		reEvals := 0
-		if p.sampling() { // new positions: a new function, so its value and gradient at x are evaluated again
-			if err := p.resample(iter); err != nil {
-				return fmt.Errorf("gatys: sampling positions for step %d: %w", iter, err)
-			}
-			if f, g, err = eval(x); err != nil {
-				return fmt.Errorf("gatys: step %d: %w", iter, err)
-			}
-			if firstBad != nil {
-				firstBad.LastGood = r.lastGood()
-				return firstBad
-			}
-			vecs, reEvals = nil, 1
-		}
-		sr, err := opt.Step(x, f, g, eval)
-		dt := time.Since(t0)
-		if evalErr != nil {
-			return fmt.Errorf("gatys: step %d: %w", iter, evalErr)
-		}
-		if errors.Is(err, ErrNoDecrease) {
-			if firstBad != nil {
-				firstBad.LastGood = r.lastGood()
-				return firstBad
-			}
-			r.res.StoppedEarly = fmt.Sprintf("L-BFGS converged at step %d: %v", iter-1, err)
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("gatys: step %d: %w", iter, err)
-		}
-		r.stepSecs = append(r.stepSecs, dt.Seconds())
-		f, g = sr.F, sr.G
-		if err := r.accept(r.report(iter, vecs[sr.Accepted-1], dt, sr.Evals+reEvals), snapshot()); err != nil {
+	defer e.exec.Finalize()
+	l := &lbfgsLoop{r: r, e: e, x: make([]float64, len(init.Pix))}
+	for i, v := range init.Pix {
+		l.x[i] = float64(v)
+	}
+	if err := l.start(); err != nil {
+		return err
+	}
+	l.opt = NewLBFGS(LBFGSOptions{History: r.cfg.LBFGSHistory}, projectUnit)
+	for iter := 1; iter <= r.cfg.Steps; iter++ {
+		if done, err := l.step(iter); done || err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// lbfgsEval is the L-BFGS loop's EvalFunc: the loss and its gradient at a host point, from one compiled graph.
+// Per step it keeps the terms vector of every evaluation (vecs, in call order) and the first non-finite term or
+// gradient value met (firstBad; the evaluation then reports f = NaN, which the line search treats as too long a
+// step); err keeps an execution error.
+type lbfgsEval struct {
+	r        *runner
+	exec     *context.Exec
+	buf      *imageio.Image
+	iter     int // the step being evaluated
+	vecs     [][]float32
+	firstBad *NaNError
+	err      error
+}
+
+func newLBFGSEval(r *runner) (*lbfgsEval, error) {
+	p := r.p
+	exec, err := context.NewExec(p.b, p.ctx, func(ctx *context.Context, x *Node) []*Node {
+		total, vec := p.terms(ctx, x)
+		return []*Node{vec, Gradient(total, x)[0]}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gatys: building the loss and gradient: %w", err)
+	}
+	return &lbfgsEval{r: r, exec: exec, buf: imageio.New(p.wd, p.h)}, nil
+}
+
+// startStep clears the per-step record for step iter.
+func (e *lbfgsEval) startStep(iter int) { e.iter, e.firstBad, e.vecs = iter, nil, nil }
+
+// eval returns f(xs) and ∇f(xs) (an EvalFunc).
+func (e *lbfgsEval) eval(xs []float64) (float64, []float64, error) {
+	for i, v := range xs {
+		e.buf.Pix[i] = float32(v)
+	}
+	if testLossHook != nil {
+		testLossHook.atStep(e.r.p.ctx, e.iter)
+	}
+	outs, err := e.exec.Exec(e.buf.Tensor())
+	if err != nil {
+		e.err = err
+		return 0, nil, err
+	}
+	vec, err := flat32(outs[0])
+	if err != nil {
+		return 0, nil, err
+	}
+	g32, err := flat32(outs[1])
+	if err != nil {
+		return 0, nil, err
+	}
+	e.vecs = append(e.vecs, vec)
+	rep := e.r.report(e.iter, vec, 0, 0)
+	if term, v, bad := nonFinite(rep, e.r.cfg.StyleLayers); bad {
+		e.noteBad(term, v)
+		return math.NaN(), nil, nil
+	}
+	g := make([]float64, len(xs))
+	for i, v := range g32 {
+		g[i] = float64(v)
+		if math.IsNaN(g[i]) || math.IsInf(g[i], 0) {
+			e.noteBad("the gradient", g[i])
+			return math.NaN(), nil, nil
+		}
+	}
+	return float64(vec[0]), g, nil
+}
+
+// noteBad records the first non-finite value of the step.
+func (e *lbfgsEval) noteBad(term string, v float64) {
+	if e.firstBad == nil {
+		e.firstBad = &NaNError{Step: e.iter, Term: term, Value: v}
+	}
+}
+
+// projectUnit projects pixels onto [0,1], rounded to float32 (the values the graph sees).
+func projectUnit(xs []float64) {
+	for i, v := range xs {
+		xs[i] = float64(float32(min(1, max(0, v))))
+	}
+}
+
+// lbfgsLoop is the state of an L-BFGS run between steps: the point x with its loss f and gradient g.
+type lbfgsLoop struct {
+	r   *runner
+	e   *lbfgsEval
+	opt *LBFGS
+	x   []float64
+	f   float64
+	g   []float64
+}
+
+// image is a copy of the current point as an image.
+func (l *lbfgsLoop) image() *imageio.Image {
+	im := imageio.New(l.r.p.wd, l.r.p.h)
+	for i, v := range l.x {
+		im.Pix[i] = float32(v)
+	}
+	return im
+}
+
+// start evaluates the initial image (step 0) and reports it.
+func (l *lbfgsLoop) start() error {
+	r, e := l.r, l.e
+	t0 := time.Now()
+	if err := r.p.resample(0); err != nil {
+		return fmt.Errorf("gatys: sampling positions for step 0: %w", err)
+	}
+	var err error
+	if l.f, l.g, err = e.eval(l.x); err != nil {
+		return fmt.Errorf("gatys: step 0: %w", err)
+	}
+	if e.firstBad != nil {
+		e.firstBad.LastGood = -1
+		return e.firstBad
+	}
+	return r.accept(r.report(0, e.vecs[0], time.Since(t0), 1), l.image())
+}
+
+// step runs iteration iter: new sampled positions if the loss samples (then f and g at x are evaluated again, a
+// new function), one LBFGS.Step, the report of the accepted point. done is true when L-BFGS converged (the run
+// ends without error, Result.StoppedEarly says so).
+func (l *lbfgsLoop) step(iter int) (done bool, err error) {
+	r, e, p := l.r, l.e, l.r.p
+	e.startStep(iter)
+	t0 := time.Now()
+	reEvals := 0
+	if p.sampling() {
+		if err := p.resample(iter); err != nil {
+			return false, fmt.Errorf("gatys: sampling positions for step %d: %w", iter, err)
+		}
+		if l.f, l.g, err = e.eval(l.x); err != nil {
+			return false, fmt.Errorf("gatys: step %d: %w", iter, err)
+		}
+		if e.firstBad != nil {
+			e.firstBad.LastGood = r.lastGood()
+			return false, e.firstBad
+		}
+		e.vecs, reEvals = nil, 1
+	}
+	sr, err := l.opt.Step(l.x, l.f, l.g, e.eval)
+	dt := time.Since(t0)
+	if e.err != nil {
+		return false, fmt.Errorf("gatys: step %d: %w", iter, e.err)
+	}
+	if errors.Is(err, ErrNoDecrease) {
+		if e.firstBad != nil {
+			e.firstBad.LastGood = r.lastGood()
+			return false, e.firstBad
+		}
+		r.res.StoppedEarly = fmt.Sprintf("L-BFGS converged at step %d: %v", iter-1, err)
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("gatys: step %d: %w", iter, err)
+	}
+	r.stepSecs = append(r.stepSecs, dt.Seconds())
+	l.f, l.g = sr.F, sr.G
+	return false, r.accept(r.report(iter, e.vecs[sr.Accepted-1], dt, sr.Evals+reEvals), l.image())
 }

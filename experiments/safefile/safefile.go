@@ -38,8 +38,8 @@ var ErrNotRegular = errors.New("not a regular file")
 // Mode is the permission of the files WriteFile and WriteAtomic make.
 const Mode fs.FileMode = 0o644
 
-// kind names a file type for messages.
-func kind(m fs.FileMode) string {
+// Kind names a file type for messages ("a named pipe (FIFO)", "a folder", …).
+func Kind(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a folder"
@@ -54,13 +54,23 @@ func kind(m fs.FileMode) string {
 	case m&fs.ModeIrregular != 0:
 		return "an irregular file"
 	}
-	return "not a regular file"
+	return "a special file"
 }
 
-// NotRegular is the error for a path whose type is m: it names the type and the fix.
-func NotRegular(path string, m fs.FileMode) error {
-	return fmt.Errorf("%s is %s, not a regular file: give the path of a file (%w)", path, kind(m), ErrNotRegular)
+// NotRegular is the error for a path whose type is m: it names the type and the fix, and errors.Is it
+// ErrNotRegular.
+func NotRegular(path string, m fs.FileMode) error { return &notRegular{path, m} }
+
+type notRegular struct {
+	path string
+	mode fs.FileMode
 }
+
+func (e *notRegular) Error() string {
+	return fmt.Sprintf("%s is %s, not a regular file: give the path of a file", e.path, Kind(e.mode))
+}
+
+func (e *notRegular) Is(target error) bool { return target == ErrNotRegular }
 
 // Open opens path for reading after checking, on the opened file itself, that it is a regular file (symlinks are
 // followed). It never blocks on a FIFO. The caller closes the file; info is its fstat.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 
@@ -387,6 +388,17 @@ func (c *Checkpoint) checkComplete(want map[string]TensorSpec) error {
 		}
 	}
 	return nil
+}
+
+// withLearningRate is c with its stored learning rate replaced by lr (c itself is unchanged), for a resumed run
+// that asks for another rate: Adam reads its rate from that variable, which the loader would otherwise restore.
+func (c *Checkpoint) withLearningRate(lr float64) *Checkpoint {
+	o := *c
+	o.Tensors = maps.Clone(c.Tensors)
+	if _, ok := o.Tensors[LearningRateVarName]; ok {
+		o.Tensors[LearningRateVarName] = tensors.FromValue(float32(lr))
+	}
+	return &o
 }
 
 // LoadVariable implements context.Loader: variables created in a context with this loader take the checkpoint's

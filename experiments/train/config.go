@@ -77,7 +77,9 @@ type Config struct {
 	// StyleWeights and ContentWeights multiply StyleWeight and ContentWeight per style (one per style, default 1).
 	StyleWeights   []float64 `json:"style_weights,omitempty"`
 	ContentWeights []float64 `json:"content_weights,omitempty"`
-	// Width and ResBlocks size the transformer (transformer.Arch); Width also sizes the adain decoder.
+	// Width and ResBlocks size the transformer (transformer.Arch); Width also sizes the adain decoder. ResBlocks 0
+	// takes the preset's count, like every zero field; NoResBlocks (−1) asks for a transformer without residual
+	// blocks.
 	Width     float64 `json:"width"`
 	ResBlocks int     `json:"res_blocks"`
 	// EncoderLayer is the adain encoder's last layer (relu4_1 in the paper).
@@ -156,8 +158,9 @@ func presetStyleFactor(preset string) float64 {
 	return 1
 }
 
-// Resolve fills zero fields from the "cpu" preset of the kind, sets per-style weights to 1 where missing, and
-// validates the configuration for numStyles style images.
+// Resolve fills zero fields from the config's Preset (the "cpu" preset when it names none) for its kind, sets
+// per-style weights to 1 where missing, and validates the configuration for numStyles style images. A resolved
+// config resolves to itself.
 func (c Config) Resolve(numStyles int) (Config, error) {
 	if c.Kind == "" {
 		c.Kind = KindCIN
@@ -190,9 +193,7 @@ func (c Config) Resolve(numStyles int) (Config, error) {
 	setF(&c.LearningRate, d.LearningRate)
 	setF(&c.Width, d.Width)
 	setI(&c.SampleSize, d.SampleSize)
-	if c.ResBlocks == 0 && c.Preset == "" {
-		c.ResBlocks = d.ResBlocks
-	}
+	setI(&c.ResBlocks, d.ResBlocks)
 	if c.Loss == "" {
 		c.Loss = d.Loss
 	}
@@ -290,6 +291,9 @@ func (c Config) validate(numStyles int) error {
 	if c.Kind == KindAdaIN {
 		return c.AdaINArch().Validate()
 	}
+	if c.ResBlocks < NoResBlocks {
+		return fmt.Errorf("train: res_blocks must be ≥ 0 (0: the preset's), or %d for none (got %d)", NoResBlocks, c.ResBlocks)
+	}
 	if err := c.Arch(numStyles).Validate(); err != nil {
 		return err
 	}
@@ -317,9 +321,16 @@ func (c Config) validate(numStyles int) error {
 	return nil
 }
 
+// NoResBlocks is Config.ResBlocks for a transformer without residual blocks (0 means the preset's count).
+const NoResBlocks = -1
+
 // Arch is the transformer architecture the config trains for numStyles styles (1 for kind single).
 func (c Config) Arch(numStyles int) transformer.Arch {
-	return transformer.Arch{Styles: numStyles, Width: c.Width, ResBlocks: c.ResBlocks}
+	rb := c.ResBlocks
+	if rb == NoResBlocks {
+		rb = 0
+	}
+	return transformer.Arch{Styles: numStyles, Width: c.Width, ResBlocks: rb}
 }
 
 // AdaINArch is the decoder architecture of an adain config.

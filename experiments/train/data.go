@@ -6,17 +6,22 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/stylelab/stylelab/experiments/imageio"
+	"github.com/stylelab/stylelab/experiments/safefile"
 )
 
 // ImageExts are the file extensions ContentFiles lists (case-insensitive).
 var ImageExts = []string{".jpg", ".jpeg", ".png"}
 
-// ContentFiles lists the images of a content folder (not recursive), sorted by name. A folder without images is
-// an error that says so.
+// ContentFiles lists the images of a content folder (not recursive), sorted by name: the entries whose extension
+// is one of ImageExts. Symbolic links are followed (a folder of links to a photo collection trains on the linked
+// photos). An image-named entry that is not a regular file once links are followed (a broken link, a link to a
+// folder, a FIFO) is an error naming it, never silently left out. A folder without images is an error that says
+// so.
 func ContentFiles(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -24,10 +29,20 @@ func ContentFiles(dir string) ([]string, error) {
 	}
 	var out []string
 	for _, e := range ents {
-		ext := strings.ToLower(filepath.Ext(e.Name()))
-		if e.Type().IsRegular() && (ext == ".jpg" || ext == ".jpeg" || ext == ".png") {
-			out = append(out, filepath.Join(dir, e.Name()))
+		if !slices.Contains(ImageExts, strings.ToLower(filepath.Ext(e.Name()))) {
+			continue
 		}
+		p := filepath.Join(dir, e.Name())
+		if !e.Type().IsRegular() {
+			st, err := os.Stat(p) // follows a symlink
+			if err != nil {
+				return nil, fmt.Errorf("train: content photo %s is a broken link (%v): fix or remove it", p, err)
+			}
+			if !st.Mode().IsRegular() {
+				return nil, fmt.Errorf("train: content photo %s is %s, not an image file: remove it from the folder", p, safefile.Kind(st.Mode()))
+			}
+		}
+		out = append(out, p)
 	}
 	sort.Strings(out)
 	if len(out) == 0 {
@@ -237,10 +252,7 @@ func Grid(rows [][]*imageio.Image, pad int) *imageio.Image {
 	}
 	for r, row := range rows {
 		for c, im := range row {
-			x0, y0 := pad+c*(cw+pad), pad+r*(ch+pad)
-			for y := range im.H {
-				copy(out.Pix[((y0+y)*W+x0)*3:((y0+y)*W+x0+im.W)*3], im.Pix[y*im.W*3:(y+1)*im.W*3])
-			}
+			paste(out, im, pad+c*(cw+pad), pad+r*(ch+pad))
 		}
 	}
 	return out

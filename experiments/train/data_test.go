@@ -2,7 +2,9 @@ package train
 
 import (
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stylelab/stylelab/experiments/imageio"
@@ -101,5 +103,41 @@ func TestPoolBudget(t *testing.T) {
 	}
 	if full.lru.Len() != len(files) {
 		t.Errorf("the unbounded pool holds %d images (%d bytes)", full.lru.Len(), full.bytes)
+	}
+}
+
+// Symlinked content photos are followed, not silently left out; an image-named entry that is not a photo once
+// links are followed (a broken link, a link to a folder) is an error naming it. (#21 item 14.)
+func TestContentFilesFollowSymlinks(t *testing.T) {
+	src, err := ContentFiles(filepath.Join(repo, "images/content"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	abs, _ := filepath.Abs(src[0])
+	if err := os.Symlink(abs, filepath.Join(dir, "linked.jpg")); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(src[1])
+	os.WriteFile(filepath.Join(dir, "plain.jpg"), data, 0o644)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not an image"), 0o644)
+	got, err := ContentFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || filepath.Base(got[0]) != "linked.jpg" || filepath.Base(got[1]) != "plain.jpg" {
+		t.Fatalf("listed %v, want linked.jpg and plain.jpg", got)
+	}
+	if _, err := newPool(got, 16); err != nil {
+		t.Fatalf("the linked photo does not load: %v", err)
+	}
+	for name, target := range map[string]string{"broken.png": filepath.Join(dir, "missing"), "folder.png": t.TempDir()} {
+		bad := t.TempDir()
+		if err := os.Symlink(target, filepath.Join(bad, name)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ContentFiles(bad); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v (want an error naming it)", name, err)
+		}
 	}
 }

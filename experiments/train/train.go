@@ -82,7 +82,8 @@ func StyleName(path string) string {
 
 // Run trains a network as cfg says on in, calling hooks as it goes. With resume (a checkpoint of the same
 // architecture, loss network, styles and loss), training continues from resume's step with its weights and Adam
-// state, drawing exactly the batches an uninterrupted run would.
+// state, drawing exactly the batches an uninterrupted run would, at cfg's learning rate (the rate stored in the
+// checkpoint is replaced, so a resume may change it).
 func Run(cfg Config, in Inputs, resume *Checkpoint, hooks Hooks) (*Result, error) {
 	start := time.Now()
 	cfg, err := cfg.Resolve(len(in.Styles))
@@ -107,7 +108,7 @@ func Run(cfg Config, in Inputs, resume *Checkpoint, hooks Hooks) (*Result, error
 			return nil, err
 		}
 		first = resume.Header.Step + 1
-		ctx.SetLoader(resume)
+		ctx.SetLoader(resume.withLearningRate(cfg.LearningRate))
 	}
 	t, err := newTrainer(b, ctx, cfg, in)
 	if err != nil {
@@ -212,102 +213,188 @@ func (t *trainer) finalize() {
 	}
 }
 
+// newTrainer prepares training: the content pool and the sample images (loadData), then the compiled step and
+// sample graphs of the kind (buildAdaIN or buildTransformer), which create the network's variables in ctx.
 func newTrainer(b backends.Backend, ctx *context.Context, cfg Config, in Inputs) (*trainer, error) {
 	t := &trainer{b: b, ctx: ctx, cfg: cfg, in: in, ns: len(in.Styles)}
-	var err error
-	if t.contents, err = newPool(in.ContentFiles, cfg.Size); err != nil {
+	if err := t.loadData(); err != nil {
 		return nil, err
-	}
-	// Sample contents: the first two photos, centre squares; sample styles: centre squares.
-	for _, p := range in.ContentFiles[:min(2, len(in.ContentFiles))] {
-		im, err := imageio.Load(p, 0)
-		if err == nil {
-			im, err = CenterSquare(im, cfg.SampleSize)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
-		t.sampCont = append(t.sampCont, im)
-	}
-	stylePaths := make([]string, t.ns)
-	for i, s := range in.Styles {
-		stylePaths[i] = s.Path
-		im, err := imageio.Load(s.Path, 0)
-		if err == nil {
-			im, err = CenterSquare(im, cfg.SampleSize)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("train: style %d: %w", i+1, err)
-		}
-		t.sampSty = append(t.sampSty, im)
 	}
 	lossFn, err := losses.Style(cfg.Loss, cfg.LossOptions)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	opt := optimizers.Adam().LearningRate(cfg.LearningRate).Done()
-	w := in.Weights
 	if cfg.Kind == KindAdaIN {
-		a := cfg.AdaINArch()
-		if err := adain.Init(ctx, a, cfg.Seed); err != nil {
-			return nil, err
-		}
-		if t.styles, err = newPool(stylePaths, cfg.Size); err != nil {
-			return nil, err
-		}
-		layers := a.StyleLayers()
-		enc := a.EncoderLayer
-		t.stepExec, err = context.NewExec(b, ctx, func(ctx *context.Context, c, s, cw, sw *Node) []*Node {
-			fc := adain.Encode(ctx, w, cfg.Pool, c, []string{enc})[enc]
-			fs := adain.Encode(ctx, w, cfg.Pool, s, layers)
-			tgt := StopGradient(adain.Target(fc, []*Node{fs[enc]}, []float64{1}, 1))
-			y := adain.Decode(ctx, a, tgt)
-			fy := adain.Encode(ctx, w, cfg.Pool, y, layers)
-			content := losses.ContentPerExample(fy[enc], tgt)
-			style := perExampleStyle(lossFn, fy, fs, layers, nil)
-			return objective(ctx, opt, cfg, y, content, style, cw, sw)
-		})
-		if err != nil {
-			return nil, fmt.Errorf("train: building the AdaIN step: %w", err)
-		}
-		t.sampExec, err = context.NewExec(b, ctx, func(ctx *context.Context, c, s *Node) *Node {
-			fc := adain.Encode(ctx, w, cfg.Pool, c, []string{enc})[enc]
-			fs := adain.Encode(ctx, w, cfg.Pool, s, []string{enc})[enc]
-			return adain.Decode(ctx, a, adain.Target(fc, []*Node{fs}, []float64{1}, 1))
-		})
-		if err != nil {
-			return nil, fmt.Errorf("train: building the sample graph: %w", err)
-		}
-		var cs, ss []*imageio.Image
-		for _, c := range t.sampCont {
-			for _, s := range t.sampSty {
-				cs, ss = append(cs, c), append(ss, s)
-			}
-		}
-		n := len(cs)
-		t.sampIn = []any{tensors.FromFlatDataAndDimensions(batchPix(cs), n, cfg.SampleSize, cfg.SampleSize, 3),
-			tensors.FromFlatDataAndDimensions(batchPix(ss), n, cfg.SampleSize, cfg.SampleSize, 3)}
-		return t, nil
+		err = t.buildAdaIN(lossFn, opt)
+	} else {
+		err = t.buildTransformer(lossFn, opt)
 	}
-
-	arch := cfg.Arch(t.ns)
-	if err := transformer.Init(ctx, arch, cfg.Seed); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	// Style targets: features of the style images (centre squares at StyleSize), one [S,h,w,C] variable per layer.
-	var stys []*imageio.Image
-	for i, p := range stylePaths {
+	return t, nil
+}
+
+// stylePaths are the style images' files.
+func (t *trainer) stylePaths() []string {
+	out := make([]string, t.ns)
+	for i, s := range t.in.Styles {
+		out[i] = s.Path
+	}
+	return out
+}
+
+// centreSquares loads each file and takes its centre square at side×side (CenterSquare); errors are prefixed by
+// label(i).
+func centreSquares(paths []string, side int, label func(i int) string) ([]*imageio.Image, error) {
+	out := make([]*imageio.Image, 0, len(paths))
+	for i, p := range paths {
 		im, err := imageio.Load(p, 0)
 		if err == nil {
-			im, err = CenterSquare(im, cfg.StyleSize)
+			im, err = CenterSquare(im, side)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("train: style %d: %w", i+1, err)
+			return nil, fmt.Errorf("train: %s%w", label(i), err)
 		}
-		stys = append(stys, im)
+		out = append(out, im)
+	}
+	return out, nil
+}
+
+// loadData builds the content pool and the sample images: the first two content photos and every style, centre
+// squares at SampleSize.
+func (t *trainer) loadData() error {
+	var err error
+	if t.contents, err = newPool(t.in.ContentFiles, t.cfg.Size); err != nil {
+		return err
+	}
+	if t.sampCont, err = centreSquares(t.in.ContentFiles[:min(2, len(t.in.ContentFiles))], t.cfg.SampleSize,
+		func(int) string { return "" }); err != nil {
+		return err
+	}
+	t.sampSty, err = centreSquares(t.stylePaths(), t.cfg.SampleSize, styleLabel)
+	return err
+}
+
+func styleLabel(i int) string { return fmt.Sprintf("style %d: ", i+1) }
+
+// buildAdaIN initialises the decoder, makes the style-crop pool, and compiles the AdaIN training step (content
+// and style crops in, the decoder trained to reproduce AdaIN(f(c), f(s)) in the encoder's space) and the sample
+// graph (every sample content with every sample style).
+func (t *trainer) buildAdaIN(lossFn losses.StyleLoss, opt optimizers.Interface) error {
+	cfg, w := t.cfg, t.in.Weights
+	a := cfg.AdaINArch()
+	if err := adain.Init(t.ctx, a, cfg.Seed); err != nil {
+		return err
+	}
+	var err error
+	if t.styles, err = newPool(t.stylePaths(), cfg.Size); err != nil {
+		return err
+	}
+	layers := a.StyleLayers()
+	enc := a.EncoderLayer
+	t.stepExec, err = context.NewExec(t.b, t.ctx, func(ctx *context.Context, c, s, cw, sw *Node) []*Node {
+		fc := adain.Encode(ctx, w, cfg.Pool, c, []string{enc})[enc]
+		fs := adain.Encode(ctx, w, cfg.Pool, s, layers)
+		tgt := StopGradient(adain.Target(fc, []*Node{fs[enc]}, []float64{1}, 1))
+		y := adain.Decode(ctx, a, tgt)
+		fy := adain.Encode(ctx, w, cfg.Pool, y, layers)
+		content := losses.ContentPerExample(fy[enc], tgt)
+		style := perExampleStyle(lossFn, fy, fs, layers)
+		return objective(ctx, opt, cfg, y, content, style, cw, sw)
+	})
+	if err != nil {
+		return fmt.Errorf("train: building the AdaIN step: %w", err)
+	}
+	t.sampExec, err = context.NewExec(t.b, t.ctx, func(ctx *context.Context, c, s *Node) *Node {
+		fc := adain.Encode(ctx, w, cfg.Pool, c, []string{enc})[enc]
+		fs := adain.Encode(ctx, w, cfg.Pool, s, []string{enc})[enc]
+		return adain.Decode(ctx, a, adain.Target(fc, []*Node{fs}, []float64{1}, 1))
+	})
+	if err != nil {
+		return fmt.Errorf("train: building the sample graph: %w", err)
+	}
+	var cs, ss []*imageio.Image
+	for _, c := range t.sampCont {
+		for _, s := range t.sampSty {
+			cs, ss = append(cs, c), append(ss, s)
+		}
+	}
+	n := len(cs)
+	t.sampIn = []any{tensors.FromFlatDataAndDimensions(batchPix(cs), n, cfg.SampleSize, cfg.SampleSize, 3),
+		tensors.FromFlatDataAndDimensions(batchPix(ss), n, cfg.SampleSize, cfg.SampleSize, 3)}
+	return nil
+}
+
+// buildTransformer initialises the transformer, stores the style targets (styleTargets), and compiles the
+// training step (content crops with their styles in, the per-example losses of package doc's formula) and the
+// sample graph (every sample content with every style, one-hot).
+func (t *trainer) buildTransformer(lossFn losses.StyleLoss, opt optimizers.Interface) error {
+	cfg, w := t.cfg, t.in.Weights
+	arch := cfg.Arch(t.ns)
+	if err := transformer.Init(t.ctx, arch, cfg.Seed); err != nil {
+		return err
+	}
+	targets, err := t.styleTargets()
+	if err != nil {
+		return err
 	}
 	layers := cfg.StyleLayers
-	fe, err := context.NewExec(b, ctx, func(ctx *context.Context, x *Node) []*Node {
+	all := slices.Clone(cfg.ContentLayers)
+	for _, l := range layers {
+		if !slices.Contains(all, l) {
+			all = append(all, l)
+		}
+	}
+	t.stepExec, err = context.NewExec(t.b, t.ctx, func(ctx *context.Context, x, mix, sidx, cw, sw *Node) []*Node {
+		g := x.Graph()
+		y := transformer.Apply(ctx, arch, x, mix)
+		fy := vgg.Features(ctx, w, cfg.Pool, y, all)
+		fx := vgg.Features(ctx, w, cfg.Pool, x, cfg.ContentLayers)
+		content := ScalarZero(g, y.DType())
+		for _, l := range cfg.ContentLayers {
+			content = Add(content, losses.ContentPerExample(fy[l], StopGradient(fx[l])))
+		}
+		content = DivScalar(content, float64(len(cfg.ContentLayers)))
+		tg := map[string]*Node{}
+		for i, l := range layers {
+			tg[l] = Gather(targets[i].ValueGraph(g), sidx) // [B,h,w,C]: each example's own style
+		}
+		style := perExampleStyle(lossFn, fy, tg, layers)
+		return objective(ctx, opt, cfg, y, content, style, cw, sw)
+	})
+	if err != nil {
+		return fmt.Errorf("train: building the training step: %w", err)
+	}
+	t.sampExec, err = context.NewExec(t.b, t.ctx, func(ctx *context.Context, x, mix *Node) *Node {
+		return transformer.Apply(ctx, arch, x, mix)
+	})
+	if err != nil {
+		return fmt.Errorf("train: building the sample graph: %w", err)
+	}
+	var xs []*imageio.Image
+	var mix [][]float32
+	for _, c := range t.sampCont {
+		for k := range t.ns {
+			xs = append(xs, c)
+			mix = append(mix, transformer.OneHot(1, t.ns, k)[0])
+		}
+	}
+	t.sampIn = []any{tensors.FromFlatDataAndDimensions(batchPix(xs), len(xs), cfg.SampleSize, cfg.SampleSize, 3), mix}
+	return nil
+}
+
+// styleTargets computes the loss network's features of the style images (centre squares at StyleSize) once and
+// stores them as untrained variables under /targets, one [S,h,w,C] per style layer (never saved in checkpoints).
+func (t *trainer) styleTargets() ([]*context.Variable, error) {
+	cfg, w := t.cfg, t.in.Weights
+	stys, err := centreSquares(t.stylePaths(), cfg.StyleSize, styleLabel)
+	if err != nil {
+		return nil, err
+	}
+	layers := cfg.StyleLayers
+	fe, err := context.NewExec(t.b, t.ctx, func(ctx *context.Context, x *Node) []*Node {
 		f := vgg.Features(ctx, w, cfg.Pool, x, layers)
 		out := make([]*Node, len(layers))
 		for i, l := range layers {
@@ -323,57 +410,16 @@ func newTrainer(b backends.Backend, ctx *context.Context, cfg Config, in Inputs)
 	if err != nil {
 		return nil, fmt.Errorf("train: style features: %w", err)
 	}
-	tctx := ctx.In("targets").Checked(false)
+	tctx := t.ctx.In("targets").Checked(false)
 	targets := make([]*context.Variable, len(layers))
 	for i, l := range layers {
 		targets[i] = tctx.VariableWithValue("style_"+l, feats[i]).SetTrainable(false)
 	}
-	all := slices.Clone(cfg.ContentLayers)
-	for _, l := range layers {
-		if !slices.Contains(all, l) {
-			all = append(all, l)
-		}
-	}
-	t.stepExec, err = context.NewExec(b, ctx, func(ctx *context.Context, x, mix, sidx, cw, sw *Node) []*Node {
-		g := x.Graph()
-		y := transformer.Apply(ctx, arch, x, mix)
-		fy := vgg.Features(ctx, w, cfg.Pool, y, all)
-		fx := vgg.Features(ctx, w, cfg.Pool, x, cfg.ContentLayers)
-		content := ScalarZero(g, y.DType())
-		for _, l := range cfg.ContentLayers {
-			content = Add(content, losses.ContentPerExample(fy[l], StopGradient(fx[l])))
-		}
-		content = DivScalar(content, float64(len(cfg.ContentLayers)))
-		tg := map[string]*Node{}
-		for i, l := range layers {
-			tg[l] = Gather(targets[i].ValueGraph(g), sidx) // [B,h,w,C]: each example's own style
-		}
-		style := perExampleStyle(lossFn, fy, tg, layers, nil)
-		return objective(ctx, opt, cfg, y, content, style, cw, sw)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("train: building the training step: %w", err)
-	}
-	t.sampExec, err = context.NewExec(b, ctx, func(ctx *context.Context, x, mix *Node) *Node {
-		return transformer.Apply(ctx, arch, x, mix)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("train: building the sample graph: %w", err)
-	}
-	var xs []*imageio.Image
-	var mix [][]float32
-	for _, c := range t.sampCont {
-		for k := range t.ns {
-			xs = append(xs, c)
-			mix = append(mix, transformer.OneHot(1, t.ns, k)[0])
-		}
-	}
-	t.sampIn = []any{tensors.FromFlatDataAndDimensions(batchPix(xs), len(xs), cfg.SampleSize, cfg.SampleSize, 3), mix}
-	return t, nil
+	return targets, nil
 }
 
 // perExampleStyle is Σ_l λ_l PerExample(L, F_l, S_l), λ_l = 1/len(layers): shape [B].
-func perExampleStyle(L losses.StyleLoss, f, s map[string]*Node, layers []string, _ any) *Node {
+func perExampleStyle(L losses.StyleLoss, f, s map[string]*Node, layers []string) *Node {
 	var style *Node
 	for _, l := range layers {
 		v := MulScalar(losses.PerExample(L, f[l], s[l]), 1/float64(len(layers)))
