@@ -97,7 +97,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	styleWeights := fs.String("style-weights", "", "per-style multipliers of the style weight, comma-separated (default 1 each)")
 	contentWeights := fs.String("content-weights", "", "per-style multipliers of the content weight (default 1 each)")
 	width := fs.Float64("width", 0, "width multiplier of the network's channels (1 = the paper's)")
-	resBlocks := fs.Int("res-blocks", 0, "residual blocks of the transformer (5 in the paper)")
+	resBlocks := fs.Int("res-blocks", 0, "residual blocks of the transformer (5 in the paper; 0 for none; default: the preset's)")
 	sampleEvery := fs.Int("sample-every", -1, "log a sample grid every K steps (default: the preset's)")
 	ckptEvery := fs.Int("checkpoint-every", -1, "save a checkpoint every K steps (default: the preset's)")
 	resume := fs.String("resume", "", "continue training from this checkpoint (same network, styles and loss; Adam state included)")
@@ -130,7 +130,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	for name, apply := range map[string]func(){
 		"size": func() { cfg.Size = *size }, "steps": func() { cfg.Steps = *steps }, "batch": func() { cfg.Batch = *batch },
 		"lr": func() { cfg.LearningRate = *lr }, "style-weight": func() { cfg.StyleWeight = *styleWeight },
-		"width": func() { cfg.Width = *width }, "res-blocks": func() { cfg.ResBlocks = *resBlocks },
+		"width": func() { cfg.Width = *width }, "res-blocks": func() { cfg.ResBlocks = resBlocksFlag(*resBlocks) },
 		"sample-every": func() { cfg.SampleEvery = *sampleEvery }, "checkpoint-every": func() { cfg.CheckpointEvery = *ckptEvery },
 	} {
 		if set[name] {
@@ -296,4 +296,13 @@ func runStylize(cmd string, args []string, stdout, stderr io.Writer) error {
 		sp.AdaIN = &spec.AdaINParams{Size: *size, StyleWeights: ws, Alpha: &a}
 	}
 	return executeSpec(sp, c.settings(), stdout, stderr)
+}
+
+// resBlocksFlag maps --res-blocks N to train.Config.ResBlocks, where 0 means "the preset's": an explicit
+// --res-blocks 0 asks for a network without residual blocks, which the config spells train.NoResBlocks.
+func resBlocksFlag(n int) int {
+	if n == 0 {
+		return train.NoResBlocks
+	}
+	return n
 }

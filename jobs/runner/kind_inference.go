@@ -153,42 +153,13 @@ func (j *inferenceJob) infer(out *Outcome) (*imageio.Image, error) {
 		}
 		return ims[0], nil
 	}
-	// Interpolate: a strip (2 styles) or an N×N grid (4 styles, bilinear).
-	ip := sp.Interpolate
-	s := m.Styles()
-	rows := 1
-	if len(ip.Styles) == 4 {
-		rows = ip.Steps
+	// Interpolate: a strip (2 styles) or an N×N grid (4 styles, bilinear), one tile at a time so that memory is
+	// the output plus one tile's network; an output over train.MaxInterpolatePixels is refused before any compute.
+	img, n, err := m.Interpolate(content, sp.Interpolate.Styles, sp.Interpolate.Steps)
+	if n > 0 {
+		out.MsPerImage = float64(time.Since(start).Microseconds()) / 1000 / float64(n)
 	}
-	var grid [][]*imageio.Image
-	n := 0
-	for r := range rows {
-		var cs []*imageio.Image
-		var mixes [][]float64
-		for c := range ip.Steps {
-			u := float64(c) / float64(ip.Steps-1)
-			mix := make([]float64, s)
-			if len(ip.Styles) == 2 {
-				mix[ip.Styles[0]] += 1 - u
-				mix[ip.Styles[1]] += u
-			} else {
-				v := float64(r) / float64(rows-1)
-				mix[ip.Styles[0]] += (1 - u) * (1 - v)
-				mix[ip.Styles[1]] += u * (1 - v)
-				mix[ip.Styles[2]] += (1 - u) * v
-				mix[ip.Styles[3]] += u * v
-			}
-			cs, mixes = append(cs, content), append(mixes, mix)
-		}
-		row, err := m.Stylize(cs, mixes)
-		if err != nil {
-			return nil, err
-		}
-		n += len(row)
-		grid = append(grid, row)
-	}
-	out.MsPerImage = float64(time.Since(start).Microseconds()) / 1000 / float64(n)
-	return train.Grid(grid, 2), nil
+	return img, err
 }
 
 func pngBytes(im *imageio.Image) ([]byte, error) {

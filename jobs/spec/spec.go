@@ -6,7 +6,7 @@
 // A spec file looks like
 //
 //	{
-//	  "version": 2,
+//	  "version": 3,
 //	  "kind": "optimise",
 //	  "experiment": "losses",
 //	  "name": "gram",
@@ -32,6 +32,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/stylelab/stylelab/experiments/gatys"
@@ -41,11 +42,15 @@ import (
 
 // Version is the spec format this code writes. Older versions are upgraded on Load; newer ones are refused.
 //
+//   - 3: train.res_blocks 0 takes the preset's count, like every other zero field, and -1 (train.NoResBlocks)
+//     asks for no residual blocks. Before, a 0 was kept as 0 and trained a transformer without residual
+//     blocks, so Parse turns a version-2 (or 1) train section's 0 (or absent) res_blocks into -1: a rerun
+//     trains the network that was recorded, and the key is unchanged (Key hashes -1 as the 0 it was).
 //   - 2: the loss options (optimise.loss_options) are snake_case (poly_degree, poly_c, gauss_samples,
 //     gauss_exact_max, seed), like every other field; fields left out of optimise get gatys.DefaultConfig's values.
 //   - 1: loss options were spelt PolyDegree, PolyC, GaussSamples, GaussExactMax, Seed. Every run recorded
 //     before version 2 has such a spec.json; Parse renames them.
-const Version = 2
+const Version = 3
 
 // v1LossOptionNames maps the version-1 spelling of each loss option to the current one.
 var v1LossOptionNames = map[string]string{"PolyDegree": "poly_degree", "PolyC": "poly_c", "GaussSamples": "gauss_samples",
@@ -175,6 +180,7 @@ func Parse(r io.Reader) (*Spec, error) {
 	var head struct {
 		Version  int             `json:"version"`
 		Optimise json.RawMessage `json:"optimise"`
+		Train    json.RawMessage `json:"train"`
 	}
 	// The version decides how the rest is read; a document that is not JSON fails in the strict decode below.
 	if json.Unmarshal(b, &head) == nil {
@@ -186,6 +192,11 @@ func Parse(r io.Reader) (*Spec, error) {
 		case head.Version == 1 && len(head.Optimise) > 0:
 			if b, err = upgradeV1(b); err != nil {
 				return nil, fmt.Errorf("spec: upgrading version 1: %w", err)
+			}
+		}
+		if head.Version <= 2 && len(head.Train) > 0 {
+			if b, err = upgradeResBlocks(b); err != nil {
+				return nil, fmt.Errorf("spec: upgrading version %d: %w", head.Version, err)
 			}
 		}
 	}
@@ -231,6 +242,31 @@ func upgradeV1(b []byte) ([]byte, error) {
 		return nil, err
 	}
 	if doc["optimise"], err = json.Marshal(opt); err != nil {
+		return nil, err
+	}
+	return json.Marshal(doc)
+}
+
+// upgradeResBlocks rewrites a version ≤ 2 train section whose res_blocks is 0 or absent, which trained no
+// residual blocks, as res_blocks -1 (train.NoResBlocks), its spelling since version 3.
+func upgradeResBlocks(b []byte) ([]byte, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	var tr map[string]json.RawMessage
+	if err := json.Unmarshal(doc["train"], &tr); err != nil || tr == nil {
+		return b, nil // not an object (null): the strict decode reports what is wrong
+	}
+	if v, ok := tr["res_blocks"]; ok {
+		var n float64
+		if json.Unmarshal(v, &n) != nil || n != 0 {
+			return b, nil
+		}
+	}
+	tr["res_blocks"] = json.RawMessage(strconv.Itoa(train.NoResBlocks))
+	var err error
+	if doc["train"], err = json.Marshal(tr); err != nil {
 		return nil, err
 	}
 	return json.Marshal(doc)
@@ -418,6 +454,12 @@ func (s *Spec) Key() string {
 		id.Inputs = append(id.Inputs, ref.Role+"="+ref.Input.SHA256)
 	}
 	id.Weights.File = nil // its hash is in Inputs; its path does not change the result
+	if s.Train != nil && s.Train.ResBlocks == train.NoResBlocks {
+		// Spelt 0 before version 3 (see Version); a resolved version-3 spec never holds 0, so keys stay apart.
+		t := *s.Train
+		t.ResBlocks = 0
+		id.Train = &t
+	}
 	b, _ := json.Marshal(id)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])

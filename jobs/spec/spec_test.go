@@ -6,10 +6,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stylelab/stylelab/experiments/gatys"
+	"github.com/stylelab/stylelab/experiments/train"
 )
 
 func writeFile(t *testing.T, dir, name, data string) string {
@@ -187,5 +189,43 @@ func TestDuplicateKeysRefused(t *testing.T) {
 	}
 	if _, err := Parse(strings.NewReader(`{"version": 2,`)); err == nil || strings.Contains(err.Error(), "twice") {
 		t.Fatalf("truncated JSON: %v", err)
+	}
+}
+
+// Before version 3 a train section's res_blocks 0 (or absent) trained a transformer without residual blocks;
+// since then 0 takes the preset's count. An old spec must still train what was recorded, under the same key.
+func TestOldTrainSpecsKeepNoResidualBlocks(t *testing.T) {
+	doc := func(version int, rb string) string {
+		return `{"version": ` + strconv.Itoa(version) + `, "kind": "train", "seed": 3, "train": {"kind": "cin", "preset": "gpu"` + rb + `}}`
+	}
+	parse := func(s string) *Spec {
+		t.Helper()
+		sp, err := Parse(strings.NewReader(s))
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		return sp
+	}
+	for _, rb := range []string{"", `, "res_blocks": 0`} {
+		old, now := parse(doc(2, rb)), parse(doc(3, rb))
+		if old.Train.ResBlocks != train.NoResBlocks {
+			t.Errorf("version 2 %q: res_blocks %d, want %d (none)", rb, old.Train.ResBlocks, train.NoResBlocks)
+		}
+		if old.Train.Arch(2).ResBlocks != 0 {
+			t.Errorf("version 2 %q: arch has %d residual blocks, want 0", rb, old.Train.Arch(2).ResBlocks)
+		}
+		if now.Train.ResBlocks != 0 {
+			t.Errorf("version 3 %q: res_blocks %d, want 0 (the preset's)", rb, now.Train.ResBlocks)
+		}
+		// The recorded key was the hash of res_blocks 0: the upgraded spec keeps it.
+		if old.Key() != now.Key() {
+			t.Errorf("version 2 %q: key %s changed by the upgrade (recorded as %s)", rb, old.Key(), now.Key())
+		}
+	}
+	if sp := parse(doc(2, `, "res_blocks": 3`)); sp.Train.ResBlocks != 3 {
+		t.Errorf("version 2 res_blocks 3 became %d", sp.Train.ResBlocks)
+	}
+	if sp := parse(doc(3, `, "res_blocks": -1`)); sp.Key() == parse(doc(3, `, "res_blocks": 5`)).Key() {
+		t.Error("none and 5 residual blocks share a key")
 	}
 }
