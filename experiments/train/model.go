@@ -220,7 +220,7 @@ func (m *Model) AdaIN(content *imageio.Image, styles []*imageio.Image, weights [
 			for k := range fs {
 				fs[k] = adain.Encode(ctx, m.weights, pool, in[k+1], []string{enc})[enc]
 			}
-			return adain.Decode(ctx, a, adain.Target(fc, fs, weights, alpha))
+			return adain.Decode(ctx, a, a.Target(fc, fs, weights, alpha))
 		})
 		if err != nil {
 			return nil, err
