@@ -17,6 +17,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/nlpodyssey/safetensors"
 	"github.com/stylelab/stylelab/experiments/adain"
+	"github.com/stylelab/stylelab/experiments/pth"
 	"github.com/stylelab/stylelab/experiments/transformer"
 	"github.com/stylelab/stylelab/experiments/vgg"
 )
@@ -69,6 +70,8 @@ type Header struct {
 	Config Config `json:"config"`
 	// AdamState says whether the optimiser's moments and step are stored (needed for --resume).
 	AdamState bool `json:"adam_state"`
+	// Imported says which PyTorch file the network was imported from (ImportTorch); "" for stylelab's own.
+	Imported string `json:"imported,omitempty"`
 }
 
 // SameArchitecture returns nil when h and o describe the same network on the same loss network (so one can
@@ -203,7 +206,13 @@ var ErrNotCheckpoint = errors.New("not a stylelab model checkpoint")
 // LoadCheckpoint reads and validates a checkpoint file. A missing file, bytes that are not safetensors, a
 // safetensors file without a stylelab header (another kind of file, e.g. VGG weights), a newer format version, or
 // tensors whose shapes do not match the header's architecture are errors that name the file and the problem.
+//
+// A PyTorch .pth (torch.save zip or legacy) is imported instead (ImportTorch): pytorch/examples' TransformerNet or
+// pytorch-AdaIN's decoder.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
+	if format, err := pth.Sniff(path); err == nil && format != "" {
+		return ImportTorch(path)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("model checkpoint: %w (train one with stylelab train --out FILE)", err)
@@ -292,8 +301,13 @@ func (c *Checkpoint) checkShapes() error {
 		for _, l := range a.Layers() {
 			p := "/" + transformer.Scope + "/" + l.Name + "/"
 			want[p+"kernel"] = []int{l.K, l.K, l.In, l.Out}
-			want[p+"gamma"] = []int{a.Styles, l.Out}
-			want[p+"beta"] = []int{a.Styles, l.Out}
+			if a.TorchExamples() {
+				want[p+"bias"] = []int{l.Out}
+			}
+			if a.Normed(l) {
+				want[p+"gamma"] = []int{a.Styles, l.Out}
+				want[p+"beta"] = []int{a.Styles, l.Out}
+			}
 		}
 	default:
 		return fmt.Errorf("kind %q with architecture %+v is not a known network: %w", h.Kind, h.Architecture, ErrNotCheckpoint)
