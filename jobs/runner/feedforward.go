@@ -74,12 +74,7 @@ func prepareFeedForward(sp *spec.Spec, allowChanged bool, warn func(string)) (*P
 			return nil, fmt.Errorf("content image: %w", err)
 		}
 	}
-	if sp.Weights.File != nil {
-		p.Weights, err = vgg.LoadSafetensors(sp.FilePath(sp.Weights.File.Path))
-	} else {
-		p.Weights = vgg.Random(sp.Weights.RandomSeed)
-	}
-	if err != nil {
+	if p.Weights, err = sp.LoadWeights(); err != nil {
 		return nil, err
 	}
 	warnings, err := sp.HashInputs(allowChanged)
@@ -136,7 +131,8 @@ func (p *Prepared) check() error {
 		if err := train.CheckMix(sp.AdaIN.StyleWeights, len(sp.Inputs.Styles)); err != nil {
 			return fmt.Errorf("--style-weights: %w", err)
 		}
-		if p.Weights.SHA256 != h.LossNet.SHA256 {
+		// An imported decoder (pytorch-AdaIN) does not name its encoder; train.NewModel checks it is a VGG-19.
+		if p.Weights.SHA256 != h.LossNet.SHA256 && !(h.Imported != "" && h.LossNet.SHA256 == "") {
 			return fmt.Errorf("model %s was trained with encoder weights %s (SHA-256 %.12s), this run uses %s: pass the same --weights",
 				sp.Inputs.Model.Path, h.LossNet.Source, h.LossNet.SHA256, p.Weights.Source)
 		}
@@ -173,6 +169,7 @@ func startRun(sp *spec.Spec, o Options, w *vgg.Weights, name string, params any)
 	}
 	rec.SetSeed(sp.Seed)
 	rec.WeightsSource, rec.WeightsSHA256 = w.Source, w.SHA256
+	recordWeights(&rec, w)
 	rec.Notebook = o.Notebook
 	info := backend.Choose()
 	rec.Backend = info.Name + " (" + info.Config + ")"

@@ -129,12 +129,7 @@ func Prepare(sp *spec.Spec, allowChanged bool, warn func(string)) (*Prepared, er
 			guide.RegionStyles = append(guide.RegionStyles, im)
 		}
 	}
-	var w *vgg.Weights
-	if sp.Weights.File != nil {
-		w, err = vgg.LoadSafetensors(sp.FilePath(sp.Weights.File.Path))
-	} else {
-		w = vgg.Random(sp.Weights.RandomSeed)
-	}
+	w, err := sp.LoadWeights()
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +182,7 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 		rec.SetSeed(sp.Seed)
 		rec.WeightsSource = p.Weights.Source
 		rec.WeightsSHA256 = p.Weights.SHA256
+		recordWeights(&rec, p.Weights)
 		rec.Notebook = o.Notebook
 		info := backend.Choose()
 		rec.Backend = info.Name + " (" + info.Config + ")"
@@ -441,4 +437,24 @@ func device(info backend.Info) string {
 		return "PJRT plugin " + info.PluginPath
 	}
 	return fmt.Sprintf("CPU (pure Go, %d cores)", runtime.NumCPU())
+}
+
+// recordWeights puts a weights file's net, layout with its input convention, and file SHA-256 in the provenance
+// (nothing for stylelab's default random VGG-19).
+func recordWeights(rec *provenance.Record, w *vgg.Weights) {
+	if w.FileSHA256 == "" && (w.Net == "" || w.Net == vgg.VGG19) {
+		return
+	}
+	net, layout := w.Net, w.Layout
+	if net == "" {
+		net = vgg.VGG19
+	}
+	if layout == "" {
+		layout = vgg.Torchvision
+	}
+	rec.WeightsNet = string(net)
+	if w.FileSHA256 != "" {
+		rec.WeightsLayout = string(layout) + ": " + layout.Convention()
+		rec.WeightsFileSHA256 = w.FileSHA256
+	}
 }
