@@ -80,13 +80,14 @@ type Record struct {
 	Device        string          `json:"device,omitempty"`         // caller: e.g. "CPU", "NVIDIA H100"
 	WeightsSource string          `json:"weights_source,omitempty"` // caller: "random(seed=1)" or "file:PATH"
 	WeightsSHA256 string          `json:"weights_sha256,omitempty"` // caller
+	Notebook      string          `json:"notebook,omitempty"`       // caller: notebook name when run from one
+	Config        json.RawMessage `json:"config,omitempty"`         // caller: the resolved configuration as JSON
+
 	// WeightsNet, WeightsLayout (layout: input convention) and WeightsFileSHA256 (the file's bytes) describe a
 	// weights file (caller; empty for stylelab's seeded random VGG-19).
 	WeightsNet        string `json:"weights_net,omitempty"`
 	WeightsLayout     string `json:"weights_layout,omitempty"`
 	WeightsFileSHA256 string `json:"weights_file_sha256,omitempty"`
-	Notebook      string          `json:"notebook,omitempty"`       // caller: notebook name when run from one
-	Config        json.RawMessage `json:"config,omitempty"`         // caller: the resolved configuration as JSON
 }
 
 // Options control Collect.
