@@ -21,6 +21,10 @@ import (
 // EnvWeights is the environment variable FromEnvOrRandom reads when no path is given.
 const EnvWeights = "STYLELAB_VGG_WEIGHTS"
 
+// EnvNet is the environment variable naming the loss network (vgg19 | vgg16) where no --net is given: notebooks
+// (kernel/lab) read it, as they read EnvWeights.
+const EnvNet = "STYLELAB_VGG_NET"
+
 // Weights are the parameters of the loss network's convolutions (Net's Convs, in order) and how its input is
 // prepared (Layout, Input).
 //

@@ -40,6 +40,9 @@ func Execute(s *tracker.Store, sp *spec.Spec) (*tracker.RunInfo, error) {
 	if p := os.Getenv(vgg.EnvWeights); p != "" && sp.Weights.File == nil {
 		sp.Weights.File = &spec.Input{Path: p}
 	}
+	if n := os.Getenv(vgg.EnvNet); n != "" && sp.Weights.Net == "" {
+		sp.Weights.Net = strings.ToLower(strings.TrimSpace(n))
+	}
 	p, err := runner.Prepare(sp, false, nil)
 	if err != nil {
 		return nil, err
