@@ -99,8 +99,9 @@ type TensorSource interface {
 type LoadOptions struct {
 	Net    Net    // "" detects from the keys
 	Layout Layout // "" detects: file metadata, then the keys (AdaIN), then the file name, else torchvision
-	// Why names the source of an explicit Net/Layout in messages ("--net", "--layout", "the file's metadata").
-	Why string
+	// Why names the source of an explicit Net/Layout in messages ("asked for (--net)", "written in the file's
+	// metadata"); LayoutWhy, when set, that of Layout alone.
+	Why, LayoutWhy string
 }
 
 // Detected says what FromTensors found.
@@ -168,11 +169,15 @@ func Detect(src TensorSource, fileName, fileSHA string, o LoadOptions) (Detected
 			d.Prefix, d.Prefix, d.Prefix, sample(src))
 	}
 	base := strings.ToLower(filepath.Base(fileName))
+	lwhy := why
+	if o.LayoutWhy != "" {
+		lwhy = o.LayoutWhy
+	}
 	switch {
 	case o.Layout == AdaINLayout:
-		return d, fmt.Errorf("layout adain was %s, but the file has no 1×1 input conv (0.weight [3,3,1,1]): it is a %s in torchvision's key layout; use torchvision or caffe", why, d.Net.Title())
+		return d, fmt.Errorf("layout adain was %s, but the file has no 1×1 input conv (0.weight [3,3,1,1]): it is a %s in torchvision's key layout; use torchvision or caffe", lwhy, d.Net.Title())
 	case o.Layout != "":
-		d.Layout, d.LayoutReason = o.Layout, why
+		d.Layout, d.LayoutReason = o.Layout, lwhy
 		return d, nil
 	}
 	for _, k := range knownFiles {

@@ -292,13 +292,15 @@ func Load(path string, o LoadOptions) (*Weights, error) {
 			if o.Net, err = ParseNet(md[MetaNet]); err != nil {
 				return nil, fmt.Errorf("vgg: %s: metadata %s: %w", abs, MetaNet, err)
 			}
-			o.Why = "written in the file's metadata"
+			if o.Why == "" {
+				o.Why = "written in the file's metadata"
+			}
 		}
 		if o.Layout == "" && md[MetaLayout] != "" {
 			if o.Layout, err = ParseLayout(md[MetaLayout]); err != nil {
 				return nil, fmt.Errorf("vgg: %s: metadata %s: %w", abs, MetaLayout, err)
 			}
-			o.Why = "written in the file's metadata"
+			o.LayoutWhy = "written in the file's metadata"
 		}
 	}
 	h := sha256.Sum256(data)
