@@ -21,8 +21,9 @@ what comes out:
 
 Runs are 128 px and 20 Adam steps on a CPU (about a minute for the five with stylelab's CPU backend) and
 larger on a GPU (256 px, 300 steps). The loss network is a VGG-19 with seeded random weights unless ‵STYLELAB_VGG_WEIGHTS‵
-names torchvision's weights as safetensors; random weights still carry texture statistics (Ustyuzhaninov et
-al. 2017), but results look different from the paper's.
+names pretrained weights (torchvision's ‵vgg19-dcbb9e9d.pth‵ as it is, or safetensors; README, "Bring your own
+weights"); ‵STYLELAB_VGG_NET=vgg16‵ runs everything on VGG-16 instead. Random weights still carry texture statistics
+(Ustyuzhaninov et al. 2017), but results look different from the paper's.
 
 The first cell links the kernel to this repository's Go module (it runs ‵go mod edit‵ in GoNB's scratch module).`),
 		code(SetupCell),

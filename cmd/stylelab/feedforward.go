@@ -26,6 +26,7 @@ func init() {
 // commonFF are the flags every feed-forward command shares.
 type commonFF struct {
 	db, experiment, name, weights, out string
+	net, layout                        *string
 	seed                               uint64
 	noTrack, asJSON                    bool
 }
@@ -34,13 +35,14 @@ func (c *commonFF) register(fs *flag.FlagSet, experiment string) {
 	fs.StringVar(&c.db, "db", tracker.DefaultPath(), "tracker database (default $STYLELAB_DB, else ./runs/stylelab.db)")
 	fs.StringVar(&c.experiment, "experiment", experiment, "experiment the run is recorded under")
 	fs.StringVar(&c.name, "name", "", "run name (default: derived from the kind)")
-	fs.StringVar(&c.weights, "weights", "", "VGG-19 safetensors weights of the loss network/encoder (default $STYLELAB_VGG_WEIGHTS, else seeded random)")
+	fs.StringVar(&c.weights, "weights", "", "VGG weights of the loss network/encoder: .safetensors or a PyTorch .pth (torchvision, Caffe or pytorch-AdaIN layout; default $STYLELAB_VGG_WEIGHTS, else seeded random)")
+	c.net, c.layout = lossNetFlags(fs)
 	fs.Uint64Var(&c.seed, "seed", 0, "seed of the initial weights, crops, flips and style choices")
 	fs.BoolVar(&c.noTrack, "no-track", false, "do not record the run in the tracker")
 	fs.BoolVar(&c.asJSON, "json", false, "print the result as one JSON object")
 }
 
-func (c *commonFF) weightsInput(sp *spec.Spec) {
+func (c *commonFF) weightsInput(sp *spec.Spec) error {
 	w := c.weights
 	if w == "" {
 		w = os.Getenv("STYLELAB_VGG_WEIGHTS")
@@ -48,6 +50,7 @@ func (c *commonFF) weightsInput(sp *spec.Spec) {
 	if w != "" {
 		sp.Weights.File = &spec.Input{Path: w}
 	}
+	return setLossNet(sp, *c.net, *c.layout)
 }
 
 func splitList(s string) []string {
@@ -158,7 +161,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if *resume != "" {
 		sp.Inputs.Resume = &spec.Input{Path: *resume}
 	}
-	c.weightsInput(sp)
+	if err := c.weightsInput(sp); err != nil {
+		return err
+	}
 	return executeSpec(sp, c.settings(), stdout, stderr)
 }
 
@@ -205,12 +210,12 @@ func runStylize(cmd string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags(cmd)
 	var c commonFF
 	c.register(fs, cmd)
-	model := fs.String("model", "", "checkpoint written by stylelab train (required)")
+	model := fs.String("model", "", "checkpoint written by stylelab train, or a PyTorch .pth: pytorch/examples' TransformerNet (stylize), pytorch-AdaIN's decoder (adain) (required)")
 	content := fs.String("content", "", "content image (required)")
 	size := fs.Int("size", 256, "longer side of the output in pixels (0 keeps the content's size)")
 	fs.StringVar(&c.out, "out", "", "output PNG (required)")
 	var style *int
-	var mix, styles, styleWeights *string
+	var mix, styles, styleWeights, encoder *string
 	var steps *int
 	var alpha *float64
 	usage := ""
@@ -224,6 +229,7 @@ func runStylize(cmd string, args []string, stdout, stderr io.Writer) error {
 		steps = fs.Int("steps", 5, "images along each side")
 		usage = "stylelab interpolate --model CKPT --content C --styles a,b[,c,d] --steps N --out OUT.png"
 	case "adain":
+		encoder = fs.String("encoder", "", "the encoder's VGG-19 weights (same as --weights), e.g. pytorch-AdaIN's vgg_normalised.pth for its decoder.pth")
 		styles = fs.String("style", "", "style image(s), comma-separated (any images)")
 		styleWeights = fs.String("style-weights", "", "weights of the style images (default equal)")
 		alpha = fs.Float64("alpha", 1, "style strength in [0,1] (0 = the content reconstructed)")
@@ -242,10 +248,18 @@ func runStylize(cmd string, args []string, stdout, stderr io.Writer) error {
 	if *model == "" || *content == "" || c.out == "" {
 		return usagef("--model, --content and --out are required (usage: %s)", usage)
 	}
+	if encoder != nil && *encoder != "" {
+		if c.weights != "" && c.weights != *encoder {
+			return usagef("--encoder and --weights name the same file (the AdaIN encoder): give one")
+		}
+		c.weights = *encoder
+	}
 	sp := &spec.Spec{Version: spec.Version, Kind: cmd, Experiment: c.experiment, Name: c.name, Seed: c.seed, Output: c.out,
 		Inputs: spec.Inputs{Content: spec.Input{Path: *content}, Model: &spec.Input{Path: *model}}}
 	sp.BaseDir, _ = os.Getwd()
-	c.weightsInput(sp)
+	if err := c.weightsInput(sp); err != nil {
+		return err
+	}
 	switch cmd {
 	case "stylize":
 		switch {
@@ -261,6 +275,9 @@ func runStylize(cmd string, args []string, stdout, stderr io.Writer) error {
 			ck, err := train.LoadCheckpoint(*model)
 			if err != nil {
 				return err
+			}
+			if *style < 0 && len(ck.Header.Styles) == 1 {
+				*style = 0 // a single-style model (e.g. pytorch/examples' candy.pth)
 			}
 			if *style < 0 {
 				return usagef("give --style K (0 to %d) or --mix", len(ck.Header.Styles)-1)

@@ -21,6 +21,8 @@ func init() {
 type measureRequest struct {
 	Image, Content, Style string
 	Weights               string
+	Net                   vgg.Net
+	Layout                vgg.Layout
 	Pool                  vgg.Pool
 	Size                  int
 	JSON                  bool
@@ -31,7 +33,8 @@ func measureFromFlags(args []string) (*measureRequest, error) {
 	image := fs.String("image", "", "the image to score (PNG or JPEG), required")
 	content := fs.String("content", "", "content image, required")
 	style := fs.String("style", "", "style image, required")
-	weights := fs.String("weights", "", "VGG-19 weights, a torchvision safetensors export (default $"+vgg.EnvWeights+", else seeded random weights)")
+	weights := fs.String("weights", "", "VGG weights of the loss network: .safetensors or a PyTorch .pth (torchvision, Caffe-converted or pytorch-AdaIN layout; default $"+vgg.EnvWeights+", else seeded random weights)")
+	lossNet, lossLayout := lossNetFlags(fs)
 	pool := fs.String("pool", string(vgg.PoolAvg), "loss network pooling: avg|max")
 	size := fs.Int("size", 0, fmt.Sprintf("resize all three images to this longer side (%d..%d); 0 keeps --image's size and resizes the others to its longer side", imageio.MinSize, imageio.MaxSize))
 	asJSON := fs.Bool("json", false, "print the scores as one JSON object")
@@ -61,7 +64,18 @@ func measureFromFlags(args []string) (*measureRequest, error) {
 	if err != nil {
 		return nil, usagef("--pool: %v", err)
 	}
-	return &measureRequest{Image: *image, Content: *content, Style: *style, Weights: *weights, Pool: p, Size: *size, JSON: *asJSON}, nil
+	net, err := vgg.ParseNet(*lossNet)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	if *lossNet == "" {
+		net = ""
+	}
+	layout, err := vgg.ParseLayout(*lossLayout)
+	if err != nil {
+		return nil, usagef("--layout: %v", err)
+	}
+	return &measureRequest{Image: *image, Content: *content, Style: *style, Weights: *weights, Net: net, Layout: layout, Pool: p, Size: *size, JSON: *asJSON}, nil
 }
 
 func runMeasure(args []string) error {
@@ -86,7 +100,7 @@ func runMeasure(args []string) error {
 	if err != nil {
 		return fmt.Errorf("--style: %w", err)
 	}
-	w, err := vgg.FromEnvOrRandom(req.Weights, 0)
+	w, err := loadLossNet(req.Weights, req.Net, req.Layout)
 	if err != nil {
 		return fmt.Errorf("--weights: %w", err)
 	}

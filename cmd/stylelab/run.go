@@ -38,7 +38,8 @@ type runRequest struct {
 	Mask         string
 	RegionStyles []string
 	Out          string // output PNG path
-	Weights      string // --weights: a VGG-19 safetensors file; "" means $STYLELAB_VGG_WEIGHTS, else random
+	Weights      string // --weights: a VGG safetensors or .pth file; "" means $STYLELAB_VGG_WEIGHTS, else random
+	Net, Layout  string // --net, --layout (spec.Weights)
 	// WeightsSeed seeds the random VGG-19 when no weights file is given. It is fixed (0), not the run's seed, so
 	// runs with different seeds share one loss network and stay comparable.
 	WeightsSeed uint64
@@ -71,7 +72,8 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 	optimizer := fs.String("optimizer", d.Optimizer, "optimiser: adam|lbfgs")
 	seed := fs.Uint64("seed", d.Seed, "seed of the noise init and of sampled loss positions")
 	out := fs.String("out", "", "output PNG file, required (its folder is created)")
-	weights := fs.String("weights", "", "VGG-19 weights, a torchvision safetensors export (default $"+vgg.EnvWeights+", else seeded random weights)")
+	weights := fs.String("weights", "", "VGG weights of the loss network: .safetensors or a PyTorch .pth (torchvision, Caffe-converted or pytorch-AdaIN layout; default $"+vgg.EnvWeights+", else seeded random weights)")
+	lossNet, lossLayout := lossNetFlags(fs)
 	pool := fs.String("pool", string(d.Pool), "loss network pooling: avg|max")
 	init := fs.String("init", d.Init, "initial image: content|noise|style")
 	contentWeight := fs.Float64("content-weight", *d.ContentWeight, "weight of the content loss")
@@ -136,7 +138,7 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 		return nil, usagef("%s required (e.g. stylelab run --content images/content/chelsea.jpg --style images/style/vangogh_starry_night.jpg --out out/x.png)", strings.Join(missing, ", "))
 	}
 	req := &rec
-	req.Content, req.Weights = *content, *weights
+	req.Content, req.Weights, req.Net, req.Layout = *content, *weights, *lossNet, *lossLayout
 	for _, s := range strings.Split(*style, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			return nil, usagef("--style has an empty entry in %q: give comma-separated image paths", *style)
@@ -264,6 +266,9 @@ func (req *runRequest) buildSpec() (*spec.Spec, error) {
 	}
 	if wf != "" {
 		sp.Weights.File = &spec.Input{Path: wf}
+	}
+	if err := setLossNet(sp, req.Net, req.Layout); err != nil {
+		return nil, err
 	}
 	return sp, nil
 }

@@ -45,7 +45,15 @@ type Arch struct {
 	EncoderLayer string `json:"encoder_layer"`
 	// Width multiplies the decoder's internal channel counts (1 = the paper's).
 	Width float64 `json:"width"`
+	// Flavour is "" (stylelab's decoder: sigmoid output, AdaIN with biased variance) or FlavourPyTorchAdaIN.
+	Flavour string `json:"flavour,omitempty"`
 }
+
+// FlavourPyTorchAdaIN is naoto0804/pytorch-AdaIN's decoder.pth (imported by package train): the same layers,
+// but its output is clamp(y, 0, 1) (what its test.py saves) instead of a sigmoid, and its AdaIN uses the unbiased
+// variance, σ² = Σ(x − μ)²/(N − 1) + ε (torch.var), as its calc_mean_std does. Its encoder is vgg_normalised.pth
+// (vgg.AdaINLayout), max-pooled.
+const FlavourPyTorchAdaIN = "pytorch-adain"
 
 // Validate checks the architecture.
 func (a Arch) Validate() error {
@@ -54,6 +62,9 @@ func (a Arch) Validate() error {
 	}
 	if !(a.Width > 0 && a.Width <= 8) {
 		return fmt.Errorf("adain: decoder width multiplier must be in (0, 8] (got %g)", a.Width)
+	}
+	if a.Flavour != "" && a.Flavour != FlavourPyTorchAdaIN {
+		return fmt.Errorf("adain: unknown decoder flavour %q (\"\" or %q)", a.Flavour, FlavourPyTorchAdaIN)
 	}
 	return nil
 }
@@ -156,7 +167,33 @@ func Decode(ctx *context.Context, a Arch, t *graph.Node) *graph.Node {
 			h = nn.ReLU(h)
 		}
 	}
+	if a.Flavour == FlavourPyTorchAdaIN {
+		return graph.MinScalar(graph.MaxScalar(h, 0.0), 1.0)
+	}
 	return graph.Sigmoid(h)
+}
+
+// Target is the package's Target for a's flavour: FlavourPyTorchAdaIN normalises with the unbiased variance.
+func (a Arch) Target(fc *graph.Node, fs []*graph.Node, weights []float64, alpha float64) *graph.Node {
+	if a.Flavour != FlavourPyTorchAdaIN {
+		return Target(fc, fs, weights, alpha)
+	}
+	return target(fc, fs, weights, alpha, adainUnbiased)
+}
+
+// adainUnbiased is AdaIN(x, y) with μ, σ over (h, w) and σ = √(Σ(x − μ)²/(N − 1) + Eps), as pytorch-AdaIN.
+func adainUnbiased(x, y *graph.Node) *graph.Node {
+	stats := func(v *graph.Node) (*graph.Node, *graph.Node) {
+		d := v.Shape().Dimensions
+		n := float64(d[1] * d[2])
+		mean := graph.ReduceAndKeep(v, graph.ReduceMean, 1, 2)
+		c := graph.Sub(v, mean)
+		variance := graph.DivScalar(graph.ReduceAndKeep(graph.Mul(c, c), graph.ReduceSum, 1, 2), max(n-1, 1))
+		return mean, graph.Sqrt(graph.AddScalar(variance, Eps))
+	}
+	mx, sx := stats(x)
+	my, sy := stats(y)
+	return graph.Add(graph.Mul(sy, graph.Div(graph.Sub(x, mx), sx)), my)
 }
 
 // Target returns the decoder's input for content features fc [B,h,w,C] and style features fs[k]
@@ -164,12 +201,16 @@ func Decode(ctx *context.Context, a Arch, t *graph.Node) *graph.Node {
 //
 //	t = α · Σ_k w_k AdaIN(fc, fs_k) + (1 − α) · fc.
 func Target(fc *graph.Node, fs []*graph.Node, weights []float64, alpha float64) *graph.Node {
+	return target(fc, fs, weights, alpha, func(x, y *graph.Node) *graph.Node { return nn.AdaIN(x, y, Eps) })
+}
+
+func target(fc *graph.Node, fs []*graph.Node, weights []float64, alpha float64, adain func(x, y *graph.Node) *graph.Node) *graph.Node {
 	if len(fs) != len(weights) || len(fs) == 0 {
 		panic(fmt.Sprintf("adain: %d style feature maps and %d weights", len(fs), len(weights)))
 	}
 	var t *graph.Node
 	for k, f := range fs {
-		x := graph.MulScalar(nn.AdaIN(fc, f, Eps), weights[k])
+		x := graph.MulScalar(adain(fc, f), weights[k])
 		if t == nil {
 			t = x
 		} else {

@@ -15,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/nlpodyssey/safetensors"
 	"github.com/stylelab/stylelab/experiments/adain"
+	"github.com/stylelab/stylelab/experiments/pth"
 	"github.com/stylelab/stylelab/experiments/safefile"
 	"github.com/stylelab/stylelab/experiments/transformer"
 	"github.com/stylelab/stylelab/experiments/vgg"
@@ -68,6 +69,8 @@ type Header struct {
 	Config Config `json:"config"`
 	// AdamState says whether the optimiser's moments and step are stored (needed for --resume).
 	AdamState bool `json:"adam_state"`
+	// Imported says which PyTorch file the network was imported from (ImportTorch); "" for stylelab's own.
+	Imported string `json:"imported,omitempty"`
 }
 
 // SameArchitecture returns nil when h and o describe the same network on the same loss network (so one can
@@ -181,7 +184,13 @@ var ErrNotCheckpoint = errors.New("not a stylelab model checkpoint")
 // file without a stylelab header (another kind of file, e.g. VGG weights), a newer format version, a header that
 // contradicts itself, or tensors that are not exactly those of the header's architecture (see DecodeCheckpoint)
 // are errors that name the file and the problem.
+//
+// A PyTorch .pth (torch.save zip or legacy) is imported instead (ImportTorch): pytorch/examples' TransformerNet or
+// pytorch-AdaIN's decoder.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
+	if format, err := pth.Sniff(path); err == nil && format != "" {
+		return ImportTorch(path)
+	}
 	data, err := safefile.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("model checkpoint: %w (train one with stylelab train --out FILE)", err)
@@ -303,8 +312,13 @@ func (h *Header) Expected() map[string]TensorSpec {
 		for _, l := range a.Layers() {
 			p := "/" + transformer.Scope + "/" + l.Name + "/"
 			net[p+"kernel"] = []int{l.K, l.K, l.In, l.Out}
-			net[p+"gamma"] = []int{a.Styles, l.Out}
-			net[p+"beta"] = []int{a.Styles, l.Out}
+			if a.TorchExamples() {
+				net[p+"bias"] = []int{l.Out}
+			}
+			if a.Normed(l) {
+				net[p+"gamma"] = []int{a.Styles, l.Out}
+				net[p+"beta"] = []int{a.Styles, l.Out}
+			}
 		}
 	}
 	want := map[string]TensorSpec{}

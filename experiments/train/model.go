@@ -47,6 +47,19 @@ func NewModel(c *Checkpoint, w *vgg.Weights) (*Model, error) {
 	m := &Model{Header: c.Header, b: b, ctx: context.New()}
 	m.ctx.SetLoader(c)
 	h := c.Header
+	if h.Kind == KindAdaIN && h.LossNet.SHA256 == "" && h.Imported != "" {
+		// An imported decoder does not say which encoder it was trained with: any VGG-19 is taken (pytorch-AdaIN's
+		// is vgg_normalised.pth, the adain layout); VGG-16's relu4_1 is another network.
+		if w == nil || (w.Net != "" && w.Net != vgg.VGG19) {
+			return nil, fmt.Errorf("model %s (%s) needs a VGG-19 encoder: pass --encoder vgg_normalised.pth (pytorch-AdaIN's), not %v",
+				c.Path, h.Imported, describe(w))
+		}
+		m.weights = w
+		if err := adain.Init(m.ctx, *h.Architecture.AdaIN, 0); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
 	if h.Kind == KindAdaIN {
 		if w == nil || w.SHA256 != h.LossNet.SHA256 {
 			have := "none"
@@ -66,6 +79,13 @@ func NewModel(c *Checkpoint, w *vgg.Weights) (*Model, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+func describe(w *vgg.Weights) string {
+	if w == nil {
+		return "none"
+	}
+	return w.Describe()
 }
 
 // Styles is the number of styles of a transformer model.
@@ -220,7 +240,7 @@ func (m *Model) AdaIN(content *imageio.Image, styles []*imageio.Image, weights [
 			for k := range fs {
 				fs[k] = adain.Encode(ctx, m.weights, pool, in[k+1], []string{enc})[enc]
 			}
-			return adain.Decode(ctx, a, adain.Target(fc, fs, weights, alpha))
+			return adain.Decode(ctx, a, a.Target(fc, fs, weights, alpha))
 		})
 		if err != nil {
 			return nil, err

@@ -20,6 +20,12 @@
 // The paper's network (Width 1, 5 residual blocks) has 1,674,432 conv weights and 3,206 (γ, β) values per style.
 // Images are NHWC [B,H,W,3] in [0,1] with H and W multiples of 4 (the two stride-2 convs and two upsamplings
 // then give back the input size) and at least 16.
+//
+// Flavour FlavourTorchExamples is pytorch/examples fast_neural_style's TransformerNet (the candy, mosaic,
+// rain_princess and udnie models, imported from their .pth by package train): the same layers, but every conv
+// has a bias, "out" has neither norm nor activation, the input is scaled to 0–255 and the output is
+// clamp(y, 0, 255)/255 (its stylize saves the clamped 0–255 image). One style (S = 1, plain instance norm with
+// affine γ, β).
 package transformer
 
 import (
@@ -47,7 +53,18 @@ type Arch struct {
 	Width float64 `json:"width"`
 	// ResBlocks is the number of residual blocks (5 in the paper).
 	ResBlocks int `json:"res_blocks"`
+	// Flavour is "" (stylelab's network) or FlavourTorchExamples.
+	Flavour string `json:"flavour,omitempty"`
 }
+
+// FlavourTorchExamples is pytorch/examples fast_neural_style's TransformerNet (see the package comment).
+const FlavourTorchExamples = "pytorch-examples"
+
+// TorchExamples reports whether a is pytorch/examples' TransformerNet.
+func (a Arch) TorchExamples() bool { return a.Flavour == FlavourTorchExamples }
+
+// Normed reports whether layer l is followed by a norm (all but "out" for FlavourTorchExamples).
+func (a Arch) Normed(l Layer) bool { return !(a.TorchExamples() && l.Name == "out") }
 
 // Paper returns the paper's architecture for s styles: width 1, 5 residual blocks.
 func Paper(s int) Arch { return Arch{Styles: s, Width: 1, ResBlocks: 5} }
@@ -61,6 +78,10 @@ func (a Arch) Validate() error {
 		return fmt.Errorf("transformer: width multiplier must be in (0, 8] (got %g); 1 is the paper's network", a.Width)
 	case a.ResBlocks < 0 || a.ResBlocks > 32:
 		return fmt.Errorf("transformer: residual blocks must be between 0 and 32 (got %d); the paper uses 5", a.ResBlocks)
+	case a.Flavour != "" && a.Flavour != FlavourTorchExamples:
+		return fmt.Errorf("transformer: unknown flavour %q (\"\" or %q)", a.Flavour, FlavourTorchExamples)
+	case a.TorchExamples() && a.Styles != 1:
+		return fmt.Errorf("transformer: pytorch/examples' TransformerNet has one style (got %d)", a.Styles)
 	}
 	return nil
 }
@@ -89,11 +110,17 @@ func (a Arch) Layers() []Layer {
 	return append(ls, Layer{"u1", 3, c3, c2, 1, true}, Layer{"u2", 3, c2, c1, 1, true}, Layer{"out", 9, c1, 3, 1, false})
 }
 
-// ParamCounts returns the number of shared conv weights and of per-style norm values (γ and β of one style).
+// ParamCounts returns the number of shared conv weights (and biases, FlavourTorchExamples) and of per-style norm
+// values (γ and β of one style).
 func (a Arch) ParamCounts() (shared, perStyle int) {
 	for _, l := range a.Layers() {
 		shared += l.K * l.K * l.In * l.Out
-		perStyle += 2 * l.Out
+		if a.TorchExamples() {
+			shared += l.Out
+		}
+		if a.Normed(l) {
+			perStyle += 2 * l.Out
+		}
 	}
 	return shared, perStyle
 }
@@ -108,7 +135,8 @@ func CheckSize(h, w int) error {
 
 // Init creates the network's variables in ctx (under Scope) with seeded initial values: kernels He-uniform,
 // U(−√(6/fan_in), √(6/fan_in)) with fan_in = K·K·In, drawn from math/rand/v2 PCG(seed, layer index); γ = 1,
-// β = 0. Variables that already exist (loaded from a checkpoint through the context's Loader) are kept.
+// β = 0 (FlavourTorchExamples: also "bias" = 0 for every conv, and no γ, β for "out"). Variables that already
+// exist (loaded from a checkpoint through the context's Loader) are kept.
 func Init(ctx *context.Context, a Arch, seed uint64) error {
 	if err := a.Validate(); err != nil {
 		return err
@@ -129,8 +157,13 @@ func Init(ctx *context.Context, a Arch, seed uint64) error {
 		}
 		beta := make([]float32, a.Styles*l.Out)
 		lc.VariableWithValue("kernel", tensors.FromFlatDataAndDimensions(k, l.K, l.K, l.In, l.Out))
-		lc.VariableWithValue("gamma", tensors.FromFlatDataAndDimensions(gamma, a.Styles, l.Out))
-		lc.VariableWithValue("beta", tensors.FromFlatDataAndDimensions(beta, a.Styles, l.Out))
+		if a.TorchExamples() {
+			lc.VariableWithValue("bias", tensors.FromFlatDataAndDimensions(make([]float32, l.Out), l.Out))
+		}
+		if a.Normed(l) {
+			lc.VariableWithValue("gamma", tensors.FromFlatDataAndDimensions(gamma, a.Styles, l.Out))
+			lc.VariableWithValue("beta", tensors.FromFlatDataAndDimensions(beta, a.Styles, l.Out))
+		}
 	}
 	return nil
 }
@@ -149,7 +182,7 @@ func variable(ctx *context.Context, layer, name string, dims ...int) *context.Va
 }
 
 // Apply builds the network on x [B,H,W,3] with style weights w [B,S] and returns the stylised images
-// [B,H,W,3] in (0,1). The variables must exist (Init, or a loaded checkpoint).
+// [B,H,W,3] in (0,1) ([0,1] for FlavourTorchExamples). The variables must exist (Init, or a loaded checkpoint).
 func Apply(ctx *context.Context, a Arch, x, w *graph.Node) *graph.Node {
 	if err := a.Validate(); err != nil {
 		panic(err.Error())
@@ -166,22 +199,32 @@ func Apply(ctx *context.Context, a Arch, x, w *graph.Node) *graph.Node {
 	}
 	g := x.Graph()
 	w = graph.ConvertDType(w, x.DType())
-	layer := func(h *graph.Node, l Layer, relu bool) *graph.Node {
-		k := variable(ctx, l.Name, "kernel", l.K, l.K, l.In, l.Out).ValueGraph(g)
-		gm := variable(ctx, l.Name, "gamma", a.Styles, l.Out).ValueGraph(g)
-		bt := variable(ctx, l.Name, "beta", a.Styles, l.Out).ValueGraph(g)
-		if h.DType() != k.DType() {
-			k, gm, bt = graph.ConvertDType(k, h.DType()), graph.ConvertDType(gm, h.DType()), graph.ConvertDType(bt, h.DType())
+	conv := func(l Layer, name string, dims ...int) *graph.Node {
+		v := variable(ctx, l.Name, name, dims...).ValueGraph(g)
+		if v.DType() != x.DType() {
+			v = graph.ConvertDType(v, x.DType())
 		}
+		return v
+	}
+	layer := func(h *graph.Node, l Layer, relu bool) *graph.Node {
+		k := conv(l, "kernel", l.K, l.K, l.In, l.Out)
 		if l.Upsample {
 			h = nn.Upsample2xNearest(h)
 		}
 		h = nn.Conv2D(nn.ReflectPad(h, l.K/2), k, l.Stride, 0)
-		h = nn.ConditionalInstanceNorm(h, gm, bt, w, Eps)
+		if a.TorchExamples() {
+			h = nn.BiasAdd(h, conv(l, "bias", l.Out))
+		}
+		if a.Normed(l) {
+			h = nn.ConditionalInstanceNorm(h, conv(l, "gamma", a.Styles, l.Out), conv(l, "beta", a.Styles, l.Out), w, Eps)
+		}
 		if relu {
 			h = nn.ReLU(h)
 		}
 		return h
+	}
+	if a.TorchExamples() {
+		x = graph.MulScalar(x, 255)
 	}
 	ls := a.Layers()
 	h := layer(x, ls[0], true)
@@ -196,6 +239,9 @@ func Apply(ctx *context.Context, a Arch, x, w *graph.Node) *graph.Node {
 	h = layer(h, ls[n-3], true)
 	h = layer(h, ls[n-2], true)
 	h = layer(h, ls[n-1], false)
+	if a.TorchExamples() {
+		return graph.DivScalar(graph.MinScalar(graph.MaxScalar(h, 0.0), 255.0), 255.0)
+	}
 	return graph.Sigmoid(h)
 }
 

@@ -116,7 +116,7 @@ func TestCINOneHotEqualsInstanceNorm(t *testing.T) {
 		mix := make([]float64, tiny.Styles)
 		mix[k] = 1
 		cin := flat(t, ctx, tiny, img, OneHot(2, tiny.Styles, k))
-		in := flat(t, mixedSingle(t, ctx, tiny, mix), Arch{1, tiny.Width, tiny.ResBlocks}, img, [][]float32{{1}, {1}})
+		in := flat(t, mixedSingle(t, ctx, tiny, mix), Arch{Styles: 1, Width: tiny.Width, ResBlocks: tiny.ResBlocks}, img, [][]float32{{1}, {1}})
 		if d := maxDiff(cin, in); d != 0 {
 			t.Errorf("style %d: CIN one-hot differs from instance norm with the style's γ, β by %g", k, d)
 		}
@@ -137,7 +137,7 @@ func TestMixIsInsideTheNetwork(t *testing.T) {
 	perturb(t, ctx, tiny, 4)
 	img := randImage(2, 1, 32, 32)
 	mixed := flat(t, ctx, tiny, img, [][]float32{{0.5, 0.5, 0}})
-	mean := flat(t, mixedSingle(t, ctx, tiny, []float64{0.5, 0.5, 0}), Arch{1, tiny.Width, tiny.ResBlocks}, img, [][]float32{{1}})
+	mean := flat(t, mixedSingle(t, ctx, tiny, []float64{0.5, 0.5, 0}), Arch{Styles: 1, Width: tiny.Width, ResBlocks: tiny.ResBlocks}, img, [][]float32{{1}})
 	if d := maxDiff(mixed, mean); d > 1e-6 {
 		t.Errorf("50/50 mix differs from the net with mean γ, β by %g", d)
 	}

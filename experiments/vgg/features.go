@@ -37,10 +37,39 @@ func Normalize(img *graph.Node) *graph.Node {
 	return graph.Div(graph.Sub(img, mean), std)
 }
 
-// Features builds VGG-19 on img and returns the outputs of the wanted layers, keyed by layer name.
+// applyAffine is the per-pixel input map y_j = Σ_i x_i·a.M[i][j] + a.B[j] on [B,H,W,3] (see Affine).
+func applyAffine(img *graph.Node, a *Affine) *graph.Node {
+	ch := make([]*graph.Node, 3)
+	for i := range 3 {
+		ch[i] = graph.SliceAxis(img, 3, graph.AxisElem(i))
+	}
+	out := make([]*graph.Node, 3)
+	for j := range 3 {
+		var acc *graph.Node
+		for i := range 3 {
+			if a.M[i][j] == 0 {
+				continue
+			}
+			t := graph.MulScalar(ch[i], a.M[i][j])
+			if acc == nil {
+				acc = t
+			} else {
+				acc = graph.Add(acc, t)
+			}
+		}
+		if acc == nil {
+			acc = graph.ZerosLike(ch[0])
+		}
+		out[j] = graph.AddScalar(acc, a.B[j])
+	}
+	return graph.Concatenate(out, 3)
+}
+
+// Features builds the VGG net of w (VGG-19 unless w.Net says VGG-16) on img and returns the outputs of the wanted layers, keyed by layer name.
 //
 // img is [B,H,W,3] RGB in [0,1] (float32; float64 also works, the weights are converted). The network is
-// Normalize, then for each layer of Layers up to the deepest wanted one: convK_L = nn.Conv2D(x, kernel,
+// Normalize (or w.Input's affine map, for the caffe and adain layouts), then for each layer of the net's Layers
+// up to the deepest wanted one (the adain layout reflect-pads instead of zero-padding): convK_L = nn.Conv2D(x, kernel,
 // stride 1, pad 1) + bias, reluK_L = max(x, 0), poolK = 2×2 average (PoolAvg, also for "") or max (PoolMax)
 // pooling. Layers past the deepest wanted one are not built.
 //
@@ -54,10 +83,10 @@ func Normalize(img *graph.Node) *graph.Node {
 // a panic during graph building into the error it returns. Check names beforehand with ValidateLayers.
 // An empty want returns an empty map.
 func Features(ctx *context.Context, w *Weights, pool Pool, img *graph.Node, want []string) map[string]*graph.Node {
-	if err := ValidateLayers(want); err != nil {
+	if err := w.Validate(); err != nil {
 		panic("vgg.Features: " + err.Error())
 	}
-	if err := w.Validate(); err != nil {
+	if err := w.net().ValidateLayers(want); err != nil {
 		panic("vgg.Features: " + err.Error())
 	}
 	pool, err := ParsePool(string(pool))
@@ -71,21 +100,28 @@ func Features(ctx *context.Context, w *Weights, pool Pool, img *graph.Node, want
 	if len(want) == 0 {
 		return out
 	}
+	layers := w.net().Layers()
 	deepest := 0
 	for _, n := range want {
-		deepest = max(deepest, LayerIndex(n))
+		deepest = max(deepest, slices.Index(layers, n))
 	}
-	if s, _ := LayerScale(Layers[deepest]); img.Shape().Dimensions[1] < s || img.Shape().Dimensions[2] < s {
+	if s, _ := LayerScale(layers[deepest]); img.Shape().Dimensions[1] < s || img.Shape().Dimensions[2] < s {
 		panic(fmt.Sprintf("vgg.Features: the image %s is too small for layer %s, which needs at least %d×%d pixels",
-			img.Shape(), Layers[deepest], s, s))
+			img.Shape(), layers[deepest], s, s))
 	}
 
 	vctx := ctx.In(Scope).Checked(false)
 	vars := weightVariables(vctx, w)
 	g := img.Graph()
-	x := Normalize(img)
+	var x *graph.Node
+	if w.Input == nil {
+		x = Normalize(img)
+	} else {
+		x = applyAffine(img, w.Input)
+	}
+	reflect := w.layout() == AdaINLayout
 	conv := 0
-	for _, name := range Layers[:deepest+1] {
+	for _, name := range layers[:deepest+1] {
 		switch {
 		case strings.HasPrefix(name, "conv"):
 			k := vars[2*conv].ValueGraph(g)
@@ -93,7 +129,11 @@ func Features(ctx *context.Context, w *Weights, pool Pool, img *graph.Node, want
 			if x.DType() != dtypes.Float32 {
 				k, b = graph.ConvertDType(k, x.DType()), graph.ConvertDType(b, x.DType())
 			}
-			x = nn.BiasAdd(nn.Conv2D(x, k, 1, 1), b)
+			if reflect {
+				x = nn.BiasAdd(nn.Conv2D(nn.ReflectPad(x, 1), k, 1, 0), b)
+			} else {
+				x = nn.BiasAdd(nn.Conv2D(x, k, 1, 1), b)
+			}
 			conv++
 		case strings.HasPrefix(name, "relu"):
 			x = nn.ReLU(x)
@@ -118,8 +158,9 @@ func weightVariables(vctx *context.Context, w *Weights) []*context.Variable {
 		panic(fmt.Sprintf("vgg.Features: this context already holds VGG weights with SHA-256 %v, but weights %s "+
 			"(SHA-256 %s) were passed: use a fresh context for other weights", have, w.Source, w.SHA256))
 	}
-	vars := make([]*context.Variable, 0, 2*len(Convs))
-	for i, c := range Convs {
+	convs := w.net().Convs()
+	vars := make([]*context.Variable, 0, 2*len(convs))
+	for i, c := range convs {
 		cc := vctx.In(c.Name)
 		for _, p := range []struct {
 			name string

@@ -1,7 +1,8 @@
-// Package vgg is the VGG-19 loss network of stylelab: its topology (the 16 convolutions of torchvision's
-// vgg19().features, no classifier), its weights (a torchvision safetensors export, or seeded random weights,
-// both identified by a SHA-256 of their values), torchvision's input normalisation, and feature extraction
-// as a GoMLX graph that is differentiable on the pure-Go backend (through package nn).
+// Package vgg is the VGG loss network of stylelab: its topology (the convolutions of torchvision's
+// vgg19().features, or vgg16().features — Net; no classifier), its weights (safetensors or PyTorch .pth files in
+// the layouts users have — torchvision, Caffe-converted, AdaIN's normalised VGG-19, see Layout — or seeded random
+// weights, all identified by a SHA-256 of their values), each layout's input convention, and feature extraction as
+// a GoMLX graph that is differentiable on the pure-Go backend (through package nn).
 package vgg
 
 import (
@@ -26,16 +27,93 @@ var Convs = []ConvSpec{
 	{"conv5_1", 28, 512, 512}, {"conv5_2", 30, 512, 512}, {"conv5_3", 32, 512, 512}, {"conv5_4", 34, 512, 512},
 }
 
-// Layers lists every layer name in network order: conv1_1, relu1_1, conv1_2, relu1_2, pool1, conv2_1, …,
-// pool4, conv5_1, relu5_1, …, conv5_4, relu5_4. There is no pool5: no style-transfer layer needs it.
-var Layers = buildLayers()
+// Convs16 lists VGG-16's 13 convolutions (blocks of 2, 2, 3, 3, 3) with torchvision's vgg16().features indices.
+// Its layer names are those of VGG-19 less conv3_4, conv4_4, conv5_4 (and their ReLUs); every shared name has the
+// same channels and scale in both nets.
+var Convs16 = []ConvSpec{
+	{"conv1_1", 0, 3, 64}, {"conv1_2", 2, 64, 64},
+	{"conv2_1", 5, 64, 128}, {"conv2_2", 7, 128, 128},
+	{"conv3_1", 10, 128, 256}, {"conv3_2", 12, 256, 256}, {"conv3_3", 14, 256, 256},
+	{"conv4_1", 17, 256, 512}, {"conv4_2", 19, 512, 512}, {"conv4_3", 21, 512, 512},
+	{"conv5_1", 24, 512, 512}, {"conv5_2", 26, 512, 512}, {"conv5_3", 28, 512, 512},
+}
 
-func buildLayers() []string {
+// Net names the loss network's topology.
+type Net string
+
+const (
+	// VGG19 is torchvision's vgg19 (16 convolutions), the default ("" means VGG19).
+	VGG19 Net = "vgg19"
+	// VGG16 is torchvision's vgg16 (13 convolutions), the loss network of Johnson et al. and most feed-forward tools.
+	VGG16 Net = "vgg16"
+)
+
+// ParseNet turns "vgg19", "vgg16" or "" (meaning vgg19) into a Net, with an error naming the valid values.
+func ParseNet(s string) (Net, error) {
+	switch Net(strings.ToLower(strings.TrimSpace(s))) {
+	case "", VGG19:
+		return VGG19, nil
+	case VGG16:
+		return VGG16, nil
+	}
+	return "", fmt.Errorf("unknown loss network %q: use --net vgg19 or --net vgg16", s)
+}
+
+// Convs returns the net's convolutions in network order.
+func (n Net) Convs() []ConvSpec {
+	if n == VGG16 {
+		return Convs16
+	}
+	return Convs
+}
+
+// Layers returns the net's layer names in network order (see Layers).
+func (n Net) Layers() []string {
+	if n == VGG16 {
+		return layers16
+	}
+	return Layers
+}
+
+// Title is "VGG-19" or "VGG-16".
+func (n Net) Title() string {
+	if n == VGG16 {
+		return "VGG-16"
+	}
+	return "VGG-19"
+}
+
+// ValidateLayers is ValidateLayers for the net: names of VGG-19 that VGG-16 lacks (conv3_4, relu5_4, …) are errors
+// naming the net.
+func (n Net) ValidateLayers(names []string) error {
+	if err := ValidateLayers(names); err != nil || n != VGG16 {
+		return err
+	}
+	var bad []string
+	for _, name := range names {
+		if !slices.Contains(layers16, name) {
+			bad = append(bad, fmt.Sprintf("%q", name))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("VGG-16 has no layer %s (it has 3 convolutions in blocks 3–5, VGG-19 has 4); its layers are %s",
+		strings.Join(bad, ", "), strings.Join(layers16, " "))
+}
+
+// Layers lists every layer name of VGG-19 in network order: conv1_1, relu1_1, conv1_2, relu1_2, pool1, conv2_1,
+// …, pool4, conv5_1, relu5_1, …, conv5_4, relu5_4. There is no pool5: no style-transfer layer needs it.
+var Layers = buildLayers(Convs)
+
+var layers16 = buildLayers(Convs16)
+
+func buildLayers(convs []ConvSpec) []string {
 	var out []string
-	for i, c := range Convs {
+	for i, c := range convs {
 		out = append(out, c.Name, "relu"+strings.TrimPrefix(c.Name, "conv"))
 		block := c.Name[4]
-		lastOfBlock := i == len(Convs)-1 || Convs[i+1].Name[4] != block
+		lastOfBlock := i == len(convs)-1 || convs[i+1].Name[4] != block
 		if lastOfBlock && block != '5' {
 			out = append(out, "pool"+string(block))
 		}

@@ -254,6 +254,8 @@ func TestLoadSafetensorsErrors(t *testing.T) {
 	vgg16 := clone()
 	vgg16["features.17.weight"] = vgg16["features.16.weight"]
 	delete(vgg16, "features.16.weight")
+	extra := clone()
+	extra["features.99.weight"] = rawTensor{safetensors.F32, []uint64{2}, make([]byte, 8)}
 	withClassifier := clone()
 	withClassifier["classifier.0.weight"] = rawTensor{safetensors.F32, []uint64{2, 2}, make([]byte, 16)}
 
@@ -267,6 +269,7 @@ func TestLoadSafetensorsErrors(t *testing.T) {
 		{"wrong dtype", wrongDType, []string{`"features.0.bias"`, "F16", "want F32"}},
 		{"vgg16 layout", vgg16, []string{`"features.16.weight"`, "VGG-16"}},
 		{"extra classifier tensors are ignored", withClassifier, nil},
+		{"extra tensor", extra, []string{"features.99.weight", "another network"}},
 	} {
 		_, err := LoadSafetensors(writeFile(t, tc.m))
 		if tc.want == nil {

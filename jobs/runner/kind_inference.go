@@ -74,7 +74,8 @@ func (j *inferenceJob) check() error {
 		if err := train.CheckMix(sp.AdaIN.StyleWeights, len(sp.Inputs.Styles)); err != nil {
 			return fmt.Errorf("--style-weights: %w", err)
 		}
-		if j.w.SHA256 != h.LossNet.SHA256 {
+		// An imported decoder (pytorch-AdaIN) does not name its encoder; train.NewModel checks it is a VGG-19.
+		if j.w.SHA256 != h.LossNet.SHA256 && !(h.Imported != "" && h.LossNet.SHA256 == "") {
 			return fmt.Errorf("model %s was trained with encoder weights %s (SHA-256 %.12s), this run uses %s: pass the same --weights",
 				sp.Inputs.Model.Path, h.LossNet.Source, h.LossNet.SHA256, j.w.Source)
 		}

@@ -21,8 +21,10 @@ import (
 	"github.com/stylelab/stylelab/backends/backend"
 	"github.com/stylelab/stylelab/experiments/gatys"
 	"github.com/stylelab/stylelab/experiments/imageio"
+	"github.com/stylelab/stylelab/experiments/vgg"
 	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/tracker"
+	"github.com/stylelab/stylelab/tracker/provenance"
 )
 
 // Artifact names and tags a recorded run carries.
@@ -165,4 +167,24 @@ func device(info backend.Info) string {
 		return "PJRT plugin " + info.PluginPath
 	}
 	return fmt.Sprintf("CPU (pure Go, %d cores)", runtime.NumCPU())
+}
+
+// recordWeights puts a weights file's net, layout with its input convention, and file SHA-256 in the provenance
+// (nothing for stylelab's default random VGG-19).
+func recordWeights(rec *provenance.Record, w *vgg.Weights) {
+	if w.FileSHA256 == "" && (w.Net == "" || w.Net == vgg.VGG19) {
+		return
+	}
+	net, layout := w.Net, w.Layout
+	if net == "" {
+		net = vgg.VGG19
+	}
+	if layout == "" {
+		layout = vgg.Torchvision
+	}
+	rec.WeightsNet = string(net)
+	if w.FileSHA256 != "" {
+		rec.WeightsLayout = string(layout) + ": " + layout.Convention()
+		rec.WeightsFileSHA256 = w.FileSHA256
+	}
 }

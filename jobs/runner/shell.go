@@ -112,13 +112,7 @@ func prepare(sp *spec.Spec, allowChanged bool, warn func(string)) (*Prepared, er
 	if !ok {
 		return nil, fmt.Errorf("spec kind %q has no runner (registered: %s): import the package that registers it (runner.Register)", sp.Kind, strings.Join(Kinds(), ", "))
 	}
-	var w *vgg.Weights
-	var err error
-	if sp.Weights.File != nil {
-		w, err = vgg.LoadSafetensors(sp.FilePath(sp.Weights.File.Path))
-	} else {
-		w = vgg.Random(sp.Weights.RandomSeed)
-	}
+	w, err := sp.LoadWeights()
 	if err != nil {
 		return nil, err
 	}
@@ -273,6 +267,7 @@ func (p *Prepared) startRun(o Options) (*tracker.Run, error) {
 	}
 	rec.SetSeed(sp.Seed)
 	rec.WeightsSource, rec.WeightsSHA256 = p.Weights.Source, p.Weights.SHA256
+	recordWeights(&rec, p.Weights)
 	rec.Notebook = o.Notebook
 	info := backend.Choose()
 	rec.Backend = info.Name + " (" + info.Config + ")"

@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/stylelab/stylelab/experiments/vgg"
 	"io"
 	"os"
 	"path/filepath"
@@ -118,11 +119,16 @@ type AdaINParams struct {
 	Alpha        *float64  `json:"alpha"`
 }
 
-// Weights names the loss network's weights: a safetensors file (File, with the SHA-256 of the weight values as
-// vgg.Weights.SHA256 computes it), or, when File is empty, the seeded random VGG-19 vgg.Random(RandomSeed).
+// Weights names the loss network's weights: a safetensors or PyTorch .pth file (File, with the SHA-256 of the
+// weight values as vgg.Weights.SHA256 computes it), or, when File is empty, the seeded random VGG-19 (or VGG-16,
+// Net) vgg.RandomNet(Net, RandomSeed).
 type Weights struct {
 	File       *Input `json:"file,omitempty"`
 	RandomSeed uint64 `json:"random_seed"`
+	// Net is "vgg19" or "vgg16"; "" is VGG-19 for random weights and whatever the file holds otherwise.
+	Net string `json:"net,omitempty"`
+	// Layout forces a file's layout (vgg.Layout: torchvision, caffe, adain); "" detects it.
+	Layout string `json:"layout,omitempty"`
 	// SHA256 is the hash of the weight values the run used (vgg.Weights.SHA256), filled when the run starts.
 	SHA256 string `json:"sha256,omitempty"`
 }
@@ -314,6 +320,30 @@ func (s *Spec) Resolve() error {
 
 // FilePath resolves an input path: absolute paths as they are; relative ones against the working directory if
 // the file exists there, else against BaseDir.
+// LoadWeights returns the loss network the spec names (Weights): vgg.Load of the file with the spec's net and
+// layout, or vgg.RandomNet.
+func (s *Spec) LoadWeights() (*vgg.Weights, error) {
+	net, err := vgg.ParseNet(s.Weights.Net)
+	if err != nil {
+		return nil, fmt.Errorf("spec weights.net: %w", err)
+	}
+	layout, err := vgg.ParseLayout(s.Weights.Layout)
+	if err != nil {
+		return nil, fmt.Errorf("spec weights.layout: %w", err)
+	}
+	if s.Weights.File == nil {
+		if layout != "" {
+			return nil, fmt.Errorf("spec weights.layout %q needs a weights file (--weights): random weights have no layout", layout)
+		}
+		return vgg.RandomNet(net, s.Weights.RandomSeed), nil
+	}
+	o := vgg.LoadOptions{Layout: layout, Why: "asked for (--net/--layout)"}
+	if s.Weights.Net != "" {
+		o.Net = net
+	}
+	return vgg.Load(s.FilePath(s.Weights.File.Path), o)
+}
+
 func (s *Spec) FilePath(p string) string {
 	if filepath.IsAbs(p) {
 		return p

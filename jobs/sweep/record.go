@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stylelab/stylelab/experiments/vgg"
 	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/tracker"
 )
@@ -228,14 +227,9 @@ func fillWeightsHash(sp *spec.Spec, cache map[string]string) error {
 		sp.Weights.SHA256 = h
 		return nil
 	}
-	var w *vgg.Weights
-	if sp.Weights.File != nil {
-		var err error
-		if w, err = vgg.LoadSafetensors(sp.FilePath(sp.Weights.File.Path)); err != nil {
-			return err
-		}
-	} else {
-		w = vgg.Random(sp.Weights.RandomSeed)
+	w, err := sp.LoadWeights()
+	if err != nil {
+		return err
 	}
 	cache[k] = w.SHA256
 	sp.Weights.SHA256 = w.SHA256

@@ -3,6 +3,7 @@ package lab
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/stylelab/stylelab/experiments/train"
 	"github.com/stylelab/stylelab/experiments/vgg"
@@ -34,6 +35,9 @@ func Execute(s *tracker.Store, sp *spec.Spec) (*tracker.RunInfo, error) {
 	sp.BaseDir = root
 	if p := os.Getenv(vgg.EnvWeights); p != "" && sp.Weights.File == nil {
 		sp.Weights.File = &spec.Input{Path: p}
+	}
+	if n := os.Getenv(vgg.EnvNet); n != "" && sp.Weights.Net == "" {
+		sp.Weights.Net = strings.ToLower(strings.TrimSpace(n))
 	}
 	return execute(s, sp)
 }

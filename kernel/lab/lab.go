@@ -124,9 +124,18 @@ func LoadImage(rel string, size int) (*imageio.Image, error) {
 	return imageio.Load(p, size)
 }
 
-// Weights returns the loss network's weights: $STYLELAB_VGG_WEIGHTS (safetensors) when set, else the seeded
-// random VGG-19 (vgg.FromEnvOrRandom).
-func Weights(seed uint64) (*vgg.Weights, error) { return vgg.FromEnvOrRandom("", seed) }
+// Weights returns the loss network's weights: $STYLELAB_VGG_WEIGHTS (safetensors or .pth) when set, else the
+// seeded random VGG-19, or VGG-16 with $STYLELAB_VGG_NET=vgg16 (vgg.FromEnvOrRandomNet).
+func Weights(seed uint64) (*vgg.Weights, error) {
+	net, err := vgg.ParseNet(os.Getenv(vgg.EnvNet))
+	if err != nil {
+		return nil, fmt.Errorf("$%s: %w", vgg.EnvNet, err)
+	}
+	if os.Getenv(vgg.EnvNet) == "" {
+		net = ""
+	}
+	return vgg.FromEnvOrRandomNet("", net, seed)
+}
 
 // Spec is one stylisation for Stylise: the notebook-friendly form of an experiment spec (spec.Spec), with
 // repository-relative paths.
@@ -169,6 +178,7 @@ func (s Spec) ExperimentSpec() (*spec.Spec, error) {
 	if p := os.Getenv(vgg.EnvWeights); p != "" {
 		sp.Weights.File = &spec.Input{Path: p}
 	}
+	sp.Weights.Net = strings.ToLower(strings.TrimSpace(os.Getenv(vgg.EnvNet))) // "" : the file's net, or VGG-19
 	return sp, nil
 }
 

@@ -82,6 +82,12 @@ type Record struct {
 	WeightsSHA256 string          `json:"weights_sha256,omitempty"` // caller
 	Notebook      string          `json:"notebook,omitempty"`       // caller: notebook name when run from one
 	Config        json.RawMessage `json:"config,omitempty"`         // caller: the resolved configuration as JSON
+
+	// WeightsNet, WeightsLayout (layout: input convention) and WeightsFileSHA256 (the file's bytes) describe a
+	// weights file (caller; empty for stylelab's seeded random VGG-19).
+	WeightsNet        string `json:"weights_net,omitempty"`
+	WeightsLayout     string `json:"weights_layout,omitempty"`
+	WeightsFileSHA256 string `json:"weights_file_sha256,omitempty"`
 }
 
 // Options control Collect.
@@ -307,6 +313,8 @@ func (r Record) Tags() map[string]string {
 	set("device", r.Device)
 	set("weights.source", r.WeightsSource)
 	set("weights.sha256", r.WeightsSHA256)
+	set("weights.net", r.WeightsNet)
+	set("weights.layout", r.WeightsLayout)
 	set("notebook", r.Notebook)
 	set("config", string(r.Config))
 	return t
