@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -180,6 +181,35 @@ func TestSlurmScriptRuns(t *testing.T) {
 	want := strings.Join(append(r.TaskArgs(2), "--tag", "slurm.job_id=77", "--tag", "slurm.task_id=2"), " ")
 	if strings.TrimSpace(string(out)) != want {
 		t.Fatalf("task 2 ran\n%s\nwant\n%s", out, want)
+	}
+}
+
+// Each run's own tags (Entry.Tags, a study's arm and unit) reach its task, under the local executor (TaskArgs)
+// and in the sbatch script, quoted whatever they hold; a run without tags gets none of another's.
+func TestEntryTagsReachTheTask(t *testing.T) {
+	dir := t.TempDir()
+	r := &Record{ID: "s-1", Name: "s", DB: "/db/s.db", Binary: "/bin/echo", dir: dir, Runs: []Entry{
+		{Index: 0, Spec: "specs/0000.json", Tags: map[string]string{"study.unit": "a×b 'q'", "study.arm": "gram"}},
+		{Index: 1, Spec: "specs/0001.json"},
+	}}
+	args := r.TaskArgs(0)
+	want := append(r.sweepArgs(0), "--tag", "study.arm=gram", "--tag", "study.unit=a×b 'q'")
+	if strings.Join(args, "|") != strings.Join(want, "|") {
+		t.Fatalf("TaskArgs(0) = %q", args)
+	}
+	path := filepath.Join(dir, "s.sh")
+	os.WriteFile(path, []byte(r.SlurmScript([]int{0, 1}, SlurmOptions{})), 0o755)
+	for i, extra := range [][]string{{"--tag", "study.arm=gram", "--tag", "study.unit=a×b 'q'"}, nil} {
+		cmd := exec.Command("bash", path)
+		cmd.Env = append(os.Environ(), fmt.Sprintf("SLURM_ARRAY_TASK_ID=%d", i), "SLURM_ARRAY_JOB_ID=5")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		w := append(append(r.sweepArgs(i), "--tag", "slurm.job_id=5", "--tag", fmt.Sprintf("slurm.task_id=%d", i)), extra...)
+		if strings.TrimSpace(string(out)) != strings.Join(w, " ") {
+			t.Errorf("task %d ran\n%s\nwant\n%s", i, out, strings.Join(w, " "))
+		}
 	}
 }
 

@@ -1,0 +1,512 @@
+package studies
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stylelab/stylelab/experiments/imageio"
+	"github.com/stylelab/stylelab/experiments/losses"
+	"github.com/stylelab/stylelab/experiments/study"
+	"github.com/stylelab/stylelab/experiments/vgg"
+	"github.com/stylelab/stylelab/jobs/runner"
+	"github.com/stylelab/stylelab/jobs/spec"
+	"github.com/stylelab/stylelab/jobs/sweep"
+	"github.com/stylelab/stylelab/tracker"
+	"github.com/stylelab/stylelab/tracker/dashboard"
+)
+
+// Artifacts of an evaluation run (besides dashboard.StudyReportArtifact) and the prefixes of the metrics that
+// are not judge scores.
+const (
+	ObservationsArtifact = "study/observations.json" // the tidy rows analysed ([]study.Observation)
+	AnalysisArtifact     = "study/analysis.json"     // study.Analysis
+	OwnPrefix            = "own/"                    // the run's own objective at its last step (optimising network)
+	CostPrefix           = "cost/"                   // seconds_per_step
+	MetricSecondsPerStep = CostPrefix + "seconds_per_step"
+)
+
+// OwnMetrics are the run metrics kept as the optimising network's own scores (own/<name>).
+var OwnMetrics = []string{"style", "content", "style_rel"}
+
+// SummaryMetrics are the judge metrics compared between arms (the family Holm corrects over): content, every
+// style loss, SSIM, and the colour and feature distances; the per-layer scores are exported, not compared.
+func SummaryMetrics() []string {
+	m := []string{study.MetricContent}
+	for _, n := range losses.Names {
+		m = append(m, study.StyleMetric(n))
+	}
+	return append(m, study.MetricSSIM, study.MetricColourSW, study.MetricFeatureSW)
+}
+
+// EvaluateOptions control Evaluate.
+type EvaluateOptions struct {
+	Store *tracker.Store
+	// Judge and Statistics, when set, replace the study file's (a new evaluation of the same runs).
+	Judge      *Judge
+	Statistics *Statistics
+	// Progress is called after each judged run (done of total).
+	Progress func(done, total int)
+}
+
+// Evaluation is what Evaluate recorded.
+type Evaluation struct {
+	RunID        string // the evaluation's tracker run
+	Observations []study.Observation
+	Analysis     *study.Analysis
+	Report       *dashboard.StudyReport
+}
+
+// JudgeConfig resolves a study judge into experiments/study's configuration, loading its weights (a file is
+// found from the working directory, then baseDir).
+func (j Judge) JudgeConfig(baseDir string) (study.JudgeConfig, error) {
+	cfg := study.JudgeConfig{Pool: j.Pool, Projections: j.Projections, ProjectionSeed: j.ProjectionSeed}
+	if j.LossOptions != nil {
+		cfg.LossOptions = *j.LossOptions
+	}
+	w := spec.Weights{RandomSeed: DefaultJudgeSeed}
+	if j.Weights != nil {
+		w = *j.Weights
+	}
+	if w.File != nil {
+		ref := &spec.Spec{BaseDir: baseDir}
+		jw, err := vgg.LoadSafetensors(ref.FilePath(w.File.Path))
+		if err != nil {
+			return cfg, fmt.Errorf("judge.weights: %w", err)
+		}
+		cfg.Weights = jw
+	} else {
+		cfg.Weights = vgg.Random(w.RandomSeed)
+	}
+	return cfg.WithDefaults(), nil
+}
+
+// judgeKey hashes what decides an evaluation's numbers besides the runs: the judge (with its weights' hash)
+// and the statistics.
+func judgeKey(cfg study.JudgeConfig, o study.AnalysisOptions) string {
+	b, _ := json.Marshal(struct {
+		Weights                 string
+		Pool                    vgg.Pool
+		Content, Style          []string
+		Loss                    losses.Options
+		Projections             int
+		ProjectionSeed          uint64
+		Resamples               int
+		Level, Alpha, Identical float64
+		Seed                    uint64
+	}{cfg.Weights.SHA256, cfg.Pool, cfg.ContentLayers, cfg.StyleLayers, cfg.LossOptions, cfg.Projections, cfg.ProjectionSeed,
+		o.Resamples, o.Level, o.Alpha, o.Identical, o.Seed})
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// Evaluate judges every finished run of the study, analyses the scores and records the evaluation as a tracker
+// run of its own (see the package doc). Runs that did not finish are listed in the report as missing; an
+// evaluation with no finished run is an error. The judge must not be any run's optimising network (by the
+// SHA-256 of the weights the run recorded), and every run's content and style files must still have the
+// SHA-256 its spec recorded (otherwise the judge would compare the output with other images).
+func Evaluate(rec *Record, sw *sweep.Record, o EvaluateOptions) (ev *Evaluation, err error) {
+	st := o.Store
+	if st == nil {
+		return nil, errors.New("studies: Evaluate needs the tracker the runs were recorded in")
+	}
+	f := rec.StudyFile()
+	judgeSpec := f.Judge
+	if o.Judge != nil {
+		judgeSpec = *o.Judge
+	}
+	stats := f.Statistics
+	if o.Statistics != nil {
+		stats = *o.Statistics
+	}
+	tmp := *f
+	tmp.Judge, tmp.Statistics = judgeSpec, stats
+	if err := tmp.Check(); err != nil {
+		return nil, err
+	}
+	jcfg, err := judgeSpec.JudgeConfig(rec.BaseDir)
+	if err != nil {
+		return nil, err
+	}
+	aopts := stats.Options()
+	for _, a := range f.Arms {
+		aopts.Arms = append(aopts.Arms, a.Name)
+	}
+	aopts.Metrics = SummaryMetrics()
+	for _, m := range OwnMetrics {
+		aopts.Describe = append(aopts.Describe, OwnPrefix+m)
+	}
+	aopts.Describe = append(aopts.Describe, MetricSecondsPerStep)
+
+	if !st.ReadOnly() {
+		if _, err := st.ReapStale(); err != nil {
+			return nil, err
+		}
+	}
+	_, states, err := sw.Status(st, nil)
+	if err != nil {
+		return nil, err
+	}
+	type judged struct {
+		planned Planned
+		run     *tracker.RunInfo
+		output  string // SHA-256 of output.png
+		scores  map[string]float64
+	}
+	var done []judged
+	var missing []string
+	for i, s := range states {
+		p := rec.Runs[i]
+		if s.State != tracker.StatusFinished {
+			msg := fmt.Sprintf("run %d (%s × %s, seed %d): %s", i, p.Arm, p.Unit, p.Seed, s.State)
+			if s.Error != "" {
+				msg += " " + s.Error
+			}
+			missing = append(missing, msg)
+			continue
+		}
+		ri, err := st.GetRun(s.RunID)
+		if err != nil {
+			return nil, err
+		}
+		done = append(done, judged{planned: p, run: ri, output: ri.Tags[runner.OutputHashTag]})
+	}
+	if len(done) == 0 {
+		return nil, fmt.Errorf("study %s: no run has finished yet (%d planned): stylelab study status %s, then evaluate", rec.ID, len(rec.Runs), rec.ID)
+	}
+
+	judge, err := study.NewJudge(jcfg)
+	if err != nil {
+		return nil, err
+	}
+	defer judge.Close()
+	images := map[string]*imageio.Image{}
+	load := func(sp *spec.Spec, path string, size int) (*imageio.Image, error) {
+		full := sp.FilePath(path)
+		k := fmt.Sprintf("%s@%d", full, size)
+		if im, ok := images[k]; ok {
+			return im, nil
+		}
+		im, err := imageio.Load(full, size)
+		if err != nil {
+			return nil, err
+		}
+		images[k] = im
+		return im, nil
+	}
+	unitImages := map[string][2]*imageio.Image{}
+	for k := range done {
+		d := &done[k]
+		sp, err := runner.LoadSpec(st, d.run.ID)
+		if err != nil {
+			return nil, err
+		}
+		if err := sp.Resolve(); err != nil {
+			return nil, fmt.Errorf("run %s: its recorded spec: %w", d.run.ID, err)
+		}
+		if _, err := sp.HashInputs(false); err != nil {
+			return nil, fmt.Errorf("run %s (%s × %s): %w: the judge would compare its output with other images; restore the files, or run the study again", d.run.ID, d.planned.Arm, d.planned.Unit, err)
+		}
+		if err := study.CheckIndependent(jcfg.Weights.SHA256, sp.Weights.SHA256); err != nil {
+			return nil, fmt.Errorf("run %s (arm %s): %w", d.run.ID, d.planned.Arm, err)
+		}
+		out, err := runner.Output(st, d.run.ID)
+		if err != nil {
+			return nil, err
+		}
+		size := sp.Optimise.Size
+		content, err := load(sp, sp.Inputs.Content.Path, size)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: content image: %w", d.run.ID, err)
+		}
+		style, err := load(sp, sp.Inputs.Styles[0].Path, size)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: style image: %w", d.run.ID, err)
+		}
+		if _, ok := unitImages[d.planned.Unit]; !ok {
+			unitImages[d.planned.Unit] = [2]*imageio.Image{content, style}
+		}
+		if d.scores, err = judge.Score(out, content, style, sp.Weights.SHA256); err != nil {
+			return nil, fmt.Errorf("judging run %s: %w", d.run.ID, err)
+		}
+		for _, m := range OwnMetrics {
+			if v, ok := d.run.Latest[m]; ok {
+				d.scores[OwnPrefix+m] = v
+			}
+		}
+		if v, err := strconv.ParseFloat(d.run.Tags["seconds_per_step"], 64); err == nil {
+			d.scores[MetricSecondsPerStep] = v
+		}
+		if o.Progress != nil {
+			o.Progress(k+1, len(done))
+		}
+	}
+
+	var obs []study.Observation
+	for _, d := range done {
+		for _, k := range sortedKeys(d.scores) {
+			obs = append(obs, study.Observation{Run: d.run.ID, Arm: d.planned.Arm, Unit: d.planned.Unit, Seed: d.planned.Seed, Metric: k, Value: d.scores[k]})
+		}
+	}
+	an, err := study.Analyse(obs, aopts)
+	if err != nil {
+		return nil, err
+	}
+
+	// The evaluation's own run: params, judge scores by run index, artifacts.
+	exp := f.Name
+	if len(done) > 0 {
+		if sp, err := runner.LoadSpec(st, done[0].run.ID); err == nil && sp.Experiment != "" {
+			exp = sp.Experiment
+		}
+	}
+	run, err := st.StartRun(exp, "evaluation of study "+f.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if e := run.End(&err); err == nil {
+			err = e
+		}
+	}()
+	ev = &Evaluation{RunID: run.ID(), Observations: obs, Analysis: an}
+	key := judgeKey(jcfg, aopts)
+	params := map[string]string{
+		"kind": "study-evaluation", "study": rec.ID,
+		"judge.weights": jcfg.Weights.Source, "judge.weights_sha256": jcfg.Weights.SHA256, "judge.pool": string(jcfg.Pool),
+		"judge.projections": fmt.Sprint(jcfg.Projections), "judge.projection_seed": fmt.Sprint(jcfg.ProjectionSeed),
+		"judge.content_layers": strings.Join(jcfg.ContentLayers, ","), "judge.style_layers": strings.Join(jcfg.StyleLayers, ","),
+		"statistics.bootstrap": fmt.Sprint(max(aopts.Resamples, 0)), "statistics.level": fmt.Sprint(an.Options.Level),
+		"statistics.seed": fmt.Sprint(aopts.Seed), "statistics.alpha": fmt.Sprint(an.Options.Alpha), "statistics.identical": fmt.Sprint(an.Options.Identical),
+	}
+	lo, _ := json.Marshal(jcfg.LossOptions)
+	params["judge.loss_options"] = string(lo)
+	if err = run.LogParams(params); err != nil {
+		return ev, err
+	}
+	if err = run.SetTags(map[string]string{TagID: rec.ID, TagRole: RoleEvaluation, TagJudgeKey: key}); err != nil {
+		return ev, err
+	}
+	for _, d := range done {
+		m := map[string]float64{}
+		for k, v := range d.scores {
+			if strings.HasPrefix(k, study.MetricPrefix) {
+				m[k] = v
+			}
+		}
+		if err = run.LogMetrics(int64(d.planned.Index), m); err != nil {
+			return ev, err
+		}
+	}
+	unitArt := map[string][2]string{}
+	for i, u := range rec.Units {
+		ims, ok := unitImages[u.ID]
+		if !ok {
+			continue
+		}
+		var shas [2]string
+		for j, role := range []string{"content", "style"} {
+			var buf bytes.Buffer
+			if err = imageio.EncodePNG(&buf, ims[j]); err != nil {
+				return ev, err
+			}
+			a, e := run.LogArtifact(fmt.Sprintf("study/units/%03d-%s.png", i, role), "image/png", buf.Bytes())
+			if e != nil {
+				return ev, e
+			}
+			shas[j] = a.SHA256
+		}
+		unitArt[u.ID] = shas
+	}
+	rep := buildReport(rec, an, jcfg, aopts, key, unitArt, missing)
+	rep.Evaluated = time.Now().UTC()
+	var first, last time.Time
+	for _, d := range done {
+		if first.IsZero() || d.run.Start.Before(first) {
+			first = d.run.Start
+		}
+		if d.run.End.After(last) {
+			last = d.run.End
+		}
+	}
+	if !first.IsZero() && last.After(first) {
+		rep.Runs.WallTime = last.Sub(first).Seconds()
+	}
+	rep.Runs.Judged = len(done)
+	for _, d := range done {
+		for gi := range rep.Grid {
+			row := &rep.Grid[gi]
+			if row.Unit != d.planned.Unit || d.planned.Seed != rep.GridSeed {
+				continue
+			}
+			for ci := range row.Cells {
+				if row.Cells[ci].Arm == d.planned.Arm {
+					row.Cells[ci].RunID, row.Cells[ci].Image = d.run.ID, d.output
+				}
+			}
+		}
+	}
+	ev.Report = rep
+	for _, a := range []struct {
+		name string
+		v    any
+	}{{ObservationsArtifact, obs}, {AnalysisArtifact, an}, {dashboard.StudyReportArtifact, rep}} {
+		b, e := json.MarshalIndent(a.v, "", " ")
+		if e != nil {
+			return ev, fmt.Errorf("encoding %s: %w", a.name, e)
+		}
+		if _, err = run.LogArtifact(a.name, "application/json", b); err != nil {
+			return ev, err
+		}
+	}
+	return ev, nil
+}
+
+// buildReport turns the analysis into the report data the dashboard renders.
+func buildReport(rec *Record, an *study.Analysis, jcfg study.JudgeConfig, o study.AnalysisOptions, key string,
+	unitArt map[string][2]string, missing []string) *dashboard.StudyReport {
+	f := rec.StudyFile()
+	rep := &dashboard.StudyReport{Version: dashboard.StudyReportVersion, ID: rec.ID, Name: f.Name, Description: f.Description,
+		Seeds: f.Seeds, Metrics: an.Metrics, Findings: an.Findings, GridSeed: f.Seeds[0]}
+	rep.Runs.Planned = len(rec.Runs)
+	rep.Runs.Missing = missing
+	for _, a := range f.Arms {
+		var parts []string
+		for _, k := range sortedKeys(a.Set) {
+			b, _ := json.Marshal(a.Set[k])
+			parts = append(parts, k+"="+string(b))
+		}
+		rep.Arms = append(rep.Arms, dashboard.StudyArm{Name: a.Name, Set: strings.Join(parts, ", ")})
+	}
+	for _, u := range rec.Units {
+		su := dashboard.StudyUnit{ID: u.ID, Content: u.Content, Style: u.Style}
+		if s, ok := unitArt[u.ID]; ok {
+			su.ContentImage, su.StyleImage = s[0], s[1]
+		}
+		rep.Units = append(rep.Units, su)
+		row := dashboard.StudyGridRow{Unit: u.ID}
+		for _, a := range f.Arms {
+			row.Cells = append(row.Cells, dashboard.StudyGridCell{Arm: a.Name})
+		}
+		rep.Grid = append(rep.Grid, row)
+	}
+	// Settings: the base spec's fields that every run shares, then the judge and the statistics.
+	var base map[string]any
+	if json.Unmarshal(f.Base, &base) == nil {
+		flat := map[string]string{}
+		flatten("", base, flat)
+		for _, k := range sortedKeys(flat) {
+			rep.Settings = append(rep.Settings, dashboard.StudySetting{Group: "base", Key: k, Value: flat[k]})
+		}
+	}
+	lo, _ := json.Marshal(jcfg.LossOptions)
+	for _, kv := range [][2]string{
+		{"weights", jcfg.Weights.Source + " (sha256 " + jcfg.Weights.SHA256[:12] + "…)"}, {"pool", string(jcfg.Pool)},
+		{"content_layers", strings.Join(jcfg.ContentLayers, ",")}, {"style_layers", strings.Join(jcfg.StyleLayers, ",")},
+		{"loss_options", string(lo)},
+		{"sliced Wasserstein", fmt.Sprintf("%d projections, seed %d (colour: CIE Lab pixels; features: judge VGG at the style layers)", jcfg.Projections, jcfg.ProjectionSeed)},
+		{"ssim", "luminance Y, Gaussian 11×11 σ = 1.5, K1 0.01, K2 0.03, L = 1, population covariance"},
+	} {
+		rep.Settings = append(rep.Settings, dashboard.StudySetting{Group: "judge", Key: kv[0], Value: kv[1]})
+	}
+	boot := "none"
+	if o.Resamples > 0 {
+		boot = fmt.Sprintf("%d resamples of units, seed %d (percentile method)", o.Resamples, o.Seed)
+	}
+	for _, kv := range [][2]string{
+		{"bootstrap", boot}, {"level", fmt.Sprintf("%g%%", 100*an.Options.Level)},
+		{"test", "Wilcoxon signed-rank, two-sided, zero_method wilcox, exact for n ≤ 50 without ties or zeros"},
+		{"correction", fmt.Sprintf("Holm over %d comparisons, α = %g", len(an.Comparisons), an.Options.Alpha)},
+		{"identical", fmt.Sprintf("relative |Δ| < %g on every judge", an.Options.Identical)},
+		{"evaluation key", key[:16]},
+	} {
+		rep.Settings = append(rep.Settings, dashboard.StudySetting{Group: "statistics", Key: kv[0], Value: kv[1]})
+	}
+	for _, s := range an.Summaries {
+		m := dashboard.StudyMean{Arm: s.Arm, Metric: s.Metric, Mean: s.CI.Estimate, Lo: s.CI.Lo, Hi: s.CI.Hi,
+			SeedSD: s.SeedSD, MeanRank: s.MeanRank, Units: s.Units}
+		rep.Means = append(rep.Means, m)
+		switch {
+		case strings.HasPrefix(s.Metric, OwnPrefix) && !slices.Contains(rep.Own, s.Metric):
+			rep.Own = append(rep.Own, s.Metric)
+		case strings.HasPrefix(s.Metric, CostPrefix) && !slices.Contains(rep.Cost, s.Metric):
+			rep.Cost = append(rep.Cost, s.Metric)
+		}
+	}
+	for _, c := range an.Comparisons {
+		scale := 0.0
+		if c.Relative > 0 {
+			scale = math.Abs(c.Diff.Estimate) / c.Relative
+		}
+		rep.Comparisons = append(rep.Comparisons, dashboard.StudyComparison{A: c.A, B: c.B, Metric: c.Metric, Units: c.Units,
+			Diff: c.Diff.Estimate, Lo: c.Diff.Lo, Hi: c.Diff.Hi, Scale: scale, Relative: c.Relative,
+			W: c.Wilcoxon.Statistic, P: c.Wilcoxon.P, Exact: c.Wilcoxon.Exact, PHolm: c.PHolm, Better: c.Better})
+	}
+	cl := dashboard.StudyMatrix{}
+	for _, a := range an.Arms {
+		cl.Rows = append(cl.Rows, a)
+	}
+	for _, n := range losses.Names {
+		cl.Columns = append(cl.Columns, study.StyleMetric(n))
+	}
+	for _, a := range cl.Rows {
+		row := make([]float64, len(cl.Columns))
+		for j, m := range cl.Columns {
+			if s := an.Summary(a, m); s != nil {
+				row[j] = s.CI.Estimate
+			}
+		}
+		cl.Values = append(cl.Values, row)
+	}
+	rep.CrossLoss = cl
+	rep.Notes = append(rep.Notes, "Cost is seconds per optimisation step as each run recorded it (on a shared machine, timings are noisy); peak memory per run is not recorded by the runner yet.")
+	if len(f.Seeds) < 2 {
+		rep.Notes = append(rep.Notes, "One seed per unit: seed variance is not estimated.")
+	}
+	return rep
+}
+
+// flatten writes nested JSON objects as dotted keys with JSON-encoded leaves.
+func flatten(prefix string, v any, out map[string]string) {
+	if m, ok := v.(map[string]any); ok {
+		for k, e := range m {
+			key := k
+			if prefix != "" {
+				key = prefix + "." + k
+			}
+			flatten(key, e, out)
+		}
+		return
+	}
+	b, _ := json.Marshal(v)
+	out[prefix] = string(b)
+}
+
+// LatestEvaluation reads the latest finished evaluation of study id: its run and its observations.
+func LatestEvaluation(st *tracker.Store, id string) (*tracker.RunInfo, []study.Observation, error) {
+	_, ri, err := dashboard.ReadStudy(st, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := st.FindArtifact(ri.ID, ObservationsArtifact)
+	if err != nil {
+		return nil, nil, fmt.Errorf("evaluation run %s has no %s: %w", ri.ID, ObservationsArtifact, err)
+	}
+	b, err := st.ReadArtifact(a.SHA256)
+	if err != nil {
+		return nil, nil, err
+	}
+	var obs []study.Observation
+	if err := json.Unmarshal(b, &obs); err != nil {
+		return nil, nil, fmt.Errorf("evaluation run %s: %s is %w: %v", ri.ID, ObservationsArtifact, tracker.ErrDamaged, err)
+	}
+	return ri, obs, nil
+}
