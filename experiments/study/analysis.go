@@ -376,7 +376,7 @@ func (a *Analysis) findings() []string {
 			n := cs[0].Units
 			switch {
 			case identical:
-				out = append(out, fmt.Sprintf("%s and %s do not differ on any judge (relative |Δ| ≤ %.1e < %g over %d units).", x, y, maxRel, o.Identical, n))
+				out = append(out, fmt.Sprintf("%s and %s do not differ on any judge (largest relative |Δ| %.2g < %g, %d units).", x, y, maxRel, o.Identical, n))
 			case len(sig) == 0:
 				s := fmt.Sprintf("%s and %s: no difference survives Holm's correction at α = %g on any of %d judges (largest relative |Δ| %.2g, %d units)", x, y, o.Alpha, len(cs), maxRel, n)
 				if MinExactP(n) > o.Alpha {

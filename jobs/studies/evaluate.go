@@ -468,6 +468,22 @@ func buildReport(rec *Record, an *study.Analysis, jcfg study.JudgeConfig, o stud
 	}
 	rep.CrossLoss = cl
 	rep.Notes = append(rep.Notes, "Cost is seconds per optimisation step as each run recorded it (on a shared machine, timings are noisy); peak memory per run is not recorded by the runner yet.")
+	var fixed []string // arms whose seeds changed no judge score
+	for _, a := range an.Arms {
+		all := true
+		for _, m := range an.Metrics {
+			if s := an.Summary(a, m); s == nil || s.SeedSD == nil || *s.SeedSD != 0 {
+				all = false
+			}
+		}
+		if all {
+			fixed = append(fixed, a)
+		}
+	}
+	if len(fixed) > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("Seeds changed nothing for %s (seed SD 0 on every judge): the seed only draws a noise init and "+
+			"sampled loss positions, so with init \"content\" and exact losses every seed gives the same image; use init \"noise\" to measure seed variance.", strings.Join(fixed, ", ")))
+	}
 	if len(f.Seeds) < 2 {
 		rep.Notes = append(rep.Notes, "One seed per unit: seed variance is not estimated.")
 	}

@@ -186,7 +186,14 @@ var studyTpl = template.Must(template.New("study").Funcs(template.FuncMap{
 		}
 		return fmtValue(*p)
 	},
-	"p": func(v float64) string { return strings.TrimSuffix(fmt.Sprintf("%.3g", v), ".000") },
+	"p": func(v float64) string { return fmt.Sprintf("%.3g", v) },
+	"dict": func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1]
+		}
+		return m
+	},
 }).ParseFS(templateFS, "templates/layout.html", "templates/study.html"))
 
 type studyView struct {
@@ -195,9 +202,71 @@ type studyView struct {
 	RunID    string
 	Images   map[string]studyImage    // by SHA-256
 	Plots    map[string]template.HTML // by element id: study-forest, study-heatmap, study-cost
-	Compared []StudyMean              // Means of Metrics, arm-major
-	Own      []StudyMean
-	Cost     []StudyMean
+	Compared []studyMeanRow           // Means of Metrics: one row per metric, one cell per arm
+	Own      []studyMeanRow
+	Cost     []studyMeanRow
+}
+
+// studyMeanRow is one metric of the means table: a cell per arm, the best arm's (by mean) marked.
+type studyMeanRow struct {
+	Metric string
+	Cells  []studyMeanCell
+}
+
+type studyMeanCell struct {
+	Mean, Interval, SeedSD, Rank string
+	Best, Missing                bool
+}
+
+// meanRows pivots the means of the given metrics into rows of arm cells; the best mean is marked unless tied.
+func meanRows(rep *StudyReport, metrics []string) []studyMeanRow {
+	var out []studyMeanRow
+	for _, m := range metrics {
+		row := studyMeanRow{Metric: m}
+		best, bestV := -1, 0.0
+		for _, a := range rep.Arms {
+			var found *StudyMean
+			for i := range rep.Means {
+				if rep.Means[i].Arm == a.Name && rep.Means[i].Metric == m {
+					found = &rep.Means[i]
+				}
+			}
+			if found == nil {
+				row.Cells = append(row.Cells, studyMeanCell{Missing: true})
+				continue
+			}
+			c := studyMeanCell{Mean: fmtValue(found.Mean), Interval: "[" + fmtValue(found.Lo) + ", " + fmtValue(found.Hi) + "]", SeedSD: "—", Rank: "—"}
+			if found.SeedSD != nil {
+				c.SeedSD = fmtValue(*found.SeedSD)
+			}
+			if found.MeanRank != nil {
+				c.Rank = fmtValue(*found.MeanRank)
+			}
+			row.Cells = append(row.Cells, c)
+			if best < 0 || better(m, found.Mean, bestV) {
+				best, bestV = len(row.Cells)-1, found.Mean
+			}
+		}
+		if best >= 0 {
+			tie := false
+			for i := range row.Cells {
+				if i != best && !row.Cells[i].Missing && row.Cells[i].Mean == row.Cells[best].Mean {
+					tie = true
+				}
+			}
+			row.Cells[best].Best = !tie
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// better reports whether a beats b on metric: larger for SSIM, smaller for every loss, distance and cost.
+func better(metric string, a, b float64) bool {
+	if metric == "judge/ssim" {
+		return a > b
+	}
+	return a < b
 }
 
 type studyImage struct {
@@ -238,24 +307,7 @@ func (s *Server) studyView(rep *StudyReport, ri *tracker.RunInfo, standalone boo
 			}
 		}
 	}
-	in := func(list []string, m string) bool {
-		for _, x := range list {
-			if x == m {
-				return true
-			}
-		}
-		return false
-	}
-	for _, m := range rep.Means {
-		switch {
-		case in(rep.Metrics, m.Metric):
-			v.Compared = append(v.Compared, m)
-		case in(rep.Own, m.Metric):
-			v.Own = append(v.Own, m)
-		case in(rep.Cost, m.Metric):
-			v.Cost = append(v.Cost, m)
-		}
-	}
+	v.Compared, v.Own, v.Cost = meanRows(rep, rep.Metrics), meanRows(rep, rep.Own), meanRows(rep, rep.Cost)
 	for _, c := range []struct {
 		id, title string
 		opt       map[string]any
