@@ -28,6 +28,7 @@ const studyUsage = `usage: stylelab study STUDY.json [--executor local|slurm] [-
        stylelab study evaluate ID [--judge-seed N | --judge JUDGE.json] [--bootstrap N] [--json]
        stylelab study report ID [--out report.html]
        stylelab study export ID [--format csv|json] [--out FILE]
+       stylelab study rerun ID [--json]                  (reruns every judged run and the evaluation: did every number reproduce?)
        stylelab study list
 
 A study file compares arms (spec paths set over a base spec, e.g. the style loss) on units (content × style
@@ -54,6 +55,8 @@ func runStudy(args []string) error {
 			return studyExport(args[1:], os.Stdout)
 		case "list":
 			return studyList(args[1:], os.Stdout)
+		case "rerun":
+			return studyRerun(args[1:], os.Stdout, os.Stderr)
 		}
 	}
 	return studyStart(args, os.Stdout, os.Stderr)
@@ -360,6 +363,55 @@ func studyExport(args []string, stdout io.Writer) error {
 		return err
 	}
 	return writeFileAtomic(*out, b.Bytes())
+}
+
+func studyRerun(args []string, stdout, stderr io.Writer) error {
+	fs, c := studyFlags("rerun")
+	asJSON := fs.Bool("json", false, "print the rerun report (every run's verdict, the judge and statistics comparison) as JSON")
+	pos, err := runsParseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	rec, sw, err := openStudy(c, pos, "rerun")
+	if err != nil {
+		return err
+	}
+	db := sw.DB
+	if flagGiven(fs, "db") {
+		if db, err = c.dbArg(); err != nil {
+			return err
+		}
+	}
+	st, err := tracker.Open(db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rep, err := studies.Rerun(rec, sw, st, func(done, total int) {
+		fmt.Fprintf(stderr, "%s study %s: reran %d/%d runs\n", time.Now().Format("15:04:05"), rec.ID, done, total)
+	})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if err := writeJSON(stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range rep.Runs {
+			fmt.Fprintf(stdout, "  run %3d %-10s %-40s seed %d: %s; judge scores %s\n", r.Index, r.Arm, r.Unit, r.Seed, r.Summary,
+				map[bool]string{true: "equal", false: fmt.Sprintf("differ (max relative %.3g)", r.MaxRelDiff)}[r.JudgeEqual])
+		}
+		fmt.Fprintf(stdout, "study %s: %s\n", rec.ID, rep.Summary())
+	}
+	if !rep.OK {
+		err := fmt.Errorf("study %s did not reproduce: %s", rec.ID, rep.Summary())
+		if *asJSON {
+			return reportedError{err}
+		}
+		return err
+	}
+	return nil
 }
 
 func studyList(args []string, stdout io.Writer) error {

@@ -167,6 +167,12 @@ func TestStudyLocal(t *testing.T) {
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ev) != nil || ev.Evaluation == s.Evaluation || ev.Evaluation == "" {
 		t.Fatalf("evaluate --judge-seed 7: exit %d %s%s", r.code, r.stdout, r.stderr)
 	}
+	// Rerunning the study: every run and every number of the latest evaluation reproduce on the CPU backend.
+	r = runStylelab(t, env, "study", "rerun", s.ID, "--json")
+	var rr studies.RerunReport
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rr) != nil || !rr.OK || rr.RunsReproduced != 8 || rr.JudgeEqual != 8 || !rr.AnalysisEqual || rr.Evaluation != ev.Evaluation {
+		t.Errorf("study rerun: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
 	if r := runStylelab(t, env, "study", "list"); r.code != 0 || !strings.Contains(r.stdout, s.ID) {
 		t.Errorf("list: %d %s", r.code, r.stdout)
 	}

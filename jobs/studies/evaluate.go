@@ -28,6 +28,7 @@ import (
 // are not judge scores.
 const (
 	ObservationsArtifact = "study/observations.json" // the tidy rows analysed ([]study.Observation)
+	SettingsArtifact     = "study/settings.json"     // the judge and statistics used (Settings)
 	AnalysisArtifact     = "study/analysis.json"     // study.Analysis
 	OwnPrefix            = "own/"                    // the run's own objective at its last step (optimising network)
 	CostPrefix           = "cost/"                   // seconds_per_step
@@ -45,6 +46,13 @@ func SummaryMetrics() []string {
 		m = append(m, study.StyleMetric(n))
 	}
 	return append(m, study.MetricSSIM, study.MetricColourSW, study.MetricFeatureSW)
+}
+
+// Settings are the judge and statistics an evaluation used (artifact SettingsArtifact): a rerun evaluates with
+// the same.
+type Settings struct {
+	Judge      Judge      `json:"judge"`
+	Statistics Statistics `json:"statistics"`
 }
 
 // EvaluateOptions control Evaluate.
@@ -188,62 +196,16 @@ func Evaluate(rec *Record, sw *sweep.Record, o EvaluateOptions) (ev *Evaluation,
 		return nil, err
 	}
 	defer judge.Close()
-	images := map[string]*imageio.Image{}
-	load := func(sp *spec.Spec, path string, size int) (*imageio.Image, error) {
-		full := sp.FilePath(path)
-		k := fmt.Sprintf("%s@%d", full, size)
-		if im, ok := images[k]; ok {
-			return im, nil
-		}
-		im, err := imageio.Load(full, size)
-		if err != nil {
-			return nil, err
-		}
-		images[k] = im
-		return im, nil
-	}
+	pj := &panel{judge: judge, cfg: jcfg, st: st, images: map[string]*imageio.Image{}}
 	unitImages := map[string][2]*imageio.Image{}
 	for k := range done {
 		d := &done[k]
-		sp, err := runner.LoadSpec(st, d.run.ID)
-		if err != nil {
+		var content, style *imageio.Image
+		if d.scores, content, style, err = pj.score(d.run, d.planned); err != nil {
 			return nil, err
-		}
-		if err := sp.Resolve(); err != nil {
-			return nil, fmt.Errorf("run %s: its recorded spec: %w", d.run.ID, err)
-		}
-		if _, err := sp.HashInputs(false); err != nil {
-			return nil, fmt.Errorf("run %s (%s × %s): %w: the judge would compare its output with other images; restore the files, or run the study again", d.run.ID, d.planned.Arm, d.planned.Unit, err)
-		}
-		if err := study.CheckIndependent(jcfg.Weights.SHA256, sp.Weights.SHA256); err != nil {
-			return nil, fmt.Errorf("run %s (arm %s): %w", d.run.ID, d.planned.Arm, err)
-		}
-		out, err := runner.Output(st, d.run.ID)
-		if err != nil {
-			return nil, err
-		}
-		size := sp.Optimise.Size
-		content, err := load(sp, sp.Inputs.Content.Path, size)
-		if err != nil {
-			return nil, fmt.Errorf("run %s: content image: %w", d.run.ID, err)
-		}
-		style, err := load(sp, sp.Inputs.Styles[0].Path, size)
-		if err != nil {
-			return nil, fmt.Errorf("run %s: style image: %w", d.run.ID, err)
 		}
 		if _, ok := unitImages[d.planned.Unit]; !ok {
 			unitImages[d.planned.Unit] = [2]*imageio.Image{content, style}
-		}
-		if d.scores, err = judge.Score(out, content, style, sp.Weights.SHA256); err != nil {
-			return nil, fmt.Errorf("judging run %s: %w", d.run.ID, err)
-		}
-		for _, m := range OwnMetrics {
-			if v, ok := d.run.Latest[m]; ok {
-				d.scores[OwnPrefix+m] = v
-			}
-		}
-		if v, err := strconv.ParseFloat(d.run.Tags["seconds_per_step"], 64); err == nil {
-			d.scores[MetricSecondsPerStep] = v
 		}
 		if o.Progress != nil {
 			o.Progress(k+1, len(done))
@@ -358,7 +320,7 @@ func Evaluate(rec *Record, sw *sweep.Record, o EvaluateOptions) (ev *Evaluation,
 	for _, a := range []struct {
 		name string
 		v    any
-	}{{ObservationsArtifact, obs}, {AnalysisArtifact, an}, {dashboard.StudyReportArtifact, rep}} {
+	}{{ObservationsArtifact, obs}, {AnalysisArtifact, an}, {SettingsArtifact, Settings{Judge: judgeSpec, Statistics: stats}}, {dashboard.StudyReportArtifact, rep}} {
 		b, e := json.MarshalIndent(a.v, "", " ")
 		if e != nil {
 			return ev, fmt.Errorf("encoding %s: %w", a.name, e)
@@ -525,4 +487,68 @@ func LatestEvaluation(st *tracker.Store, id string) (*tracker.RunInfo, []study.O
 		return nil, nil, fmt.Errorf("evaluation run %s: %s is %w: %v", ri.ID, ObservationsArtifact, tracker.ErrDamaged, err)
 	}
 	return ri, obs, nil
+}
+
+// panel judges recorded runs with one judge, caching the content and style images.
+type panel struct {
+	judge  *study.Judge
+	cfg    study.JudgeConfig
+	st     *tracker.Store
+	images map[string]*imageio.Image
+}
+
+func (pj *panel) load(sp *spec.Spec, path string, size int) (*imageio.Image, error) {
+	full := sp.FilePath(path)
+	k := fmt.Sprintf("%s@%d", full, size)
+	if im, ok := pj.images[k]; ok {
+		return im, nil
+	}
+	im, err := imageio.Load(full, size)
+	if err != nil {
+		return nil, err
+	}
+	pj.images[k] = im
+	return im, nil
+}
+
+// score judges one finished run: its output against the content and style its spec names (whose files must
+// still have the recorded SHA-256), on a judge that is not its optimising network; plus its own scores at the
+// last step (own/…) and its seconds per step (cost/…).
+func (pj *panel) score(run *tracker.RunInfo, p Planned) (scores map[string]float64, content, style *imageio.Image, err error) {
+	sp, err := runner.LoadSpec(pj.st, run.ID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := sp.Resolve(); err != nil {
+		return nil, nil, nil, fmt.Errorf("run %s: its recorded spec: %w", run.ID, err)
+	}
+	if _, err := sp.HashInputs(false); err != nil {
+		return nil, nil, nil, fmt.Errorf("run %s (%s × %s): %w: the judge would compare its output with other images; restore the files, or run the study again", run.ID, p.Arm, p.Unit, err)
+	}
+	if err := study.CheckIndependent(pj.cfg.Weights.SHA256, sp.Weights.SHA256); err != nil {
+		return nil, nil, nil, fmt.Errorf("run %s (arm %s): %w", run.ID, p.Arm, err)
+	}
+	out, err := runner.Output(pj.st, run.ID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	size := sp.Optimise.Size
+	if content, err = pj.load(sp, sp.Inputs.Content.Path, size); err != nil {
+		return nil, nil, nil, fmt.Errorf("run %s: content image: %w", run.ID, err)
+	}
+	if style, err = pj.load(sp, sp.Inputs.Styles[0].Path, size); err != nil {
+		return nil, nil, nil, fmt.Errorf("run %s: style image: %w", run.ID, err)
+	}
+	if scores, err = pj.judge.Score(out, content, style, sp.Weights.SHA256); err != nil {
+		return nil, nil, nil, fmt.Errorf("judging run %s: %w", run.ID, err)
+	}
+	for _, m := range OwnMetrics {
+		if v, ok := run.Latest[m]; ok {
+			scores[OwnPrefix+m] = v
+		}
+	}
+	if v, err := strconv.ParseFloat(run.Tags["seconds_per_step"], 64); err == nil {
+		scores[MetricSecondsPerStep] = v
+	}
+	return scores, content, style, nil
 }

@@ -1,6 +1,7 @@
 package studies
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -136,4 +137,36 @@ func List(root string) ([]*Record, error) {
 		}
 	}
 	return out, nil
+}
+
+// Find returns the latest study under root made from the same study file as f (compared as compact JSON), or nil
+// when there is none: a notebook or script uses it to resume its study instead of starting another.
+func Find(root string, f *File) (*Record, error) {
+	want, err := compactJSON(f)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := List(root)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(recs) - 1; i >= 0; i-- {
+		var b bytes.Buffer
+		if json.Compact(&b, recs[i].File) == nil && b.String() == want {
+			return recs[i], nil
+		}
+	}
+	return nil, nil
+}
+
+func compactJSON(v any) (string, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return "", err
+	}
+	return b.String(), nil
 }

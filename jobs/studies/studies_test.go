@@ -2,6 +2,7 @@ package studies
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"fmt"
 	"math"
@@ -11,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/stylelab/stylelab/experiments/study"
-	"github.com/stylelab/stylelab/jobs/runner"
 	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/jobs/sweep"
 	"github.com/stylelab/stylelab/tracker"
@@ -117,28 +117,6 @@ func TestExpand(t *testing.T) {
 	}
 }
 
-// runAll executes the study's runs in this process exactly as `stylelab run --spec` would for the sweep's
-// tasks (same spec files, same tags), without child processes.
-func runAll(t *testing.T, sw *sweep.Record, st *tracker.Store, skip map[int]bool) {
-	t.Helper()
-	for i := range sw.Runs {
-		if skip[i] {
-			continue
-		}
-		sp, err := spec.Load(sw.SpecPath(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		tags := map[string]string{sweep.TagID: sw.ID, sweep.TagIndex: fmt.Sprint(i)}
-		for k, v := range sw.Runs[i].Tags {
-			tags[k] = v
-		}
-		if _, err := runner.Run(sp, runner.Options{Store: st, Tags: tags}); err != nil {
-			t.Fatalf("run %d: %v", i, err)
-		}
-	}
-}
-
 // TestStudyEndToEnd runs the tiny study and checks its science: gram and mmd-poly (degree 2, c = 0) come out
 // identical on every judge (Li et al. 2017), while meanvar differs from gram on the judge's Gram distance on
 // every unit. Then the evaluation's record: the report data, the rendered report, the export.
@@ -169,7 +147,27 @@ func TestStudyEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One run is left out: the evaluation must report it missing and pair over the units both arms have.
-	runAll(t, sw, st, map[int]bool{11: true})
+	// (RunHere skips FINISHED runs: a run recorded FINISHED before it stands for "already done".)
+	fake, err := st.StartRun("tiny", "stands in for run 11", tracker.WithoutProvenance())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.SetTags(map[string]string{sweep.TagID: sw.ID, sweep.TagIndex: "11", "spec.key": sw.Runs[11].Key})
+	var noErr error
+	fake.End(&noErr)
+	done := 0
+	if err := RunHere(context.Background(), sw, st, func(n, total int, err error) {
+		if err != nil || total != 11 {
+			t.Errorf("progress %d/%d: %v", n, total, err)
+		}
+		done = n
+	}); err != nil || done != 11 {
+		t.Fatalf("RunHere: %d runs, %v", done, err)
+	}
+	// The stand-in is not an output: delete it, so run 11 reads as never run.
+	if _, err := st.Delete(fake.ID(), true); err != nil {
+		t.Fatal(err)
+	}
 	ev, err := Evaluate(rec, sw, EvaluateOptions{Store: st})
 	if err != nil {
 		t.Fatal(err)
@@ -283,5 +281,17 @@ func TestStudyEndToEnd(t *testing.T) {
 	}
 	if n, _ := st.SearchRuns(tracker.Query{Filter: "tags.`study.id` = '" + rec.ID + "' AND params.kind = 'optimise'"}); len(n) != 11 {
 		t.Errorf("re-evaluation made new optimisation runs: %d", len(n))
+	}
+	// Rerunning the study reruns its runs and its (latest) evaluation: on the CPU backend every number reproduces.
+	rr, err := Rerun(rec, sw, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(rr.Summary())
+	if !rr.OK || len(rr.Runs) != 11 || rr.RunsReproduced != 11 || rr.JudgeEqual != 11 || !rr.AnalysisEqual || rr.Evaluation != ev2.RunID {
+		t.Errorf("rerun %+v", rr)
+	}
+	if n, _ := st.SearchRuns(tracker.Query{Filter: "tags.`" + TagRerunOf + "` = '" + rec.ID + "'"}); len(n) != 11 {
+		t.Errorf("%d reruns tagged %s", len(n), TagRerunOf)
 	}
 }

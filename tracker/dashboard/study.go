@@ -521,3 +521,25 @@ func WriteStudyReport(w io.Writer, st Store, id string, o Options) error {
 	}
 	return studyTpl.ExecuteTemplate(w, "layout", v)
 }
+
+// StudySnippet is study id's latest evaluation as an HTML fragment for a notebook cell: the study page's
+// content with its images and ECharts inlined, mounted within the fragment (as charts.Snippet does).
+func StudySnippet(st Store, id string) (string, error) {
+	s := New(st, Options{CachePoints: -1})
+	rep, ri, err := ReadStudy(st, id)
+	if err != nil {
+		return "", err
+	}
+	v, err := s.studyView(rep, ri, true)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	b.WriteString(`<div class="stylelab-charts stylelab-study">`)
+	if err := studyTpl.ExecuteTemplate(&b, "content", v); err != nil {
+		return "", err
+	}
+	b.WriteString(string(charts.Scripts(true)))
+	b.WriteString("\n<script>window.stylelabCharts && window.stylelabCharts.scan(document.currentScript.parentNode);</script></div>")
+	return b.String(), nil
+}

@@ -121,6 +121,15 @@ func TestStudyPage(t *testing.T) {
 	if strings.Contains(html, `src="/artifacts/`) || strings.Contains(html, `src="/assets/`) || !strings.Contains(html, "Apache ECharts") {
 		t.Error("standalone report refers to the server")
 	}
+	// The notebook fragment: the same content, no page around it, charts mounted within it.
+	snip, err := StudySnippet(st, rep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(snip, "<html") || strings.Count(snip, `data-stylelab-chart="study-`) != 3 || strings.Count(snip, `src="data:image/png;base64,`) != 7 ||
+		!strings.Contains(snip, "stylelabCharts.scan(document.currentScript.parentNode)") {
+		t.Error("study snippet is not a self-contained fragment")
+	}
 }
 
 // The study page under the dashboard's CSP, drawn by headless Chromium: the three charts are drawn with their
