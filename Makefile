@@ -22,10 +22,11 @@ demo: build
 # matrix-product engine other than OpenBLAS (library missing or failing its check) into a failure of backends/gemm;
 # STYLELAB_REQUIRE_POSTGRES a PostgreSQL server that cannot be started (tracker/pgtest) into a failure of the tracker tests;
 # STYLELAB_REQUIRE_SLURM a missing single-node Slurm cluster (slurm-wlm, munge; started by the sweep tests) into a failure;
+# STYLELAB_REQUIRE_TORCH a missing python3-torch (the weights tests write .pth files with it) into a failure.
 # STYLELAB_REQUIRE_SCIPY missing python3-scipy/python3-skimage (experiments/study's reference values) into a failure.
 test: deps
 	$(GO) vet ./...
-	STYLELAB_REQUIRE_BROWSER=1 STYLELAB_REQUIRE_BLAS=1 STYLELAB_REQUIRE_POSTGRES=1 STYLELAB_REQUIRE_SLURM=1 STYLELAB_REQUIRE_SCIPY=1 $(GO) test -timeout 80m ./...
+	STYLELAB_REQUIRE_BROWSER=1 STYLELAB_REQUIRE_BLAS=1 STYLELAB_REQUIRE_POSTGRES=1 STYLELAB_REQUIRE_SLURM=1 STYLELAB_REQUIRE_TORCH=1 STYLELAB_REQUIRE_SCIPY=1 $(GO) test -timeout 80m ./...
 
 # Only the fast tests (no notebooks, no browser, no end-to-end optimisation).
 test-short:

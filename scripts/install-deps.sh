@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests and notebooks need on a Debian machine that has Go: Debian's Jupyter packages, the
-# packages the tests use (python3-jupyter-kernel-test, chromium, chromium-driver, docker-compose, libopenblas0-pthread, postgresql, slurm-wlm, munge, python3-scipy, python3-skimage), GoNB and
+# packages the tests use (python3-jupyter-kernel-test, chromium, chromium-driver, docker-compose, libopenblas0-pthread, postgresql, slurm-wlm, munge, python3-torch, python3-scipy, python3-skimage), GoNB and
 # goimports pinned in tools/go.mod, and the "Go (stylelab)" kernelspec.
 # Idempotent: it skips what is already there and says what it did. When another package manager holds the dpkg
 # lock (unattended upgrades on a fresh machine), it waits for it, up to $STYLELAB_APT_LOCK_WAIT (default 10m).

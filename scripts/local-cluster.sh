@@ -2,7 +2,7 @@
 # A throwaway single-machine cluster from Debian's packages, to try the team commands by hand and for the tests:
 #   scripts/local-cluster.sh up     start it (prints the environment to export)
 #   scripts/local-cluster.sh down   stop it and remove its folder
-#   scripts/local-cluster.sh env    print the environment again
+#   scripts/local-cluster.sh env    print the environment again (exit 1, saying so, while a service is down)
 # Services, one function set (<name>_up, <name>_down, <name>_env) each, chosen by $STYLELAB_CLUSTER_SERVICES
 # (default "postgres slurm"):
 #   postgres  PostgreSQL for the tracker on 127.0.0.1 (port $STYLELAB_PG_PORT, default 54329), database "stylelab";
@@ -107,9 +107,29 @@ slurm_down() {
   stop_pidfile "$S/munge/munged.pid"
 }
 
+# pid_alive FILE: the pid in FILE names a live process.
+pid_alive() {
+  local pid
+  pid="$(cat "$1" 2>/dev/null || true)"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+# say_down SERVICE WHY: say that SERVICE is down and the command that starts it (stderr); fail.
+say_down() {
+  local cmd="scripts/local-cluster.sh up"
+  [ -z "${STYLELAB_CLUSTER_SERVICES:-}" ] || cmd="STYLELAB_CLUSTER_SERVICES='$STYLELAB_CLUSTER_SERVICES' $cmd"
+  [ -z "${STYLELAB_CLUSTER_DIR:-}" ] || cmd="STYLELAB_CLUSTER_DIR='$STYLELAB_CLUSTER_DIR' $cmd"
+  echo "local-cluster: $1 is down ($2): start it with $cmd" >&2
+  return 1
+}
+
 slurm_env() {
-  [ -f "$DIR/slurm/slurm.conf" ] && echo "export SLURM_CONF=$DIR/slurm/slurm.conf"
-  return 0
+  local S="$DIR/slurm" d
+  [ -f "$S/slurm.conf" ] || { say_down slurm "no $S/slurm.conf"; return 1; }
+  for d in slurmctld slurmd; do
+    pid_alive "$S/$d.pid" || { say_down slurm "$d is not running (pid file $S/$d.pid)"; return 1; }
+  done
+  echo "export SLURM_CONF=$S/slurm.conf"
 }
 
 # --- PostgreSQL -------------------------------------------------------------------------------------
@@ -159,6 +179,10 @@ postgres_down() {
 }
 
 postgres_env() {
+	local bin
+	bin=$(pg_bin) || { say_down postgres "its server binaries are missing"; return 1; }
+	[[ -f $PG_DIR/data/PG_VERSION ]] || { say_down postgres "no database in $PG_DIR/data"; return 1; }
+	as_pg "$bin/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1 || { say_down postgres "pg_ctl status: no server running on $PG_DIR/data"; return 1; }
 	echo "export STYLELAB_DB='postgres://postgres@127.0.0.1:$PG_PORT/stylelab?sslmode=disable'"
 	echo "export STYLELAB_ARTIFACTS='$DIR/artifacts'"
 }
@@ -175,7 +199,14 @@ case "${1:-}" in
     rm -rf "$DIR"
     ;;
   env)
-    for s in "${SERVICES[@]}"; do "${s}_env"; done
+    # Every service's lines, or, when any is down, nothing on stdout (so that eval "$(… env)" sets nothing half),
+    # a line on stderr for each one down and exit 1.
+    out="" failed=0
+    for s in "${SERVICES[@]}"; do
+      if o="$("${s}_env")"; then out+="$o"$'\n'; else failed=1; fi
+    done
+    [ "$failed" = 0 ] || exit 1
+    printf '%s' "$out"
     ;;
   *)
     echo "usage: scripts/local-cluster.sh up|down|env   (folder: \$STYLELAB_CLUSTER_DIR, default /tmp/stylelab-cluster; services: \$STYLELAB_CLUSTER_SERVICES, default 'postgres slurm')" >&2

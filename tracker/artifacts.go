@@ -555,11 +555,7 @@ func (r CheckReport) OK() bool { return len(r.Database) == 0 && len(r.Artifacts)
 // finds is in the report.
 func (s *Store) Check() (CheckReport, error) {
 	var rep CheckReport
-	check := `PRAGMA integrity_check`
-	if s.Postgres() {
-		check = `SELECT 'ok'` // PostgreSQL checks its own pages (data checksums, amcheck); the blobs are checked below
-	}
-	rows, err := s.db.Query(check)
+	rows, err := s.db.Query(s.db.d.integrityCheck()) // PostgreSQL: none; the blobs are checked below
 	if err != nil {
 		rep.Database = append(rep.Database, describe(err, s.path).Error())
 	} else {

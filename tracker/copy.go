@@ -114,18 +114,7 @@ func Copy(src, dst *Store, progress io.Writer) (CopyReport, error) {
 			rep.Tables = append(rep.Tables, d)
 			fmt.Fprintf(progress, "%s: %d rows\n", t.name, d.Rows)
 		}
-		if dst.Postgres() {
-			// Rows came with their keys: move the identity sequences past them.
-			for _, q := range []string{
-				`SELECT setval(pg_get_serial_sequence('experiments', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM experiments`,
-				`SELECT setval(pg_get_serial_sequence('runs', 'rid'), COALESCE(MAX(rid), 0) + 1, false) FROM runs`,
-			} {
-				if _, err := tx.Exec(q); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return dst.db.d.afterCopy(tx)
 	})
 	if err != nil {
 		return rep, fmt.Errorf("copy from %s to %s (nothing was written): %w", src.path, dst.path, err)

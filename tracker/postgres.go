@@ -13,7 +13,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 )
 
-// PostgreSQL store: the same tables, statements (rewritten by conn, see dialect.go), filters and rules as
+// PostgreSQL store: the same tables, statements (bound by conn for its dialect, see dialect.go), filters and rules as
 // the SQLite store, through pgx's database/sql driver so that there is one code path. Differences:
 //   - the schema version is the row of the table stylelab_schema (SQLite: PRAGMA user_version); migrations
 //     run in one transaction holding a transaction-level advisory lock, so concurrent openers migrate once;
@@ -149,11 +149,11 @@ func openPostgres(rawURL string, readOnly bool) (*Store, error) {
 		db.Close()
 		return nil, unreachable(red, err)
 	}
-	s := &Store{db: &conn{DB: db, d: dialectPostgres}, path: red, readOnly: readOnly}
+	s := &Store{db: &conn{db: db, d: postgresDialect}, path: red, readOnly: readOnly}
 	s.artifacts = envArtifactRoot()
 	s.dir = s.artifacts
 	if readOnly {
-		v, err := s.pgVersion(s.db)
+		v, err := s.userVersion(s.db)
 		if err == nil {
 			switch {
 			case v > SchemaVersion:
@@ -170,7 +170,7 @@ func openPostgres(rawURL string, readOnly bool) (*Store, error) {
 		}
 		return s, nil
 	}
-	if err := s.pgMigrate(); err != nil {
+	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -187,78 +187,6 @@ func unreachable(red string, err error) error {
 
 // redactErr is err's text; pgx error texts name host, user and database but never the password.
 func redactErr(err error) string { return err.Error() }
-
-// pgVersion reads the schema version; a database without the stylelab_schema table is version 0.
-func (s *Store) pgVersion(q queryer) (int, error) {
-	var exists bool
-	if err := q.QueryRow(`SELECT to_regclass('stylelab_schema') IS NOT NULL`).Scan(&exists); err != nil {
-		return 0, describe(err, s.path)
-	}
-	if !exists {
-		return 0, nil
-	}
-	var v int
-	if err := q.QueryRow(`SELECT version FROM stylelab_schema`).Scan(&v); err != nil {
-		return 0, describe(err, s.path)
-	}
-	return v, nil
-}
-
-// pgMigrate brings a PostgreSQL database to SchemaVersion in one transaction holding an advisory lock
-// (concurrent openers wait, re-read the version and find nothing to do).
-func (s *Store) pgMigrate() error {
-	v, err := s.pgVersion(s.db)
-	if err != nil {
-		return err
-	}
-	if v > SchemaVersion {
-		return newerError(s.path, v)
-	}
-	if v == SchemaVersion {
-		return nil
-	}
-	tx, err := s.db.Begin()
-	if err != nil {
-		return describe(err, s.path)
-	}
-	defer tx.Rollback()
-	if _, err := tx.Exec(`SELECT pg_advisory_xact_lock(?)`, int64(pgMigrateLock)); err != nil {
-		return describe(err, s.path)
-	}
-	if v, err = s.pgVersion(tx); err != nil {
-		return err
-	}
-	if v > SchemaVersion {
-		return newerError(s.path, v)
-	}
-	if v == SchemaVersion {
-		return nil
-	}
-	if v == 0 {
-		var n int
-		if err := tx.QueryRow(`SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name IN ('experiments', 'runs', 'metrics')`).Scan(&n); err != nil {
-			return describe(err, s.path)
-		}
-		if n > 0 {
-			return fmt.Errorf("%s has tables named experiments, runs or metrics but no stylelab schema version: it is not a stylelab database; pass another --db (or another schema with ?search_path=…)", s.path)
-		}
-		if _, err := tx.Exec(`CREATE TABLE stylelab_schema (version INTEGER NOT NULL); INSERT INTO stylelab_schema VALUES (0)`); err != nil {
-			return describe(err, s.path)
-		}
-	}
-	for ; v < SchemaVersion; v++ {
-		if _, err := tx.Exec(pgSchema[v]); err != nil {
-			return fmt.Errorf("migrating database %s from schema version %d to %d: %w", s.path, v, v+1, describe(err, s.path))
-		}
-	}
-	if _, err := tx.Exec(`UPDATE stylelab_schema SET version = ?`, SchemaVersion); err != nil {
-		return describe(err, s.path)
-	}
-	if err := tx.Commit(); err != nil {
-		return describe(err, s.path)
-	}
-	return nil
-}
 
 func isPostgresErr(err error) bool {
 	var pe *pgconn.PgError

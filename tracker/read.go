@@ -77,14 +77,11 @@ func (s *Store) Search(filterExpr, orderBy string, limit int) ([]RunInfo, error)
 // SearchRuns lists runs with their params, tags and latest metric values. It first marks runs with a
 // stale heartbeat KILLED (on a writable store).
 func (s *Store) SearchRuns(q Query) ([]RunInfo, error) {
-	where, err := filter.Where(q.Filter)
-	if s.Postgres() {
-		where, err = filter.WherePostgres(q.Filter)
-	}
+	where, err := filter.Where(s.db.d.filter, q.Filter)
 	if err != nil {
 		return nil, err
 	}
-	order, err := filter.OrderBy(q.OrderBy)
+	order, err := filter.OrderBy(s.db.d.filter, q.OrderBy)
 	if err != nil {
 		return nil, err
 	}
@@ -113,10 +110,7 @@ func (s *Store) SearchRuns(q Query) ([]RunInfo, error) {
 	b.WriteString("r.start_ms DESC, r.id LIMIT ?")
 	var limit any = q.Limit
 	if q.Limit <= 0 {
-		limit = -1 // SQLite: no limit
-		if s.Postgres() {
-			limit = nil // PostgreSQL: LIMIT NULL is no limit
-		}
+		limit = s.db.d.noLimit()
 	}
 	args = append(args, limit)
 	return s.queryRuns(b.String(), args)
@@ -217,16 +211,29 @@ func (s *Store) eachRow(query string, args []any, fn func(*sql.Rows) error) erro
 	return s.readErr(rows.Err())
 }
 
-// normalizeID lower-cases a run id or prefix and checks that it only holds UUID characters.
+// normalizeID writes a run id or prefix in the store's form: lower case, with the UUID's dashes. It accepts
+// MLflow's form too: hex digits without dashes, in any case, up to the 32 of a whole id ("0F1E2D3C4B5A…"),
+// which get the dashes of the 8-4-4-4-12 layout; a prefix that has a dash is taken as written.
 func normalizeID(idOrPrefix string) (string, error) {
 	id := strings.ToLower(strings.TrimSpace(idOrPrefix))
 	if id == "" {
 		return "", fmt.Errorf("empty run id: pass a run id or a prefix of one (see 'stylelab runs ls')")
 	}
-	if len(id) > 36 || strings.IndexFunc(id, func(r rune) bool {
+	dashless := !strings.Contains(id, "-")
+	if len(id) > 36 || (dashless && len(id) > 32) || strings.IndexFunc(id, func(r rune) bool {
 		return !(r == '-' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'f'))
 	}) >= 0 {
-		return "", fmt.Errorf("%q is not a run id (hex digits and dashes): see 'stylelab runs ls' (%w)", idOrPrefix, ErrNotFound)
+		return "", fmt.Errorf("%q is not a run id (32 hex digits, with or without the dashes of a UUID): see 'stylelab runs ls' (%w)", idOrPrefix, ErrNotFound)
+	}
+	if dashless {
+		var b strings.Builder
+		for i := 0; i < len(id); i++ {
+			if i == 8 || i == 12 || i == 16 || i == 20 {
+				b.WriteByte('-')
+			}
+			b.WriteByte(id[i])
+		}
+		id = b.String()
 	}
 	return id, nil
 }
@@ -325,7 +332,7 @@ func (s *Store) History(runID, key string) ([]Point, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(wholeCheckedQuery, rid, key)
+	rows, err := s.db.Query(s.db.d.q.wholeChecked, rid, key)
 	if err != nil {
 		return nil, describe(err, s.path)
 	}
@@ -338,21 +345,51 @@ func (s *Store) History(runID, key string) ([]Point, error) {
 
 // countsQuery counts a series' points in the metrics table (decoding every column, so that a damaged cell
 // shows) and in its index, in one statement (one snapshot).
-const countsQuery = `SELECT t.n, t.x, (SELECT COUNT(*) FROM metrics INDEXED BY metrics_by_value WHERE run = ?1 AND key = ?2)
-	FROM (SELECT COUNT(*) AS n, TOTAL(step) + TOTAL(value) + TOTAL(nonfinite) + TOTAL(wall_ms) AS x
+func countsQuery(d *dialect) string {
+	return `SELECT t.n, t.x, (SELECT COUNT(*) FROM metrics` + d.indexedBy("metrics_by_value") + ` WHERE run = ?1 AND key = ?2)
+	FROM (SELECT COUNT(*) AS n, ` + d.total("step") + ` + ` + d.total("value") + ` + ` + d.total("nonfinite") + ` + ` + d.total("wall_ms") + ` AS x
 		FROM metrics WHERE run = ?1 AND key = ?2) AS t`
+}
 
 // quickCountsQuery counts a series' points in the metrics table (COUNT(wall_ms): wall_ms is only in the
 // table, so SQLite walks the primary key) and in its index, in one statement: ~0.1 µs a point, no row in Go.
-const quickCountsQuery = `SELECT (SELECT COUNT(wall_ms) FROM metrics WHERE run = ?1 AND key = ?2), 0,
-	(SELECT COUNT(*) FROM metrics INDEXED BY metrics_by_value WHERE run = ?1 AND key = ?2)`
+func quickCountsQuery(d *dialect) string {
+	return `SELECT (SELECT COUNT(wall_ms) FROM metrics WHERE run = ?1 AND key = ?2), 0,
+	(SELECT COUNT(*) FROM metrics` + d.indexedBy("metrics_by_value") + ` WHERE run = ?1 AND key = ?2)`
+}
+
+// runCountsQuery is countsQuery over every series of a run (EachPoint).
+func runCountsQuery(d *dialect) string {
+	return `SELECT t.n, t.x, (SELECT COUNT(*) FROM metrics` + d.indexedBy("metrics_by_value") + ` WHERE run = ?1)
+		FROM (SELECT COUNT(*) AS n, ` + d.total("LENGTH(key)") + ` + ` + d.total("step") + ` + ` + d.total("value") + ` + ` +
+		d.total("nonfinite") + ` + ` + d.total("wall_ms") + ` AS x
+			FROM metrics WHERE run = ?1) AS t`
+}
+
+// runPointsQuery reads every point of a run by key then step, each row carrying the index's count of them.
+func runPointsQuery(d *dialect) string {
+	return `SELECT key, step, value, nonfinite, wall_ms,
+		(SELECT COUNT(*) FROM metrics` + d.indexedBy("metrics_by_value") + ` WHERE run = ?1)
+		FROM metrics WHERE run = ?1 ORDER BY key, step`
+}
+
+// summariesQuery summarises each metric of a run, with the index's count of each series and the number of
+// the run's latest_metrics rows (MetricSummaries).
+func summariesQuery(d *dialect) string {
+	return `SELECT m.key, COUNT(*), SUM(CASE WHEN m.nonfinite != 0 THEN 1 ELSE 0 END), MIN(m.step), MAX(m.step), MIN(m.value), MAX(m.value),
+			l.value, l.nonfinite, l.step IS NOT NULL,
+			(SELECT COUNT(*) FROM metrics` + d.indexedBy("metrics_by_value") + ` WHERE run = ?1 AND key = m.key),
+			(SELECT COUNT(*) FROM latest_metrics WHERE run = ?1)
+		FROM metrics m LEFT JOIN latest_metrics l ON l.run = m.run AND l.key = m.key
+		WHERE m.run = ?1 GROUP BY m.key, l.value, l.nonfinite, l.step ORDER BY m.key`
+}
 
 // checkCounts verifies that the metrics table and its index hold the same number of points of a series
 // (decoding every stored column of the table's rows when full is set), and returns that number.
 func (s *Store) checkCounts(rid int64, key string, full bool) (int64, error) {
-	q := quickCountsQuery
+	q := s.db.d.q.quickCounts
 	if full {
-		q = countsQuery
+		q = s.db.d.q.counts
 	}
 	var table, index int64
 	var sum sql.NullFloat64
@@ -378,18 +415,14 @@ func (s *Store) EachPoint(runID string, fn func(key string, p Point) error) erro
 	}
 	var table, index int64
 	var sum sql.NullFloat64
-	err = s.db.QueryRow(`SELECT t.n, t.x, (SELECT COUNT(*) FROM metrics INDEXED BY metrics_by_value WHERE run = ?1)
-		FROM (SELECT COUNT(*) AS n, TOTAL(LENGTH(key)) + TOTAL(step) + TOTAL(value) + TOTAL(nonfinite) + TOTAL(wall_ms) AS x
-			FROM metrics WHERE run = ?1) AS t`, rid).Scan(&table, &sum, &index)
+	err = s.db.QueryRow(s.db.d.q.runCounts, rid).Scan(&table, &sum, &index)
 	if err != nil {
 		return fmt.Errorf("reading the metrics of run %s: %w", id, s.readErr(err))
 	}
 	if table != index {
 		return s.damaged("run %s has %d metric points in the metrics table but %d in its index", id, table, index)
 	}
-	rows, err := s.db.Query(`SELECT key, step, value, nonfinite, wall_ms,
-		(SELECT COUNT(*) FROM metrics INDEXED BY metrics_by_value WHERE run = ?1)
-		FROM metrics WHERE run = ?1 ORDER BY key, step`, rid)
+	rows, err := s.db.Query(s.db.d.q.runPoints, rid)
 	if err != nil {
 		return describe(err, s.path)
 	}
@@ -440,12 +473,7 @@ func (s *Store) MetricSummaries(runID string) ([]MetricSummary, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(`SELECT m.key, COUNT(*), SUM(CASE WHEN m.nonfinite != 0 THEN 1 ELSE 0 END), MIN(m.step), MAX(m.step), MIN(m.value), MAX(m.value),
-			l.value, l.nonfinite, l.step IS NOT NULL,
-			(SELECT COUNT(*) FROM metrics INDEXED BY metrics_by_value WHERE run = ?1 AND key = m.key),
-			(SELECT COUNT(*) FROM latest_metrics WHERE run = ?1)
-		FROM metrics m LEFT JOIN latest_metrics l ON l.run = m.run AND l.key = m.key
-		WHERE m.run = ?1 GROUP BY m.key, l.value, l.nonfinite, l.step ORDER BY m.key`, rid)
+	rows, err := s.db.Query(s.db.d.q.summaries, rid)
 	if err != nil {
 		return nil, describe(err, s.path)
 	}

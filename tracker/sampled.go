@@ -37,12 +37,16 @@ const sampleStatsQuery = `SELECT
 	FROM (SELECT step FROM metrics WHERE run = ?1 AND key = ?2 ORDER BY step LIMIT ?3) AS s`
 
 // gridExactPart reads the points at the grid steps of ?3 (a JSON array) that the series has.
-const gridExactPart = `SELECT m.step, m.value, m.nonfinite, m.wall_ms FROM json_each(?3) AS g CROSS JOIN metrics AS m
+func gridExactPart(d *dialect) string {
+	return `SELECT m.step, m.value, m.nonfinite, m.wall_ms FROM ` + d.jsonInts("?3", "g") + ` ` + d.orderedJoin() + ` metrics AS m
 	ON m.run = ?1 AND m.key = ?2 AND m.step = g.value`
+}
 
 // gridSeekPart reads, for each grid step of ?3, the first point at or after it (none after the last).
-const gridSeekPart = `SELECT m.step, m.value, m.nonfinite, m.wall_ms FROM json_each(?3) AS g CROSS JOIN metrics AS m
+func gridSeekPart(d *dialect) string {
+	return `SELECT m.step, m.value, m.nonfinite, m.wall_ms FROM ` + d.jsonInts("?3", "g") + ` ` + d.orderedJoin() + ` metrics AS m
 	ON m.run = ?1 AND m.key = ?2 AND m.step = (SELECT step FROM metrics WHERE run = ?1 AND key = ?2 AND step >= g.value ORDER BY step LIMIT 1)`
+}
 
 // extremesPart reads the points at steps ?4 and ?5 (the first and last), the first points holding the
 // smallest and largest finite values (MIN(step) among equal values: Downsample's choice, the first
@@ -52,17 +56,16 @@ const extremesPart = `SELECT m.step, m.value, m.nonfinite, m.wall_ms FROM metric
 	(SELECT MIN(step) FROM metrics WHERE run = ?1 AND key = ?2 AND value = (SELECT MAX(value) FROM metrics WHERE run = ?1 AND key = ?2)),
 	(SELECT MIN(step) FROM metrics WHERE run = ?1 AND key = ?2 AND value IS NULL))`
 
-// The statements for a long series; rows come in no useful order and may repeat: the caller merges them.
-const (
-	sampleExactQuery = gridExactPart + "\nUNION ALL\n" + extremesPart
-	sampleSeekQuery  = gridSeekPart + "\nUNION ALL\n" + extremesPart
-)
+// The statements for a long series (d.q.sampleExact, d.q.sampleSeek) are a grid part UNION ALL
+// extremesPart; rows come in no useful order and may repeat: the caller merges them.
 
 // wholeCheckedQuery reads every point of a series, each row carrying the number of the series' entries in
 // the index metrics_by_value, counted in the same statement (same snapshot): scanCheckedPoints compares.
-const wholeCheckedQuery = `SELECT step, value, nonfinite, wall_ms,
-	(SELECT COUNT(*) FROM metrics INDEXED BY metrics_by_value WHERE run = ?1 AND key = ?2)
+func wholeCheckedQuery(d *dialect) string {
+	return `SELECT step, value, nonfinite, wall_ms,
+	(SELECT COUNT(*) FROM metrics` + d.indexedBy("metrics_by_value") + ` WHERE run = ?1 AND key = ?2)
 	FROM metrics WHERE run = ?1 AND key = ?2 ORDER BY step`
+}
 
 // HistorySampled returns the history of metric key for each run (ids or unique prefixes; the result is
 // keyed by the ids as given), reduced for plotting as Downsample reduces series, but chosen in the store
@@ -129,7 +132,7 @@ func (s *Store) HistorySampled(runIDs []string, key string, maxPoints int) (map[
 		if sr.n == 0 || sr.n > int64(limit) {
 			continue
 		}
-		rows, err := stmts.query(wholeCheckedQuery, sr.rid, key)
+		rows, err := stmts.query(s.db.d.q.wholeChecked, sr.rid, key)
 		if err != nil {
 			return nil, err
 		}
@@ -174,9 +177,9 @@ func (s *Store) HistorySampled(runIDs []string, key string, maxPoints int) (map[
 // expected to log every step (consecutive) the grid steps are looked up exactly, and only those missing
 // are then sought at or after.
 func (s *Store) sampleSeries(stmts *stmtCache, rid int64, key string, grid []int64, first, last int64, consecutive bool) ([]Point, error) {
-	q := sampleSeekQuery
+	q := s.db.d.q.sampleSeek
 	if consecutive {
-		q = sampleExactQuery
+		q = s.db.d.q.sampleExact
 	}
 	rows, err := stmts.query(q, rid, key, jsonInts(grid), first, last)
 	if err != nil {
@@ -207,7 +210,7 @@ func (s *Store) sampleSeries(stmts *stmtCache, rid int64, key string, grid []int
 	if len(missing) == 0 {
 		return pts, nil
 	}
-	if rows, err = stmts.query(gridSeekPart, rid, key, jsonInts(missing)); err != nil {
+	if rows, err = stmts.query(s.db.d.q.gridSeek, rid, key, jsonInts(missing)); err != nil {
 		return nil, err
 	}
 	if pts, err = s.scanPoints(rows, pts); err != nil {
@@ -217,7 +220,8 @@ func (s *Store) sampleSeries(stmts *stmtCache, rid int64, key string, grid []int
 	return pts, nil
 }
 
-// jsonInts writes the integers as a JSON array (one bound parameter, read by json_each, whatever the length).
+// jsonInts writes the integers as a JSON array: one bound parameter, whatever the length, read back as rows
+// by the dialect's jsonInts source.
 func jsonInts(v []int64) string {
 	b := make([]byte, 0, 2+8*len(v))
 	b = append(b, '[')

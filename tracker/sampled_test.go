@@ -321,9 +321,9 @@ func TestHistorySampledQueryPlans(t *testing.T) {
 		return b.String()
 	}
 	stats := plan(sampleStatsQuery, 1, "m", 11)
-	sample := plan(sampleSeekQuery, 1, "m", "[1,2,3]", 0, 99)
-	exact := plan(sampleExactQuery, 1, "m", "[1,2,3]", 0, 99)
-	seek := plan(gridSeekPart, 1, "m", "[1,2,3]")
+	sample := plan(sqliteDialect.q.sampleSeek, 1, "m", "[1,2,3]", 0, 99)
+	exact := plan(sqliteDialect.q.sampleExact, 1, "m", "[1,2,3]", 0, 99)
+	seek := plan(sqliteDialect.q.gridSeek, 1, "m", "[1,2,3]")
 	for name, p := range map[string]string{"stats": stats, "sample": sample, "exact": exact, "seek": seek} {
 		for _, line := range strings.Split(strings.TrimSpace(p), "\n") {
 			if strings.HasPrefix(line, "SCAN metrics") || strings.HasPrefix(line, "SCAN m ") || line == "SCAN m" {

@@ -106,12 +106,13 @@ func (s *Store) ReadOnly() bool { return s.readOnly }
 // Close closes the database. End every Run first: a run still open stops beating and will be marked KILLED.
 func (s *Store) Close() error { return s.db.Close() }
 
-// DB gives direct access to the database for diagnostics (PRAGMA integrity_check, ad-hoc queries).
-// Write through the Run API, not through DB.
-func (s *Store) DB() *sql.DB { return s.db.DB }
+// DB gives direct access to the database for diagnostics (PRAGMA integrity_check, ad-hoc queries), in the
+// engine's own SQL: statements sent through it are not bound by the store's dialect (PostgreSQL takes $1,
+// not ?). Write through the Run API, not through DB.
+func (s *Store) DB() *sql.DB { return s.db.db }
 
 // Postgres reports whether the store is a PostgreSQL database.
-func (s *Store) Postgres() bool { return s.db.d == dialectPostgres }
+func (s *Store) Postgres() bool { return s.db.d.postgres }
 
 // sqliteURI builds the SQLite URI filename for an absolute path; '%', '?' and '#' must be escaped in it.
 func sqliteURI(abs string) string {
@@ -161,7 +162,7 @@ func Open(path string) (*Store, error) {
 		return nil, describe(err, abs)
 	}
 	db.SetMaxIdleConns(4)
-	s := &Store{db: &conn{DB: db}, path: abs, dir: filepath.Dir(abs)}
+	s := &Store{db: &conn{db: db, d: sqliteDialect}, path: abs, dir: filepath.Dir(abs)}
 	s.artifacts = artifactRoot(s.dir)
 	if err := s.migrate(); err != nil {
 		db.Close()
@@ -246,7 +247,7 @@ func OpenReadOnly(path string) (*Store, error) {
 			db.Close()
 			return 0, err
 		}
-		s.db = &conn{DB: db}
+		s.db = &conn{db: db, d: sqliteDialect}
 		return v, nil
 	}
 	v, err := open("?mode=ro&_busy_timeout=10000&_foreign_keys=1")
@@ -287,22 +288,18 @@ type queryer interface {
 }
 
 func (s *Store) userVersion(q queryer) (int, error) {
-	if s.Postgres() {
-		return s.pgVersion(q)
-	}
-	var v int
-	if err := q.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+	v, err := s.db.d.schemaVersion(q)
+	if err != nil {
 		return 0, describe(err, s.path)
 	}
 	return v, nil
 }
 
-// migrate brings the schema to SchemaVersion inside one IMMEDIATE transaction, re-reading the version
-// after taking the write lock so that concurrent openers migrate exactly once.
+// migrate brings the schema to SchemaVersion inside one transaction that holds the dialect's migration lock
+// (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock), re-reading the version after taking it so that
+// concurrent openers migrate exactly once.
 func (s *Store) migrate() error {
-	if s.Postgres() {
-		return s.pgMigrate()
-	}
+	d := s.db.d
 	v, err := s.userVersion(s.db)
 	if err != nil {
 		return err
@@ -318,28 +315,29 @@ func (s *Store) migrate() error {
 		return describe(err, s.path)
 	}
 	defer tx.Rollback()
+	if err := d.lockMigration(tx); err != nil {
+		return describe(err, s.path)
+	}
 	if v, err = s.userVersion(tx); err != nil {
 		return err
 	}
 	if v > SchemaVersion {
 		return newerError(s.path, v)
 	}
+	if v == SchemaVersion {
+		return nil
+	}
 	if v == 0 {
-		var n int
-		if err := tx.QueryRow("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").Scan(&n); err != nil {
+		if err := d.initSchema(tx, s.path); err != nil {
 			return describe(err, s.path)
-		}
-		if n > 0 {
-			return fmt.Errorf("%s is an SQLite database but not a stylelab one (schema version 0 with %d tables): pass another --db", s.path, n)
 		}
 	}
 	for ; v < SchemaVersion; v++ {
-		if _, err := tx.Exec(migrations[v]); err != nil {
+		if _, err := tx.Exec(d.migrations[v]); err != nil {
 			return fmt.Errorf("migrating database %s from schema version %d to %d: %w", s.path, v, v+1, describe(err, s.path))
 		}
 	}
-	// PRAGMA takes no placeholders; SchemaVersion is a constant.
-	if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
+	if err := d.setVersion(tx, SchemaVersion); err != nil {
 		return describe(err, s.path)
 	}
 	if err := tx.Commit(); err != nil {
@@ -348,31 +346,39 @@ func (s *Store) migrate() error {
 	return nil
 }
 
-// describe turns SQLite errors about the file itself into errors that say what to do.
+// describe turns engine errors into errors that say what to do (the dialects' wording: describeSQLite,
+// describePostgres; the two engines' error types are distinct); other errors are returned as they are.
 func describe(err error, path string) error {
-	if e, ok := describePostgres(err, path); ok {
-		return e
+	for _, d := range []*dialect{postgresDialect, sqliteDialect} {
+		if e, ok := d.describe(err, path); ok {
+			return e
+		}
 	}
+	return err
+}
+
+// describeSQLite words SQLite's errors about the file itself; ok is false for other errors.
+func describeSQLite(err error, path string) (error, bool) {
 	var se sqlite3.Error
 	if !errors.As(err, &se) {
-		return err
+		return nil, false
 	}
 	switch se.Code {
 	case sqlite3.ErrReadonly:
-		return fmt.Errorf("database %s is %w (%v): make the file and its folder writable, or only read it (stylelab serve opens databases read-only)", path, ErrReadOnly, err)
+		return fmt.Errorf("database %s is %w (%v): make the file and its folder writable, or only read it (stylelab serve opens databases read-only)", path, ErrReadOnly, err), true
 	case sqlite3.ErrCantOpen:
-		return fmt.Errorf("cannot open database %s (%v): check that its folder exists and is writable (SQLite creates %s-wal and %s-shm beside it)", path, err, filepath.Base(path), filepath.Base(path))
+		return fmt.Errorf("cannot open database %s (%v): check that its folder exists and is writable (SQLite creates %s-wal and %s-shm beside it)", path, err, filepath.Base(path), filepath.Base(path)), true
 	case sqlite3.ErrNotADB:
-		return fmt.Errorf("%s is not an SQLite database (%v): pass another --db", path, err)
+		return fmt.Errorf("%s is not an SQLite database (%v): pass another --db", path, err), true
 	case sqlite3.ErrCorrupt:
 		return fmt.Errorf("database %s is %w (%v): nothing was read from it; copy it aside, see what is damaged with 'stylelab runs check --db %s', and restore it from a backup",
-			path, ErrDamaged, err, path)
+			path, ErrDamaged, err, path), true
 	case sqlite3.ErrBusy, sqlite3.ErrLocked:
-		return fmt.Errorf("database %s stayed locked by another process for more than 10 s (%v): retry, or look for a stuck stylelab process", path, err)
+		return fmt.Errorf("database %s stayed locked by another process for more than 10 s (%v): retry, or look for a stuck stylelab process", path, err), true
 	case sqlite3.ErrFull:
-		return fmt.Errorf("disk full writing database %s (%v): free space and retry", path, err)
+		return fmt.Errorf("disk full writing database %s (%v): free space and retry", path, err), true
 	}
-	return err
+	return err, true
 }
 
 // damaged is the error for a read whose rows disagree with another copy of them (the table and its index):

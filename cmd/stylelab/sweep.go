@@ -117,6 +117,17 @@ func addExecutorFlags(fs *flag.FlagSet, withExecutor bool) *executorFlags {
 	return e
 }
 
+// check refuses executor flags out of range, and values that cannot go into an sbatch script (usage errors).
+func (e *executorFlags) check() error {
+	if *e.workers < 1 || *e.parallel < 0 {
+		return usagef("--workers must be at least 1 and --parallel at least 0 (got %d, %d)", *e.workers, *e.parallel)
+	}
+	if err := (sweep.SlurmOptions{Partition: *e.partition}).Check(); err != nil {
+		return usagef("%v", err)
+	}
+	return nil
+}
+
 func sweepStart(args []string, stdout, stderr io.Writer) error {
 	fs, c := sweepFlags("")
 	e := addExecutorFlags(fs, true)
@@ -132,8 +143,8 @@ func sweepStart(args []string, stdout, stderr io.Writer) error {
 	if *e.executor != sweep.ExecutorLocal && *e.executor != sweep.ExecutorSlurm {
 		return usagef("--executor must be local or slurm (got %q)", *e.executor)
 	}
-	if *e.workers < 1 || *e.parallel < 0 {
-		return usagef("--workers must be at least 1 and --parallel at least 0 (got %d, %d)", *e.workers, *e.parallel)
+	if err := e.check(); err != nil {
+		return err
 	}
 	def, err := sweep.Load(pos[0])
 	if err != nil {
@@ -176,7 +187,11 @@ func sweepStart(args []string, stdout, stderr io.Writer) error {
 		}
 		if *e.executor == sweep.ExecutorSlurm {
 			fmt.Fprintf(stdout, "# sbatch script (the sweep folder would be %s)\n", rec.Dir())
-			fmt.Fprint(stdout, rec.SlurmScript(all, sweep.SlurmOptions{Parallel: *e.parallel, Partition: *e.partition}))
+			script, err := rec.SlurmScript(all, sweep.SlurmOptions{Parallel: *e.parallel, Partition: *e.partition})
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(stdout, script)
 		} else {
 			fmt.Fprintf(stdout, "# local executor: %d runs, %d at a time, each: %s %s\n", len(all), *e.workers, bin, strings.Join(rec.TaskArgs(0), " "))
 		}
@@ -337,6 +352,9 @@ func sweepResume(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := e.check(); err != nil {
+		return err
+	}
 	rec, err := openSweep(c, pos, "resume")
 	if err != nil {
 		return err
@@ -379,12 +397,14 @@ func sweepCancel(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	taskSet := false
+	fs.Visit(func(f *flag.Flag) { taskSet = taskSet || f.Name == "task" })
 	rec, err := openSweep(c, pos, "cancel")
 	if err != nil {
 		return err
 	}
-	if *task >= len(rec.Runs) {
-		return usagef("--task %d: the sweep has runs 0..%d", *task, len(rec.Runs)-1)
+	if taskSet && (*task < 0 || *task >= len(rec.Runs)) {
+		return usagef("--task %d: the sweep has runs 0..%d (leave --task out to cancel the whole sweep)", *task, len(rec.Runs)-1)
 	}
 	var n int
 	if rec.Executor == sweep.ExecutorSlurm {
@@ -393,9 +413,16 @@ func sweepCancel(args []string, stdout io.Writer) error {
 		if *task >= 0 {
 			return usagef("--task works with the slurm executor only; a local sweep is cancelled whole")
 		}
-		n, err = rec.CancelLocal()
+		var notes []string
+		n, notes, err = rec.CancelLocal()
+		for _, m := range notes {
+			fmt.Fprintf(stdout, "sweep %s: %s\n", rec.ID, m)
+		}
 	}
 	if err != nil {
+		if n > 0 {
+			fmt.Fprintf(stdout, "sweep %s: cancelled %d local worker(s)\n", rec.ID, n)
+		}
 		return err
 	}
 	fmt.Fprintf(stdout, "sweep %s: cancelled %d %s (stylelab sweep resume %s reruns what did not finish)\n", rec.ID, n,

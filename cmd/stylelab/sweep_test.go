@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -241,7 +245,11 @@ func startSlurm(t *testing.T) []string {
 	if err != nil {
 		fail("local-cluster.sh up: %v: %s", err, out)
 	}
-	return append(env, "SLURM_CONF="+filepath.Join(dir, "slurm", "slurm.conf"))
+	conf := filepath.Join(dir, "slurm", "slurm.conf")
+	if r := localClusterEnv(t, dir, "slurm"); r.code != 0 || r.stdout != "export SLURM_CONF="+conf+"\n" {
+		t.Fatalf("local-cluster.sh env of the running cluster: exit %d, %q, %s", r.code, r.stdout, r.stderr)
+	}
+	return append(env, "SLURM_CONF="+conf)
 }
 
 // The 2×2 sweep as one Slurm job array on a real single-node cluster: task 3 is cancelled while pending, the
@@ -294,5 +302,285 @@ func TestSweepSlurm(t *testing.T) {
 	fr := sweepRuns(t, db, fid)[0]
 	if len(fr) != 1 || fr[0].Status != tracker.StatusFailed || fr[0].Tags[sweep.TagSlurmTask] != "0" || fr[0].Tags[sweep.TagSlurmJob] == "" {
 		t.Fatalf("failed task's run: %+v", fr)
+	}
+}
+
+// A cancelled local sweep stops every running run as one SIGTERM does: each ends KILLED "interrupted by
+// SIGTERM" with its last image as output.png (issue 21, item 3: each run got SIGTERM twice, from the group signal
+// and from the supervisor, and the second, arriving after the handler was reset, killed runs outright).
+func TestSweepLocalCancelEveryRunKilledWithImage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs four optimisations")
+	}
+	dir := t.TempDir()
+	db := filepath.Join(dir, "t.db")
+	env := []string{"STYLELAB_DB=" + db}
+	c, _ := filepath.Abs(testContent)
+	s, _ := filepath.Abs(testStyle)
+	// relu1_1 only: short steps, so the boundary after the signal comes quickly; many steps, so none finishes.
+	body := fmt.Sprintf(`{"name": "cancel", "base": {"version": 2, "kind": "optimise",
+	  "inputs": {"content": {"path": %q}, "styles": [{"path": %q}]},
+	  "optimise": {"size": 32, "steps": 100000, "content_layers": ["relu1_1"], "style_layers": ["relu1_1"]}},
+	  "grid": {"seed": [1, 2, 3, 4]}}`, c, s)
+	file := filepath.Join(dir, "cancel.json")
+	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := startSweep(t, env, file, "--workers", "4")
+	st, err := tracker.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Wait until all four runs are RUNNING and each has logged a few steps (so each has a last image).
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		runs := sweepRuns(t, db, id)
+		ready := 0
+		for i := 0; i < 4; i++ {
+			if len(runs[i]) == 1 && runs[i][0].Status == tracker.StatusRunning {
+				if h, err := st.History(runs[i][0].ID, "total"); err == nil && len(h) >= 3 {
+					ready++
+				}
+			}
+		}
+		if ready == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the four runs did not all start within 3 minutes: %v", runs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if r := runStylelab(t, env, "sweep", "cancel", id); r.code != 0 || !strings.Contains(r.stdout, "cancelled 1 local worker") {
+		t.Fatalf("cancel: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	// A run killed outright stays RUNNING until its heartbeat is stale (30 s), then reads KILLED without image.
+	s2 := waitStatus(t, env, id, "stopped", func(s sweepStatusJSON) bool { return s.Counts.Done() })
+	if s2.Counts != (sweep.Counts{Total: 4, Killed: 4}) {
+		t.Fatalf("after cancel: %+v, want 4 killed", s2.Counts)
+	}
+	runs := sweepRuns(t, db, id)
+	for i := 0; i < 4; i++ {
+		if len(runs[i]) != 1 {
+			t.Fatalf("index %d has %d runs", i, len(runs[i]))
+		}
+		r := runs[i][0]
+		if r.Status != tracker.StatusKilled || !strings.Contains(r.Error, "interrupted by SIGTERM") {
+			t.Errorf("index %d: %s %q, want KILLED interrupted by SIGTERM", i, r.Status, r.Error)
+			continue
+		}
+		a, err := st.FindArtifact(r.ID, "output.png")
+		if err != nil {
+			t.Errorf("index %d: no output.png: %v", i, err)
+			continue
+		}
+		b, err := st.ReadArtifact(a.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := png.Decode(bytes.NewReader(b)); err != nil {
+			t.Errorf("index %d: output.png is not a PNG: %v", i, err)
+		}
+	}
+}
+
+// writeLocalRecord writes the record of a one-run local sweep whose supervisor submission is sub (as JSON), and
+// returns the environment that finds it and its id.
+func writeLocalRecord(t *testing.T, sub string) ([]string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	id := "cancel-00000001"
+	os.MkdirAll(filepath.Join(dir, "sweeps", id, "logs"), 0o755)
+	rec := fmt.Sprintf(`{"id": %q, "name": "cancel", "created": %q, "db": %q, "executor": "local",
+	  "runs": [{"index": 0, "key": "k", "spec": "specs/0000.json"}], "submissions": [%s]}`,
+		id, time.Now().UTC().Add(-time.Minute).Format(time.RFC3339), filepath.Join(dir, "t.db"), sub)
+	if err := os.WriteFile(filepath.Join(dir, "sweeps", id, "sweep.json"), []byte(rec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"STYLELAB_DB=" + filepath.Join(dir, "t.db")}, id
+}
+
+// `sweep cancel` never signals a process that merely has the recorded pid (issue 21, item 2): here the pid is a
+// live, unrelated sleep (its own process group, so a group signal would reach it) that started at another time,
+// or the record says another host, or it is an old record without identity. The sleep survives each; status
+// counts the reused pid's run as never started, and the other two as queued with the reason.
+func TestSweepCancelLeavesUnrelatedProcess(t *testing.T) {
+	sleeper := exec.Command("sleep", "60")
+	sleeper.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { sleeper.Wait(); close(done) }()
+	defer func() { sleeper.Process.Kill(); <-done }()
+	pid := sleeper.Process.Pid
+	host, _ := os.Hostname()
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		t.Skipf("no boot id here: %v", err)
+	}
+	sub := func(extra string) string {
+		return fmt.Sprintf(`{"executor": "local", "time": %q, "indices": [0], "pid": %d%s}`, time.Now().UTC().Add(-time.Minute).Format(time.RFC3339), pid, extra)
+	}
+	for _, tc := range []struct {
+		name, sub    string
+		code         int
+		want, state  string
+		statusReason string
+	}{
+		// Start tick 1: no process on this machine started then, so the sleep is not the recorded worker.
+		{"pid reused", sub(fmt.Sprintf(`, "host": %q, "boot_id": %q, "start_ticks": 1`, host, strings.TrimSpace(string(boot)))), 0, "is now another process", "KILLED", "never started"},
+		{"other host", sub(fmt.Sprintf(`, "host": "elsewhere", "boot_id": %q, "start_ticks": 1`, strings.TrimSpace(string(boot)))), 1, `runs on host "elsewhere"`, "QUEUED", "unchecked"},
+		{"no identity", sub(""), 1, "recorded without its identity", "QUEUED", "unchecked"},
+	} {
+		env, id := writeLocalRecord(t, tc.sub)
+		r := runStylelab(t, env, "sweep", "cancel", id)
+		if r.code != tc.code || !strings.Contains(r.stdout+r.stderr, tc.want) {
+			t.Errorf("%s: cancel exit %d, want %d with %q: %s%s", tc.name, r.code, tc.code, tc.want, r.stdout, r.stderr)
+		}
+		select {
+		case <-done:
+			t.Fatalf("%s: sweep cancel signalled the unrelated process %d", tc.name, pid)
+		case <-time.After(300 * time.Millisecond):
+		}
+		s := sweepStatusOf(t, env, id)
+		if len(s.Runs) != 1 || s.Runs[0].State != tc.state || !strings.Contains(s.Runs[0].Error, tc.statusReason) {
+			t.Errorf("%s: status %+v, want %s (%s)", tc.name, s.Runs, tc.state, tc.statusReason)
+		}
+	}
+}
+
+// `sweep cancel --task N` refuses an index outside the sweep, negative ones included (issue 21, item 14: --task -5
+// cancelled the whole sweep), with the usage code, and cancels nothing.
+func TestSweepCancelTaskRange(t *testing.T) {
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	host, _ := os.Hostname()
+	var start string
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", sleeper.Process.Pid)); err == nil {
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		start = f[19]
+	}
+	// A live worker with its true identity: a cancel that went through would signal it.
+	env, id := writeLocalRecord(t, fmt.Sprintf(`{"executor": "local", "indices": [0], "pid": %d, "host": %q, "boot_id": %q, "start_ticks": %s}`,
+		sleeper.Process.Pid, host, strings.TrimSpace(string(boot)), start))
+	for _, task := range []string{"-5", "-1", "1", "99999999999"} {
+		r := runStylelab(t, env, "sweep", "cancel", id, "--task", task)
+		if r.code != 2 || !strings.Contains(r.stderr, "the sweep has runs 0..0") && !strings.Contains(r.stderr, "invalid value") {
+			t.Errorf("--task %s: exit %d: %s%s", task, r.code, r.stdout, r.stderr)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	var ws syscall.WaitStatus
+	if pid, _ := syscall.Wait4(sleeper.Process.Pid, &ws, syscall.WNOHANG, nil); pid != 0 {
+		t.Fatalf("a refused cancel ended the worker: %v", ws)
+	}
+}
+
+// A sweep file with a key given twice is refused, naming the key and the file.
+func TestSweepDuplicateKeyCLI(t *testing.T) {
+	dir := t.TempDir()
+	c, _ := filepath.Abs(testContent)
+	st, _ := filepath.Abs(testStyle)
+	p := filepath.Join(dir, "dup.json")
+	os.WriteFile(p, []byte(fmt.Sprintf(`{"name": "d", "base": {"version": 2, "kind": "optimise",
+	  "inputs": {"content": {"path": %q}, "styles": [{"path": %q}]}, "optimise": {"size": 32, "steps": 3}},
+	  "grid": {"seed": [1], "seed": [2]}}`, c, st)), 0o644)
+	r := runStylelab(t, []string{"STYLELAB_DB=" + filepath.Join(dir, "t.db")}, "sweep", p, "--dry-run")
+	if r.code != 1 || !strings.Contains(r.stderr, `key "grid.seed" appears twice`) || !strings.Contains(r.stderr, p) {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// --partition with a newline is a usage error, not a line of its own in the sbatch script (issue 21, item 17).
+func TestSweepPartitionNewline(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"STYLELAB_DB=" + filepath.Join(dir, "t.db")}
+	file := writeSweep(t, dir, "p", "")
+	r := runStylelab(t, env, "sweep", file, "--dry-run", "--executor", "slurm", "--partition", "main\n#SBATCH --uid=0")
+	if r.code != 2 || !strings.Contains(r.stderr, "control character U+000A") || strings.Contains(r.stdout, "#SBATCH --uid") {
+		t.Fatalf("exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// `sweep --executor slurm` with Slurm's client but no configuration (SLURM_CONF naming a missing file, or a
+// folder) refuses before sbatch runs, naming what to set, and leaves no sweep folder ("Slurm without a
+// configuration", issue 21: sbatch went to DNS, or retried a missing SLURM_CONF for 60 s).
+func TestSweepSlurmWithoutConfig(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	os.MkdirAll(bin, 0o755)
+	calls := filepath.Join(dir, "sbatch-calls")
+	os.WriteFile(filepath.Join(bin, "sbatch"), []byte("#!/bin/sh\necho \"$@\" >> '"+calls+"'\necho 123\n"), 0o755)
+	file := writeSweep(t, dir, "noconf", "")
+	for _, conf := range []string{filepath.Join(dir, "missing", "slurm.conf"), dir} {
+		env := []string{"STYLELAB_DB=" + filepath.Join(dir, "t.db"), "PATH=" + bin + ":" + os.Getenv("PATH"), "SLURM_CONF=" + conf}
+		r := runStylelab(t, env, "sweep", file, "--executor", "slurm")
+		if r.code != 1 || !strings.Contains(r.stderr, "SLURM_CONF="+conf+" is not a readable Slurm configuration") ||
+			!strings.Contains(r.stderr, "/etc/slurm/slurm.conf") || !strings.Contains(r.stderr, "scripts/local-cluster.sh up") {
+			t.Errorf("SLURM_CONF=%s: exit %d: %s%s", conf, r.code, r.stdout, r.stderr)
+		}
+		if _, err := os.Stat(calls); err == nil {
+			t.Fatalf("SLURM_CONF=%s: sbatch was run", conf)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(dir, "sweeps")); len(ents) != 0 {
+			t.Fatalf("a refused submission left %d sweep folders", len(ents))
+		}
+	}
+}
+
+// localClusterEnv runs `scripts/local-cluster.sh env` with the given cluster folder and services.
+func localClusterEnv(t *testing.T, dir, services string) stylelabResult {
+	t.Helper()
+	cmd := exec.Command("../../scripts/local-cluster.sh", "env")
+	cmd.Env = append(os.Environ(), "STYLELAB_CLUSTER_DIR="+dir, "STYLELAB_CLUSTER_SERVICES="+services)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	code := 0
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stylelabResult{out.String(), errb.String(), code}
+}
+
+// `scripts/local-cluster.sh env` while the cluster is down (never started, or its daemons gone) says so and how
+// to start it, exits 1, and prints no environment (issue 21: it printed nothing, or a SLURM_CONF whose
+// daemons were gone, and exited 0).
+func TestLocalClusterEnvWhenDown(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "never-started")
+	for _, services := range []string{"slurm", "postgres", "postgres slurm"} {
+		r := localClusterEnv(t, missing, services)
+		if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "is down") ||
+			!strings.Contains(r.stderr, "STYLELAB_CLUSTER_DIR='"+missing+"' STYLELAB_CLUSTER_SERVICES='"+services+"' scripts/local-cluster.sh up") {
+			t.Errorf("services %q: exit %d, stdout %q, stderr %q", services, r.code, r.stdout, r.stderr)
+		}
+		for _, s := range strings.Fields(services) {
+			if !strings.Contains(r.stderr, s+" is down") {
+				t.Errorf("services %q: %s not said to be down: %s", services, s, r.stderr)
+			}
+		}
+	}
+	// A Slurm folder left behind whose daemons are gone (the pid of a process that has exited).
+	stale := t.TempDir()
+	os.MkdirAll(filepath.Join(stale, "slurm"), 0o755)
+	os.WriteFile(filepath.Join(stale, "slurm", "slurm.conf"), []byte("ClusterName=stylelab\n"), 0o644)
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"slurmctld", "slurmd"} {
+		os.WriteFile(filepath.Join(stale, "slurm", d+".pid"), []byte(strconv.Itoa(gone.Process.Pid)+"\n"), 0o644)
+	}
+	if r := localClusterEnv(t, stale, "slurm"); r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "slurmctld is not running") {
+		t.Errorf("stale slurm folder: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }

@@ -33,6 +33,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/stylelab/stylelab/experiments/safefile"
 	"golang.org/x/image/draw"
 )
 
@@ -82,24 +83,22 @@ func Load(path string, size int) (*Image, error) {
 	if err := CheckSize(size); err != nil {
 		return nil, fmt.Errorf("image %q: %w", path, err)
 	}
-	f, err := os.Open(path)
+	f, st, err := safefile.Open(path)
 	if err != nil {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, fmt.Errorf("image %q not found: check the path (the working directory is %s)", path, wd())
 		case errors.Is(err, fs.ErrPermission):
 			return nil, fmt.Errorf("image %q cannot be read: permission denied; check the file's permissions", path)
+		case errors.Is(err, safefile.ErrNotRegular):
+			if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+				return nil, fmt.Errorf("image %q is a folder, not a file: give the path of a PNG or JPEG file", path)
+			}
+			return nil, fmt.Errorf("image %w", err)
 		}
 		return nil, fmt.Errorf("image %q cannot be opened: %v", path, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("image %q cannot be read: %v", path, err)
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("image %q is a folder, not a file: give the path of a PNG or JPEG file", path)
-	}
 	if st.Size() == 0 {
 		return nil, fmt.Errorf("image %q is empty (0 bytes): re-export or copy the image again", path)
 	}

@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"reflect"
 	"sort"
 	"strings"
 
@@ -17,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/nlpodyssey/safetensors"
 	"github.com/stylelab/stylelab/experiments/adain"
+	"github.com/stylelab/stylelab/experiments/safefile"
 	"github.com/stylelab/stylelab/experiments/transformer"
 	"github.com/stylelab/stylelab/experiments/vgg"
 )
@@ -170,48 +168,30 @@ type Checkpoint struct {
 	Tensors map[string]*tensors.Tensor
 }
 
-// WriteFile writes data to path atomically (temporary file in the same folder, then rename).
-func WriteFile(path string, data []byte) error {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
-}
+// WriteFile writes data to path atomically, with mode 0644 and stale temporary files of killed writers removed
+// first (safefile.WriteFile).
+func WriteFile(path string, data []byte) error { return safefile.WriteFile(path, data) }
 
 // ErrNotCheckpoint marks a file that is not a stylelab model checkpoint (errors.Is).
 var ErrNotCheckpoint = errors.New("not a stylelab model checkpoint")
 
-// LoadCheckpoint reads and validates a checkpoint file. A missing file, bytes that are not safetensors, a
-// safetensors file without a stylelab header (another kind of file, e.g. VGG weights), a newer format version, or
-// tensors whose shapes do not match the header's architecture are errors that name the file and the problem.
+// LoadCheckpoint reads and validates a checkpoint file. A missing file, a path that is not a regular file (a
+// FIFO, /dev/zero: refused without reading, safefile.ReadFile), bytes that are not safetensors, a safetensors
+// file without a stylelab header (another kind of file, e.g. VGG weights), a newer format version, a header that
+// contradicts itself, or tensors that are not exactly those of the header's architecture (see DecodeCheckpoint)
+// are errors that name the file and the problem.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("model checkpoint: %w (train one with stylelab train --out FILE)", err)
 	}
 	return DecodeCheckpoint(path, data)
 }
 
-// DecodeCheckpoint is LoadCheckpoint for bytes in memory; name is used in messages.
+// DecodeCheckpoint is LoadCheckpoint for bytes in memory; name is used in messages. The header is validated
+// first (Header.Validate), then the file must hold exactly the tensors of the header's architecture (Expected):
+// every one present, with its dtype and shape, and no other. A tensor is checked against its expected shape
+// before anything is allocated for it, so no dimension in the file (zero, or 2^64−1) reaches an allocation.
 func DecodeCheckpoint(name string, data []byte) (*Checkpoint, error) {
 	st, err := safetensors.Deserialize(data)
 	if err != nil {
@@ -238,78 +218,172 @@ func DecodeCheckpoint(name string, data []byte) (*Checkpoint, error) {
 	case h.Version > FormatVersion:
 		return nil, fmt.Errorf("model checkpoint %s has version %d, newer than this stylelab reads (%d): update stylelab", name, h.Version, FormatVersion)
 	}
-	for _, nt := range st.Tensors() {
-		tv := nt.TensorView
-		dims := make([]int, len(tv.Shape()))
-		for i, d := range tv.Shape() {
-			dims[i] = int(d)
-		}
-		var t *tensors.Tensor
-		switch tv.DType() {
-		case safetensors.F32:
-			t = tensors.FromShape(shapeOf(dtypes.Float32, dims))
-		case safetensors.I64:
-			t = tensors.FromShape(shapeOf(dtypes.Int64, dims))
-		default:
-			return nil, fmt.Errorf("model checkpoint %s: tensor %s has dtype %s: %w", name, nt.Name, tv.DType(), ErrNotCheckpoint)
-		}
-		name := nt.Name
-		if n, ok := strings.CutSuffix(name, scalarSuffix); ok && len(dims) == 1 && dims[0] == 1 {
-			name = n
-			t = tensors.FromShape(shapeOf(t.DType(), nil))
-		}
-		t.MutableBytes(func(b []byte) { copy(b, tv.Data()) })
-		c.Tensors[name] = t
+	if err := h.Validate(); err != nil {
+		return nil, fmt.Errorf("model checkpoint %s: %w (the header was edited or the file was not written by stylelab train): %w", name, err, ErrNotCheckpoint)
 	}
-	if err := c.checkShapes(); err != nil {
+	want := h.Expected()
+	for _, nt := range st.Tensors() {
+		if err := c.add(nt.Name, nt.TensorView, want); err != nil {
+			return nil, fmt.Errorf("model checkpoint %s: %w", name, err)
+		}
+	}
+	if err := c.checkComplete(want); err != nil {
 		return nil, fmt.Errorf("model checkpoint %s: %w", name, err)
 	}
 	return c, nil
 }
 
-// checkShapes checks that every network variable the architecture needs is present with its shape.
-func (c *Checkpoint) checkShapes() error {
-	want := map[string][]int{}
-	h := &c.Header
+// TensorSpec is the dtype and shape of one tensor a checkpoint must hold.
+type TensorSpec struct {
+	DType dtypes.DType
+	Dims  []int
+}
+
+// Names of the optimiser's tensors in a checkpoint with Adam state, besides the moments (AdamPrefix + the
+// variable's scope and name + "_1st_moment" / "_2nd_moment", each of the variable's shape).
+const (
+	AdamPrefix          = "/AdamOptimizer"
+	GlobalStepName      = "/global_step"
+	AdamStepName        = AdamPrefix + "/global_step"
+	LearningRateVarName = "/optimizers/learning_rate"
+)
+
+// Validate checks that the header is consistent: version 1 … FormatVersion, a known kind with exactly its
+// architecture set (transformer for single and cin, adain for adain) and that architecture valid, one style for
+// kind single and as many styles as the transformer's Styles, a step ≥ 0, and the embedded config (when it
+// names a kind) of the same kind.
+func (h *Header) Validate() error {
 	switch {
-	case h.Kind == KindAdaIN && h.Architecture.AdaIN != nil:
-		a := *h.Architecture.AdaIN
+	case h.Version < 1 || h.Version > FormatVersion:
+		return fmt.Errorf("header version %d is not one this stylelab reads (1 to %d)", h.Version, FormatVersion)
+	case h.Step < 0:
+		return fmt.Errorf("header step %d is negative", h.Step)
+	case h.Architecture.Transformer != nil && h.Architecture.AdaIN != nil:
+		return errors.New("the header sets both a transformer and an adain architecture")
+	case h.Config.Kind != "" && h.Config.Kind != h.Kind:
+		return fmt.Errorf("the header's kind is %q but its config's is %q", h.Kind, h.Config.Kind)
+	}
+	switch h.Kind {
+	case KindAdaIN:
+		if h.Architecture.AdaIN == nil {
+			return errors.New("kind adain without an adain architecture")
+		}
+		return h.Architecture.AdaIN.Validate()
+	case KindSingle, KindCIN:
+		a := h.Architecture.Transformer
+		if a == nil {
+			return fmt.Errorf("kind %s without a transformer architecture", h.Kind)
+		}
 		if err := a.Validate(); err != nil {
 			return err
 		}
-		for _, l := range a.Layers() {
-			want["/"+adain.Scope+"/"+l.Name+"/kernel"] = []int{3, 3, l.In, l.Out}
-			want["/"+adain.Scope+"/"+l.Name+"/bias"] = []int{l.Out}
-		}
-	case (h.Kind == KindCIN || h.Kind == KindSingle) && h.Architecture.Transformer != nil:
-		a := *h.Architecture.Transformer
-		if err := a.Validate(); err != nil {
-			return err
+		if h.Kind == KindSingle && a.Styles != 1 {
+			return fmt.Errorf("kind single (one style) with a %d-style network", a.Styles)
 		}
 		if len(h.Styles) != a.Styles {
 			return fmt.Errorf("the header lists %d styles for a %d-style network", len(h.Styles), a.Styles)
 		}
+		return nil
+	}
+	return fmt.Errorf("kind %q is not one of %s", h.Kind, strings.Join(Kinds, ", "))
+}
+
+// Expected returns every tensor a checkpoint with this (valid) header holds, by its name in the file: the
+// network's variables, and with AdamState their two Adam moments, Adam's and the context's step counters and the
+// learning rate (rank-0 values are stored as [1] under the name + "#scalar").
+func (h *Header) Expected() map[string]TensorSpec {
+	net := map[string][]int{}
+	if a := h.Architecture.AdaIN; a != nil {
+		for _, l := range a.Layers() {
+			net["/"+adain.Scope+"/"+l.Name+"/kernel"] = []int{3, 3, l.In, l.Out}
+			net["/"+adain.Scope+"/"+l.Name+"/bias"] = []int{l.Out}
+		}
+	} else if a := h.Architecture.Transformer; a != nil {
 		for _, l := range a.Layers() {
 			p := "/" + transformer.Scope + "/" + l.Name + "/"
-			want[p+"kernel"] = []int{l.K, l.K, l.In, l.Out}
-			want[p+"gamma"] = []int{a.Styles, l.Out}
-			want[p+"beta"] = []int{a.Styles, l.Out}
+			net[p+"kernel"] = []int{l.K, l.K, l.In, l.Out}
+			net[p+"gamma"] = []int{a.Styles, l.Out}
+			net[p+"beta"] = []int{a.Styles, l.Out}
 		}
-	default:
-		return fmt.Errorf("kind %q with architecture %+v is not a known network: %w", h.Kind, h.Architecture, ErrNotCheckpoint)
 	}
+	want := map[string]TensorSpec{}
+	for n, d := range net {
+		want[n] = TensorSpec{dtypes.Float32, d}
+		if h.AdamState {
+			want[AdamPrefix+n+"_1st_moment"] = TensorSpec{dtypes.Float32, d}
+			want[AdamPrefix+n+"_2nd_moment"] = TensorSpec{dtypes.Float32, d}
+		}
+	}
+	if h.AdamState {
+		want[GlobalStepName+scalarSuffix] = TensorSpec{dtypes.Int64, []int{1}}
+		want[AdamStepName+scalarSuffix] = TensorSpec{dtypes.Int64, []int{1}}
+		want[LearningRateVarName+scalarSuffix] = TensorSpec{dtypes.Float32, []int{1}}
+	}
+	return want
+}
+
+// add checks one tensor of the file against want (by name, dtype, then shape, compared before any allocation)
+// and stores a copy of it under its variable name.
+func (c *Checkpoint) add(name string, tv safetensors.TensorView, want map[string]TensorSpec) error {
+	w, ok := want[name]
+	if !ok {
+		hint := ""
+		if !c.Header.AdamState && strings.HasPrefix(name, AdamPrefix) {
+			hint = " (Adam state in a file whose header says adam_state false)"
+		}
+		return fmt.Errorf("unexpected tensor %s%s: a %s checkpoint of this architecture holds exactly %d tensors, and this is not one of them (the file was edited or written by something else)",
+			name, hint, c.Header.Kind, len(want))
+	}
+	var dt dtypes.DType
+	switch tv.DType() {
+	case safetensors.F32:
+		dt = dtypes.Float32
+	case safetensors.I64:
+		dt = dtypes.Int64
+	}
+	shape := tv.Shape()
+	same := dt == w.DType && len(shape) == len(w.Dims)
+	for i := 0; same && i < len(shape); i++ {
+		same = shape[i] == uint64(w.Dims[i])
+	}
+	if !same {
+		return fmt.Errorf("tensor %s is %s%v, the architecture needs %s%v", name, tv.DType(), shape, w.DType, w.Dims)
+	}
+	var t *tensors.Tensor
+	if n, ok := strings.CutSuffix(name, scalarSuffix); ok {
+		name, t = n, tensors.FromShape(shapes.Make(dt))
+	} else {
+		t = tensors.FromShape(shapes.Make(dt, w.Dims...))
+	}
+	t.MutableBytes(func(b []byte) { copy(b, tv.Data()) })
+	c.Tensors[name] = t
+	return nil
+}
+
+// checkComplete checks that every tensor of want was in the file and, with Adam state, that both step counters
+// equal the header's step.
+func (c *Checkpoint) checkComplete(want map[string]TensorSpec) error {
 	names := make([]string, 0, len(want))
 	for n := range want {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		t, ok := c.Tensors[n]
-		if !ok {
-			return fmt.Errorf("tensor %s is missing (the file is truncated or was edited)", n)
+		v := strings.TrimSuffix(n, scalarSuffix)
+		if _, ok := c.Tensors[v]; ok {
+			continue
 		}
-		if !reflect.DeepEqual(t.Shape().Dimensions, want[n]) || t.DType() != dtypes.Float32 {
-			return fmt.Errorf("tensor %s is %s, the architecture needs float32%v", n, t.Shape(), want[n])
+		if c.Header.AdamState && !strings.HasPrefix(n, "/"+transformer.Scope) && !strings.HasPrefix(n, "/"+adain.Scope) {
+			return fmt.Errorf("the header says adam_state true, but the optimiser's tensor %s is missing: --resume would restart Adam with fresh moments (the file is truncated or was edited; resume from another checkpoint)", v)
+		}
+		return fmt.Errorf("tensor %s is missing (the file is truncated or was edited)", v)
+	}
+	if !c.Header.AdamState {
+		return nil
+	}
+	for _, n := range []string{GlobalStepName, AdamStepName} {
+		if s := c.Tensors[n].Value().(int64); s != int64(c.Header.Step) {
+			return fmt.Errorf("the header says step %d, but the optimiser's counter %s is %d (the header was edited)", c.Header.Step, n, s)
 		}
 	}
 	return nil
@@ -345,5 +419,3 @@ func (c *Checkpoint) DeleteVariable(_ *context.Context, scope, name string) erro
 
 // scalarSuffix marks a rank-0 variable stored as a [1] tensor.
 const scalarSuffix = "#scalar"
-
-func shapeOf(dt dtypes.DType, dims []int) shapes.Shape { return shapes.Make(dt, dims...) }

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"container/list"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -70,33 +71,125 @@ func crop(im *imageio.Image, x, y, s int, flip bool) *imageio.Image {
 	return out
 }
 
-// pool is a set of images prepared for random crops of side size: each resized so that its shorter side is
-// ⌈1.25·size⌉ (a crop then covers most of the picture, at a scale that varies with its position).
+// MaxAspect bounds the shape of a pool image: one whose longer side is more than MaxAspect times its shorter side
+// (a 1×39000 strip, a wide panorama) is centre-cropped along its longer side to ⌊MaxAspect·shorter⌋ before it is
+// resized, so a pool image is at most ⌈1.25·size⌉ × 4·⌈1.25·size⌉ pixels whatever the file's shape (crops only
+// ever see the middle of such an image).
+const MaxAspect = 4
+
+// PoolBudget bounds the bytes of resized images a pool keeps in memory (12 bytes a pixel). Images past it are
+// dropped, least recently used first, and prepared again from their file when drawn (the same pixels, so the
+// crops are those of an unbounded pool); at least the image in use is kept. 1 GiB holds ≈ 10,000 photos at
+// the cpu preset's 64 px crops, ≈ 1,200 at the gpu preset's 256 px.
+var PoolBudget int64 = 1 << 30
+
+// pool is a set of images prepared for random crops of side size: each cropped to MaxAspect, then resized so that
+// its shorter side is ⌈1.25·size⌉ (a crop then covers most of the picture, at a scale that varies with its
+// position). It keeps at most PoolBudget bytes of them (see PoolBudget).
 type pool struct {
-	size   int
-	images []*imageio.Image
+	size, short int
+	paths       []string
+	dims        [][2]int              // prepared W, H of each image
+	cache       map[int]*list.Element // values are *pooled, most recently used at the front
+	lru         list.List
+	bytes       int64
+	budget      int64
+	prepared    int // images prepared so far (for tests)
 }
 
+type pooled struct {
+	i  int
+	im *imageio.Image
+}
+
+// newPool prepares every image once (so an unreadable one is reported before training starts) and keeps what
+// fits in PoolBudget.
 func newPool(paths []string, size int) (*pool, error) {
-	p := &pool{size: size}
-	for _, path := range paths {
-		im, err := imageio.Load(path, 0)
+	p := &pool{size: size, short: (size*5 + 3) / 4, paths: paths, cache: map[int]*list.Element{}, budget: PoolBudget}
+	for i := range paths {
+		im, err := p.prepare(i)
 		if err != nil {
-			return nil, fmt.Errorf("train: %w", err)
+			return nil, err
 		}
-		if im, err = fitShorter(im, (size*5+3)/4); err != nil {
-			return nil, fmt.Errorf("train: %s: %w", path, err)
-		}
-		p.images = append(p.images, im)
+		p.dims = append(p.dims, [2]int{im.W, im.H})
+		p.put(i, im)
 	}
 	return p, nil
 }
 
+// prepare loads image i, crops it to MaxAspect and resizes its shorter side to p.short.
+func (p *pool) prepare(i int) (*imageio.Image, error) {
+	path := p.paths[i]
+	im, err := imageio.Load(path, 0)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if im, err = cropAspect(im, MaxAspect); err != nil {
+		return nil, fmt.Errorf("train: %s: %w", path, err)
+	}
+	if im, err = fitShorter(im, p.short); err != nil {
+		return nil, fmt.Errorf("train: %s: %w", path, err)
+	}
+	p.prepared++
+	if i < len(p.dims) && (im.W != p.dims[i][0] || im.H != p.dims[i][1]) {
+		return nil, fmt.Errorf("train: %s changed during training (now %d×%d after preparing, was %d×%d): restore it, or start again", path, im.W, im.H, p.dims[i][0], p.dims[i][1])
+	}
+	return im, nil
+}
+
+// cropAspect centre-crops im along its longer side to at most maxAspect times its shorter side (unchanged when
+// it already fits).
+func cropAspect(im *imageio.Image, maxAspect int) (*imageio.Image, error) {
+	switch {
+	case im.W > maxAspect*im.H:
+		w := maxAspect * im.H
+		return imageio.Crop(im, (im.W-w)/2, 0, w, im.H)
+	case im.H > maxAspect*im.W:
+		h := maxAspect * im.W
+		return imageio.Crop(im, 0, (im.H-h)/2, im.W, h)
+	}
+	return im, nil
+}
+
+// put keeps image i as the most recently used, dropping the least recently used ones past the budget.
+func (p *pool) put(i int, im *imageio.Image) {
+	p.cache[i] = p.lru.PushFront(&pooled{i, im})
+	p.bytes += int64(len(im.Pix)) * 4
+	for p.bytes > p.budget && p.lru.Len() > 1 {
+		e := p.lru.Back()
+		old := p.lru.Remove(e).(*pooled)
+		delete(p.cache, old.i)
+		p.bytes -= int64(len(old.im.Pix)) * 4
+	}
+}
+
+// get returns prepared image i, preparing it again when it was dropped.
+func (p *pool) get(i int) (*imageio.Image, error) {
+	if e, ok := p.cache[i]; ok {
+		p.lru.MoveToFront(e)
+		return e.Value.(*pooled).im, nil
+	}
+	im, err := p.prepare(i)
+	if err != nil {
+		return nil, err
+	}
+	p.put(i, im)
+	return im, nil
+}
+
 // sample draws one crop: a random image, a random position, a random left–right flip.
-func (p *pool) sample(rng *rand.Rand) *imageio.Image {
-	im := p.images[rng.IntN(len(p.images))]
+func (p *pool) sample(rng *rand.Rand) (*imageio.Image, error) {
+	return p.sampleFrom(rng, rng.IntN(len(p.paths)))
+}
+
+// sampleFrom draws a random crop of image k of the pool (adain style crops: the example's own style).
+func (p *pool) sampleFrom(rng interface{ IntN(int) int }, k int) (*imageio.Image, error) {
+	im, err := p.get(k)
+	if err != nil {
+		return nil, err
+	}
 	x, y := rng.IntN(im.W-p.size+1), rng.IntN(im.H-p.size+1)
-	return crop(im, x, y, p.size, rng.IntN(2) == 1)
+	return crop(im, x, y, p.size, rng.IntN(2) == 1), nil
 }
 
 // stepRNG is the generator of step t's random choices: PCG(seed, t ⊕ "TRAINSTP").

@@ -12,8 +12,8 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX code reads best with the graph ops unqualified.
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/stylelab/stylelab/experiments/adain"
 	"github.com/stylelab/stylelab/backends/backend"
+	"github.com/stylelab/stylelab/experiments/adain"
 	"github.com/stylelab/stylelab/experiments/imageio"
 	"github.com/stylelab/stylelab/experiments/transformer"
 	"github.com/stylelab/stylelab/experiments/vgg"

@@ -14,8 +14,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
-	"github.com/stylelab/stylelab/experiments/adain"
 	"github.com/stylelab/stylelab/backends/backend"
+	"github.com/stylelab/stylelab/experiments/adain"
 	"github.com/stylelab/stylelab/experiments/imageio"
 	"github.com/stylelab/stylelab/experiments/losses"
 	"github.com/stylelab/stylelab/experiments/transformer"
@@ -402,7 +402,10 @@ func (t *trainer) step(step int) (StepReport, error) {
 	bsz := cfg.Batch
 	xs := make([]*imageio.Image, bsz)
 	for i := range xs {
-		xs[i] = t.contents.sample(rng)
+		var err error
+		if xs[i], err = t.contents.sample(rng); err != nil {
+			return StepReport{}, err
+		}
 	}
 	sidx := styleChoice(rng, bsz, t.ns)
 	cw, sw := make([]float32, bsz), make([]float32, bsz)
@@ -418,7 +421,10 @@ func (t *trainer) step(step int) (StepReport, error) {
 	if cfg.Kind == KindAdaIN {
 		ss := make([]*imageio.Image, bsz)
 		for i, k := range sidx {
-			ss[i] = t.styles.sampleFrom(rng, k)
+			var err error
+			if ss[i], err = t.styles.sampleFrom(rng, k); err != nil {
+				return StepReport{}, err
+			}
 		}
 		s := tensors.FromFlatDataAndDimensions(batchPix(ss), bsz, cfg.Size, cfg.Size, 3)
 		outs, err = t.stepExec.Exec(x, s, cw, sw)
@@ -459,13 +465,6 @@ func (t *trainer) step(step int) (StepReport, error) {
 		}
 	}
 	return rep, nil
-}
-
-// sampleFrom draws a random crop of image k of the pool (adain style crops: the example's own style).
-func (p *pool) sampleFrom(rng interface{ IntN(int) int }, k int) *imageio.Image {
-	im := p.images[k]
-	x, y := rng.IntN(im.W-p.size+1), rng.IntN(im.H-p.size+1)
-	return crop(im, x, y, p.size, rng.IntN(2) == 1)
 }
 
 // samples stylises the sample contents with every style and lays them out as a grid.

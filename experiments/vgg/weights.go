@@ -9,11 +9,13 @@ import (
 	"io/fs"
 	"math"
 	"math/rand/v2"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/nlpodyssey/safetensors"
+	"github.com/stylelab/stylelab/experiments/safefile"
 )
 
 // EnvWeights is the environment variable FromEnvOrRandom reads when no path is given.
@@ -152,13 +154,14 @@ func torchName(prefix string, c ConvSpec, kind string) string {
 // Other tensors (classifier.*) are ignored. A file exported from model.features alone (names "N.weight")
 // is accepted too. Kernels are transposed to HWIO. Every name, dtype and shape is checked; errors name the
 // tensor, what was wanted and what was found. The whole file is read into memory (the full torchvision
-// model is 548 MB; a features-only export is 80 MB).
+// model is 548 MB; a features-only export is 80 MB), exactly its size: a path that is not a regular file (a
+// FIFO, /dev/zero) is refused without reading (safefile.ReadFile).
 func LoadSafetensors(path string) (*Weights, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("vgg: weights path %q: %w", path, err)
 	}
-	data, err := os.ReadFile(abs)
+	data, err := safefile.ReadFile(abs)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("vgg: weights file %s does not exist: pass an existing safetensors file "+
@@ -268,8 +271,8 @@ func Float32View(shape []uint64, v []float32) safetensors.View {
 
 // WriteSafetensors writes w in torchvision layout (features.N.weight as float32 OIHW, features.N.bias),
 // the layout LoadSafetensors reads, with the metadata {"format": "pt", "source": w.Source,
-// "sha256": w.SHA256}. The file is written to a temporary name in the same folder and renamed, so a
-// failed write never leaves a partial file at path.
+// "sha256": w.SHA256}. The file is written to a fresh temporary file in the same folder and renamed
+// (safefile.WriteAtomic, mode 0644), so a failed write never leaves a partial file at path.
 func WriteSafetensors(path string, w *Weights) error {
 	if err := w.Validate(); err != nil {
 		return err
@@ -284,21 +287,7 @@ func WriteSafetensors(path string, w *Weights) error {
 	}
 	meta := map[string]string{"format": "pt", "source": w.Source, "sha256": w.SHA256}
 
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".vgg19-*.safetensors.tmp")
-	if err != nil {
-		return fmt.Errorf("vgg: cannot write weights to %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if err := safetensors.SerializeToWriter(tensors, meta, f); err != nil {
-		f.Close()
-		return fmt.Errorf("vgg: writing weights to %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("vgg: writing weights to %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := safefile.WriteAtomic(path, func(w io.Writer) error { return safetensors.SerializeToWriter(tensors, meta, w) }); err != nil {
 		return fmt.Errorf("vgg: writing weights to %s: %w", path, err)
 	}
 	return nil

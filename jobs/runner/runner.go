@@ -422,17 +422,41 @@ func Output(s *tracker.Store, runID string) (*imageio.Image, error) {
 	return imageio.DecodeBytes(OutputArtifact, b, 0)
 }
 
-func writeFile(path string, data []byte) error {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("output: %w", err)
-		}
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+// writeFile writes data to path (creating its folder) without ever opening a fixed temporary name: the bytes
+// go to a fresh file made with os.CreateTemp in the same folder (O_CREATE|O_EXCL, so a symlink or another file
+// planted at a guessable name is never followed or overwritten), are synced, given mode 0644, and renamed over
+// path (atomic on one file system: readers see the old file or the whole new one). On any failure the temporary
+// file is removed and path is untouched. Every output file of a run (an image, a training run's checkpoint,
+// `rerun --out`) is written by this one function.
+func writeFile(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
-	return os.Rename(tmp, path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("output %s: %w (check that the folder is writable)", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			err = fmt.Errorf("output %s: %w", path, err)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // device describes where the computation runs, for provenance.

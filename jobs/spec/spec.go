@@ -36,6 +36,7 @@ import (
 	"strings"
 
 	"github.com/stylelab/stylelab/experiments/gatys"
+	"github.com/stylelab/stylelab/experiments/safefile"
 	"github.com/stylelab/stylelab/experiments/train"
 )
 
@@ -172,6 +173,9 @@ func Parse(r io.Reader) (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spec: %w", err)
 	}
+	if err := CheckDuplicateKeys(b); err != nil {
+		return nil, fmt.Errorf("spec: %w", err)
+	}
 	var head struct {
 		Version  int             `json:"version"`
 		Optimise json.RawMessage `json:"optimise"`
@@ -238,7 +242,7 @@ func upgradeV1(b []byte) ([]byte, error) {
 
 // Load reads and parses a spec file.
 func Load(path string) (*Spec, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("spec: %w", err)
 	}
@@ -433,14 +437,11 @@ func (s *Spec) Key() string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// hashFile is the hex SHA-256 of a regular file's bytes (a FIFO or a device is refused, never read without end:
+// safefile.Copy).
 func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := safefile.Copy(h, path); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

@@ -164,3 +164,28 @@ func TestFilePathFallsBackToBaseDir(t *testing.T) {
 		t.Fatalf("FilePath(abs) = %s", got)
 	}
 }
+
+// A key given twice in one object is refused, named by its path, with the file's name (issue 21, item 14):
+// encoding/json alone keeps the last silently. The same key in different objects is fine.
+func TestDuplicateKeysRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ doc, key string }{
+		{`{"version": 2, "kind": "optimise", "optimise": {"steps": 100, "size": 32, "steps": 3}}`, "optimise.steps"},
+		{`{"version": 2, "seed": 1, "kind": "optimise", "seed": 2}`, "seed"},
+		{`{"version": 2, "kind": "optimise", "inputs": {"styles": [{"path": "a.png"}, {"path": "b.png", "path": "c.png"}]}}`, "inputs.styles.1.path"},
+		{`{"version": 1, "kind": "optimise", "optimise": {"loss_options": {"eps": 1, "eps": 2}}}`, "optimise.loss_options.eps"},
+	} {
+		p := writeFile(t, dir, "dup.json", tc.doc)
+		_, err := Load(p)
+		if err == nil || !strings.Contains(err.Error(), `key "`+tc.key+`" appears twice`) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: %v, want the duplicate %q and the file named", tc.doc, err, tc.key)
+		}
+	}
+	// Equal keys in different objects, and a document that is not JSON (the decoder's own error), are not duplicates.
+	if err := CheckDuplicateKeys([]byte(`{"a": {"x": 1}, "b": {"x": 2}, "c": [{"x": 1}, {"x": 2}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(strings.NewReader(`{"version": 2,`)); err == nil || strings.Contains(err.Error(), "twice") {
+		t.Fatalf("truncated JSON: %v", err)
+	}
+}

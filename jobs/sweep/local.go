@@ -2,11 +2,14 @@ package sweep
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -65,6 +68,14 @@ func (r *Record) runOne(ctx context.Context, i int) error {
 	defer f.Close()
 	cmd := exec.Command(r.Binary, r.TaskArgs(i)...)
 	cmd.Stdout, cmd.Stderr = f, f
+	// Each run gets exactly one SIGTERM on cancel, the supervisor's below: `stylelab run` stops at the next step
+	// boundary on the first and restores the default action, so a second one (were the run in the supervisor's
+	// process group, a signal to the group would be one) would kill it outright, imageless. Its own process
+	// group keeps group signals away from it; Pdeathsig sends it that one SIGTERM should the supervisor die
+	// first. Pdeathsig follows the thread that started the child, so the thread stays locked until it ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -104,39 +115,46 @@ func (r *Record) StartLocal(root string, indices []int, workers int) error {
 		return fmt.Errorf("starting the local sweep worker %s: %w", r.Binary, err)
 	}
 	sub.PID = cmd.Process.Pid
-	go cmd.Wait() // reap it if this process lives long enough (tests); otherwise init does
+	sub.recordIdentity() // not yet waited for, so the pid cannot have been reused
+	go cmd.Wait()        // reap it if this process lives long enough (tests); otherwise init does
 	r.Submissions = append(r.Submissions, sub)
 	return r.Save()
 }
 
-// localAlive reports whether the supervisor process pid is still running (not a zombie).
-func localAlive(pid int) bool {
-	if pid <= 0 || syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true // no /proc: kill(0) said it exists
-	}
-	// Field 3 after "(comm)" is the state; Z is a zombie.
-	for j := len(b) - 1; j > 0; j-- {
-		if b[j] == ')' {
-			return !(j+2 < len(b) && b[j+2] == 'Z')
-		}
-	}
-	return true
-}
-
-// CancelLocal sends SIGTERM to the process groups of the sweep's live local supervisors (and so their runs).
-func (r *Record) CancelLocal() (int, error) {
-	n := 0
+// CancelLocal sends one SIGTERM to each of the sweep's live local supervisors, which pass one SIGTERM on to
+// each of their runs (so every running run ends KILLED with its last image, as after a single SIGTERM) and start
+// no more. Only a supervisor whose identity (Submission.Check) is confirmed is signalled, through a pidfd where
+// the kernel has them (os.FindProcess), so that the pid cannot be reused between the check and the signal. It
+// returns how many were signalled, notes on recorded supervisors found ended (for the user), and an error naming
+// every supervisor it could not confirm and how to proceed; those it leaves alone.
+func (r *Record) CancelLocal() (n int, notes []string, err error) {
+	var refused []string
 	for _, s := range r.Submissions {
-		if s.Executor == ExecutorLocal && localAlive(s.PID) {
-			if err := syscall.Kill(-s.PID, syscall.SIGTERM); err != nil {
-				return n, fmt.Errorf("stopping local sweep worker %d: %w", s.PID, err)
+		if s.Executor != ExecutorLocal {
+			continue
+		}
+		p, ferr := os.FindProcess(s.PID) // opens a pidfd on Linux: the process now at the pid, from now on
+		if ferr != nil {
+			continue
+		}
+		switch live, why := s.Check(); live {
+		case WorkerAlive:
+			if err := p.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+				p.Release()
+				return n, notes, fmt.Errorf("stopping local sweep worker %d: %w", s.PID, err)
 			}
 			n++
+		case WorkerElsewhere:
+			refused = append(refused, fmt.Sprintf("%s: run `stylelab sweep cancel %s` on %s", why, r.ID, s.Host))
+		case WorkerUnconfirmed:
+			refused = append(refused, fmt.Sprintf("%s: check it with `ps -o pid,lstart,args -p %d`, and if that shows `stylelab sweep work … %s`, stop it with `kill -TERM %d` (that one process, not its group)", why, s.PID, r.ID, s.PID))
+		case WorkerReplaced:
+			notes = append(notes, why)
 		}
+		p.Release()
 	}
-	return n, nil
+	if len(refused) > 0 {
+		return n, notes, fmt.Errorf("sweep %s: left %d local worker(s) alone: %s", r.ID, len(refused), strings.Join(refused, "; "))
+	}
+	return n, notes, nil
 }

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/experiments/vgg"
+	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/tracker"
 )
 
@@ -60,8 +60,13 @@ type Submission struct {
 	Time     time.Time `json:"time"`
 	Indices  []int     `json:"indices"`
 	JobID    string    `json:"job_id,omitempty"` // Slurm array job id
-	PID      int       `json:"pid,omitempty"`    // local supervisor (process group leader)
-	Script   string    `json:"script,omitempty"` // sbatch script file, relative to the sweep folder
+	PID      int       `json:"pid,omitempty"`    // local supervisor
+	// The local supervisor's identity, so that a later cancel or status never takes another process that reuses
+	// the pid, or one on another host sharing the sweep folder, for it (see Identity).
+	Host       string `json:"host,omitempty"`        // os.Hostname of the machine it runs on
+	BootID     string `json:"boot_id,omitempty"`     // /proc/sys/kernel/random/boot_id of that boot
+	StartTicks uint64 `json:"start_ticks,omitempty"` // /proc/PID/stat field 22: start time after boot, in clock ticks
+	Script     string `json:"script,omitempty"`      // sbatch script file, relative to the sweep folder
 }
 
 // Dir is the sweep's folder.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/stylelab/stylelab/tracker"
 )
@@ -51,9 +53,49 @@ func ArraySpec(indices []int, parallel int) string {
 // shellQuote quotes s for bash in single quotes.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
+// lineSafe refuses a value written into a line of the sbatch script (a #SBATCH directive or a comment) that holds
+// a control character: a newline (or a carriage return, which sbatch also ends lines at) would end the line there
+// and make the rest a line of its own, e.g. another directive.
+func lineSafe(what, v, fix string) error {
+	if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(v[i:])
+		return fmt.Errorf("%s %q holds the control character %U, which would add a line to the sbatch script: %s", what, v, r, fix)
+	}
+	return nil
+}
+
+// Check refuses options that cannot be written into an sbatch script safely: control characters anywhere, and
+// white space in the partition (which names one partition, as sinfo shows it; a space would start another option).
+func (o SlurmOptions) Check() error {
+	if err := lineSafe("--partition", o.Partition, "give the partition's name as sinfo shows it"); err != nil {
+		return err
+	}
+	if strings.ContainsFunc(o.Partition, unicode.IsSpace) {
+		return fmt.Errorf("--partition %q holds white space: give one partition's name as sinfo shows it (several: a comma list without spaces)", o.Partition)
+	}
+	for _, e := range o.Extra {
+		if err := lineSafe("sbatch option", e, "give each option on its own, without line breaks"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SlurmScript is the sbatch script running the indices as one job array: task $SLURM_ARRAY_TASK_ID runs
 // specs/NNNN.json with TaskArgs and the tags slurm.job_id=$SLURM_ARRAY_JOB_ID, slurm.task_id=$SLURM_ARRAY_TASK_ID.
-func (r *Record) SlurmScript(indices []int, o SlurmOptions) string {
+// It refuses (SlurmOptions.Check) values that would add lines to the script: control characters in the options,
+// the sweep's id and name, or its folder.
+func (r *Record) SlurmScript(indices []int, o SlurmOptions) (string, error) {
+	if err := o.Check(); err != nil {
+		return "", err
+	}
+	for _, v := range [][3]string{{"sweep id", r.ID, "sweep ids come from `stylelab sweep list`"},
+		{"sweep name", r.Name, "rename the sweep in its file"},
+		{"sweep folder", r.dir, "choose another with --dir"}} {
+		if err := lineSafe(v[0], v[1], v[2]); err != nil {
+			return "", err
+		}
+	}
 	cpus := o.CPUs
 	if cpus < 1 {
 		cpus = 1
@@ -109,23 +151,68 @@ func (r *Record) SlurmScript(indices []int, o SlurmOptions) string {
 		q = append(q, `"$@"`)
 	}
 	fmt.Fprintf(&b, "exec %s %s\n", shellQuote(r.Binary), strings.Join(q, " "))
-	return b.String()
+	return b.String(), nil
 }
 
 // ErrNoSbatch is returned when sbatch is not on PATH.
 var ErrNoSbatch = errors.New("sbatch not found on PATH: install Slurm's client commands (Debian: apt-get install slurm-client) on this machine, or use --executor local")
 
+// slurmConfPaths are where Slurm's commands read slurm.conf when SLURM_CONF is not set: the path built into
+// Debian's Slurm, then the copy slurmd keeps on a node of a "configless" cluster. (A variable for tests.)
+var slurmConfPaths = []string{"/etc/slurm/slurm.conf", "/run/slurm/conf/slurm.conf"}
+
+// SlurmConfig returns the slurm.conf Slurm's commands will read: $SLURM_CONF when set, else the first of
+// /etc/slurm/slurm.conf and /run/slurm/conf/slurm.conf that exists. Without one, sbatch goes looking for the
+// controller in DNS (SRV records) before it fails, and a SLURM_CONF naming a missing file is retried for 60 s;
+// so the sweep commands refuse first, saying what to set.
+func SlurmConfig() (string, error) {
+	const how = "point SLURM_CONF at the cluster's slurm.conf, install it as %s, or start a cluster on this machine with scripts/local-cluster.sh up and export the SLURM_CONF it prints"
+	readable := func(p string) error {
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err != nil {
+			return err
+		} else if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file", p)
+		}
+		return nil
+	}
+	if c := os.Getenv("SLURM_CONF"); c != "" {
+		if err := readable(c); err != nil {
+			return "", fmt.Errorf("SLURM_CONF=%s is not a readable Slurm configuration (%v): "+how, c, err, slurmConfPaths[0])
+		}
+		return c, nil
+	}
+	for _, p := range slurmConfPaths {
+		if readable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no Slurm configuration here: SLURM_CONF is not set and neither %s exists (Slurm's commands would look for a controller in DNS): "+how,
+		strings.Join(slurmConfPaths, " nor "), slurmConfPaths[0])
+}
+
 // SubmitSlurm writes the script to the sweep folder, submits it with `sbatch --parsable`, records the
 // submission and returns the array job id. A refusal returns sbatch's own message.
 func (r *Record) SubmitSlurm(indices []int, o SlurmOptions) (string, error) {
+	script, err := r.SlurmScript(indices, o)
+	if err != nil {
+		return "", err
+	}
 	sbatch, err := exec.LookPath("sbatch")
 	if err != nil {
 		return "", ErrNoSbatch
 	}
+	if _, err := SlurmConfig(); err != nil {
+		return "", err
+	}
 	n := len(r.Submissions)
 	name := fmt.Sprintf("submit-%d.sbatch", n)
 	path := filepath.Join(r.dir, name)
-	if err := os.WriteFile(path, []byte(r.SlurmScript(indices, o)), 0o755); err != nil {
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		return "", err
 	}
 	var out, errb bytes.Buffer
@@ -157,6 +244,9 @@ func SlurmQueue(jobIDs []string) (map[string]string, error) {
 	squeue, err := exec.LookPath("squeue")
 	if err != nil {
 		return nil, errors.New("squeue not found on PATH: install Slurm's client commands (Debian: apt-get install slurm-client)")
+	}
+	if _, err := SlurmConfig(); err != nil {
+		return nil, err
 	}
 	var so, se bytes.Buffer
 	cmd := exec.Command(squeue, "-h", "-r", "-j", strings.Join(jobIDs, ","), "-o", "%i %T")
@@ -203,7 +293,9 @@ func (r *Record) ActiveNow() (Active, error) {
 	}
 	return func(s Submission, i int) string {
 		if s.Executor == ExecutorLocal {
-			if localAlive(s.PID) {
+			// Alive here, or possibly alive (on another host, or recorded without its identity): still held.
+			// Status gives the reason for the latter two (localNote).
+			if live, _ := s.Check(); live == WorkerAlive || live == WorkerElsewhere || live == WorkerUnconfirmed {
 				return StateQueued
 			}
 			return ""
@@ -238,6 +330,9 @@ func (r *Record) CancelSlurm(index int) (int, error) {
 	}
 	if len(ids) == 0 {
 		return 0, nil
+	}
+	if _, err := SlurmConfig(); err != nil {
+		return 0, err
 	}
 	out, err := exec.Command(scancel, ids...).CombinedOutput()
 	if err != nil {

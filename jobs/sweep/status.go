@@ -96,6 +96,11 @@ func (r *Record) Status(st Searcher, active Active) (Counts, []RunState, error) 
 			s.SlurmJob, s.SlurmTask = pick.Tags[TagSlurmJob], pick.Tags[TagSlurmTask]
 		case sub != nil && active != nil && active(*sub, i) != "":
 			s.State, s.SlurmJob = active(*sub, i), sub.JobID
+			if sub.Executor == ExecutorLocal {
+				if live, why := sub.Check(); live == WorkerElsewhere || live == WorkerUnconfirmed {
+					s.Error = "counted as queued, unchecked: " + why
+				}
+			}
 		default:
 			s.State, s.SlurmJob = tracker.StatusKilled, ""
 			s.Error = "never started: cancelled or lost before it ran"

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -61,9 +62,17 @@ type Definition struct {
 	Random *Random          `json:"random,omitempty"`
 }
 
-// Parse decodes a sweep file strictly (unknown fields are errors) and checks every key path against the spec.
+// Parse decodes a sweep file strictly (unknown fields and keys given twice are errors) and checks every key path
+// against the spec.
 func Parse(r io.Reader) (*Definition, error) {
-	dec := json.NewDecoder(r)
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("sweep: %w", err)
+	}
+	if err := spec.CheckDuplicateKeys(b); err != nil {
+		return nil, fmt.Errorf("sweep: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	var d Definition
@@ -153,17 +162,15 @@ type Point struct {
 	Tags   map[string]string
 }
 
-// Count is the number of specs Expand returns.
-func (d *Definition) Count() int {
-	n := 1
+// Count is the number of specs Expand returns, N = Π|grid values| · max(random.count, 1), exactly: a product of
+// a few lists and a count can exceed any fixed-size integer (4 × 2^62 wraps an int64 to 0), so it is a big.Int.
+func (d *Definition) Count() *big.Int {
+	n := big.NewInt(1)
 	for _, vs := range d.Grid {
-		n *= len(vs)
-		if n > MaxRuns {
-			return n
-		}
+		n.Mul(n, big.NewInt(int64(len(vs))))
 	}
-	if d.Random != nil {
-		n *= d.Random.Count
+	if d.Random != nil && d.Random.Count > 1 {
+		n.Mul(n, big.NewInt(int64(d.Random.Count)))
 	}
 	return n
 }
@@ -172,8 +179,8 @@ func (d *Definition) Count() int {
 // resolved (spec.Resolve). Experiment defaults to the sweep's name, Name to "name/index", and a relative input
 // path is found from baseDir when the base spec has no base_dir. Input hashes are not computed here.
 func (d *Definition) Expand(baseDir string) ([]Point, error) {
-	if n := d.Count(); n > MaxRuns {
-		return nil, fmt.Errorf("sweep: %d runs is more than %d: shrink the grid or random.count", n, MaxRuns)
+	if n := d.Count(); n.Cmp(big.NewInt(MaxRuns)) > 0 {
+		return nil, fmt.Errorf("sweep: %s runs (%s) is more than %d: shrink the grid or random.count", n, d.countFormula(), MaxRuns)
 	}
 	var base map[string]any
 	dec := json.NewDecoder(bytes.NewReader(d.Base))
@@ -249,6 +256,18 @@ func (d *Definition) Expand(baseDir string) ([]Point, error) {
 		}
 	}
 	return out, nil
+}
+
+// countFormula writes Count's product: "3 × 1000 × 1000" (grid lists in key order, then random.count).
+func (d *Definition) countFormula() string {
+	var f []string
+	for _, k := range sortedKeys(d.Grid) {
+		f = append(f, strconv.Itoa(len(d.Grid[k])))
+	}
+	if d.Random != nil {
+		f = append(f, "random.count "+strconv.Itoa(d.Random.Count))
+	}
+	return strings.Join(f, " × ")
 }
 
 // Describe formats a point's values as "path=value, …" in sorted order.

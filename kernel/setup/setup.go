@@ -55,10 +55,11 @@ var KernelPackages = []string{"jupyter-core", "jupyter-client", "jupyter-nbconve
 // the dashboard's browser test, Debian's docker-compose to validate docker-compose.yml without a Docker engine, and
 // OpenBLAS, which backends/gemm loads at run time (dlopen) for the CPU backend's matrix products; the
 // PostgreSQL server, which the tracker's tests start in a temporary folder (tracker/pgtest); slurm-wlm and munge:
-// the single-node Slurm cluster the sweep tests start (scripts/local-cluster.sh); python3-scipy and
+// the single-node Slurm cluster the sweep tests start (scripts/local-cluster.sh); python3-torch, with which the
+// weights tests write .pth files and compute PyTorch's outputs (experiments/pth/torchtest); python3-scipy and
 // python3-skimage: the reference values experiments/study's statistics and SSIM are tested against.
 var TestPackages = []string{"python3-jupyter-kernel-test", "chromium", "chromium-driver", "docker-compose", "libopenblas0-pthread",
-	"postgresql", "slurm-wlm", "munge", "python3-scipy", "python3-skimage"}
+	"postgresql", "slurm-wlm", "munge", "python3-torch", "python3-scipy", "python3-skimage"}
 
 // Config says where everything lives. Detect fills it; every path is absolute.
 type Config struct {

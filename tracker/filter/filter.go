@@ -1,39 +1,47 @@
 // Package filter turns MLflow-like run filters and order-by lists into parameterised SQL for the tracker's
-// SQLite store.
+// store, in the store's dialect (SQLite or PostgreSQL, see Dialect).
 //
 //	params.loss = 'gram' and metrics.style_loss < 0.1 and status = 'FINISHED'
 //	tags.`provenance.git.dirty` = 'false' or (params.lr in ('0.1', '0.01') and name like 'sweep-%')
 //
 // It is a hand-written lexer and recursive-descent parser: no Go library implements MLflow's filter
-// grammar (MLflow itself uses Python's sqlparse), and the grammar is small.
+// grammar (MLflow itself uses Python's sqlparse), and the grammar is small. docs/filter.md is the user's
+// reference, with every difference from MLflow's filter in one table.
 //
-// Grammar (keywords are case-insensitive):
+// Grammar (keywords and prefixes are case-insensitive):
 //
 //	expr       := and { OR and }
 //	and        := unary { AND unary }
 //	unary      := NOT unary | '(' expr ')' | comparison
 //	comparison := field op value | field [NOT] IN '(' value { ',' value } ')'
 //	op         := = | == | != | <> | < | <= | > | >= | LIKE | ILIKE
-//	field      := params.KEY | tags.KEY | metrics.KEY | [attributes.]ATTR
+//	field      := PREFIX.KEY | [ATTRPREFIX.]ATTR       (a prefix may be backtick-quoted: `metric`.loss)
+//	PREFIX     := params | param | parameters | parameter | tags | tag | metrics | metric
+//	ATTRPREFIX := attributes | attribute | attr | run
 //	KEY        := name with dots (params.style.weight) | `quoted key` | "quoted key"
-//	ATTR       := status | name | experiment | id | start_time | end_time
+//	ATTR       := status | name (run_name) | experiment (experiment_name) | id (run_id) | start_time | end_time
 //	value      := 'string' | "string" | number
 //	number     := decimal literal | NaN | Inf | Infinity, optionally signed, any case (quoted too, for metrics)
 //
 // Semantics: metrics.X compares the latest value (the one at the highest step) of metric X, which must be a
 // number: finite, or ±Inf (ordered below and above every finite value). A NaN latest value matches only
 // metrics.X = NaN (metrics.X != NaN matches every other value, and metrics.X IN (…, NaN) matches it); it
-// matches no other comparison, and < <= > >= with NaN are refused. params.X and tags.X compare strings with = != LIKE
-// ILIKE IN, and a run lacking the key never matches (NOT in front of the comparison does). LIKE is
-// case-sensitive with % (any run of characters) and _ (one character); ILIKE ignores ASCII case.
-// start_time and end_time compare with a number of milliseconds since the Unix epoch or a date string
-// ('2024-05-01', '2024-05-01 14:00', RFC 3339; local time unless a zone is given).
+// matches no other comparison, and < <= > >= with NaN are refused. params.X and tags.X compare strings with
+// = != LIKE ILIKE IN, and a run lacking the key never matches (NOT in front of the comparison does). An
+// unquoted number compared with a param, tag or string attribute is refused (params are the text logged:
+// "0.10" and "1e-1" are not "0.1"), with the two fixes in the message: quote it, or log it as a metric.
+// LIKE is case-sensitive with % (any run of characters) and _ (one character); ILIKE ignores ASCII case.
+// status = != IN take a status name in any case ('finished' is FINISHED) and refuse unknown names; status
+// LIKE/ILIKE take a pattern, matched against the upper-case names. id = != IN take a run id in the store's
+// form or MLflow's (32 hex digits, no dashes) in any case (CanonicalID). start_time and end_time compare
+// with a number of milliseconds since the Unix epoch or a date string ('2024-05-01', '2024-05-01 14:00',
+// RFC 3339; local time unless a zone is given).
 //
 // The generated SQL text is made only of the fixed fragments declared in this package and '?' placeholders;
 // every key, string and number of the expression travels in Args. It assumes the tracker's query shape:
 // alias r for the runs row (columns rid, id, name, status, start_ms, end_ms), alias e for its experiment
 // (column name), and tables params(run, key, value), tags(run, key, value) and
-// latest_metrics(run, key, value).
+// latest_metrics(run, key, value, nonfinite).
 package filter
 
 import (
@@ -264,6 +272,9 @@ func (p *parser) parseField() (field, error) {
 		}
 	}
 	prefix, key, hasDot := strings.Cut(t.text, ".")
+	if t.prefix != "" { // `prefix`.key: the quoted prefix may itself hold a dot
+		prefix, key, hasDot = t.prefix, t.text[len(t.prefix)+1:], true
+	}
 	if !hasDot {
 		return p.attribute(t, t.text)
 	}
@@ -277,7 +288,7 @@ func (p *parser) parseField() (field, error) {
 	}
 	f := field{key: key, pos: t.pos}
 	switch strings.ToLower(prefix) {
-	case "params", "param":
+	case "params", "param", "parameters", "parameter":
 		f.kind = fieldParam
 	case "tags", "tag":
 		f.kind = fieldTag
@@ -286,7 +297,7 @@ func (p *parser) parseField() (field, error) {
 	case "attributes", "attribute", "attr", "run":
 		return p.attribute(t, key)
 	default:
-		return field{}, p.errorf(t, "unknown field prefix %q: use params., tags., metrics. or attributes.", prefix)
+		return field{}, p.errorf(t, "unknown field prefix %q: use params., tags., metrics. or attributes. (or no prefix for an attribute)", prefix)
 	}
 	if key == "" {
 		return field{}, p.errorf(t, "empty key after %q", prefix+".")
@@ -414,10 +425,18 @@ func (p *parser) checkValue(f field, op string, v token) error {
 		return p.errorf(v, "NaN is not ordered, so %s %s NaN would match nothing: use %s = NaN or %s != NaN", f, op, f, f)
 	case (f.key == "start_time" || f.key == "end_time") && f.kind == fieldAttr && v.kind == tokNumber && (math.IsNaN(v.num) || math.IsInf(v.num, 0)):
 		return p.errorf(v, "%s: %s is not a time", f, v.text)
-	case f.kind == fieldAttr && f.key == "status":
+	case f.kind == fieldAttr && f.key == "status" && op != "LIKE" && op != "ILIKE":
+		// = != IN name a status (any case); a LIKE/ILIKE pattern may match several and is not checked.
 		if v.kind != tokString || !validStatus(v.text) {
-			return p.errorf(v, "unknown status %s: use one of %s", v.describe(), strings.Join(Statuses, ", "))
+			return p.errorf(v, "unknown status %s: use one of %s (any case), or a pattern with LIKE/ILIKE", v.describe(), strings.Join(Statuses, ", "))
 		}
+	case v.kind == tokNumber && (f.kind == fieldParam || f.kind == fieldTag):
+		q := "'" + v.text + "'"
+		return p.errorf(v, "%s is a string (params and tags are stored as the text logged), so the unquoted number %s is refused: "+
+			"quote it to compare the text, %s %s %s (a value logged as \"0.10\" or \"1e-1\" is other text), "+
+			"or, to compare numbers, log the value as a metric too and filter on metrics.%s %s %s", f, v.text, f, op, q, f.key, op, v.text)
+	case v.kind == tokNumber && f.kind == fieldAttr && f.key != "start_time" && f.key != "end_time":
+		return p.errorf(v, "%s is a string: quote the value, %s %s '%s'", f, f, op, v.text)
 	case f.kind == fieldAttr && (f.key == "start_time" || f.key == "end_time"):
 		if _, err := timeMillis(v); err != nil {
 			return p.errorf(v, "%s: %v", f, err)
@@ -455,25 +474,39 @@ func timeMillis(v token) (int64, error) {
 	return 0, fmt.Errorf("cannot read %q as a time: use milliseconds since the epoch, '2006-01-02', '2006-01-02 15:04' or RFC 3339", s)
 }
 
-// Where parses a filter expression and returns the SQL condition it stands for. An empty (or all-blank)
-// expression gives an empty SQL.Text, meaning "no condition". Parse errors are *Error.
-func Where(expr string) (SQL, error) {
-	if strings.TrimSpace(expr) == "" {
-		return SQL{}, nil
-	}
-	n, err := parse(expr)
-	if err != nil {
-		return SQL{}, withExpr(err, expr)
-	}
-	var b builder
-	b.emit(n)
-	return b.sql(), nil
+// Dialect is the SQL flavour a filter is written for: the text of the few fragments that differ between
+// the engines. Only the two values SQLite and Postgres exist (its fields are unexported), so the generated
+// text is still made only of this package's fixed fragments. The tracker's store dialect holds one.
+//
+//	            LIKE (case-sensitive)   ILIKE                    +Inf / -Inf literal
+//	SQLite      GLOB ? (pattern → glob) LIKE ? (ASCII case)      9e999 / -9e999 (SQLite reads them as ±Inf)
+//	Postgres    LIKE ? ESCAPE ''        ILIKE ? ESCAPE ''        'Infinity'::float8 / '-Infinity'::float8
+//
+// Placeholders are '?' in both: the store numbers them for PostgreSQL ($1, $2, …) when it binds the whole
+// statement, since the filter is one part of it.
+type Dialect struct {
+	name         string
+	like, ilike  fragment
+	glob         bool // LIKE patterns are rewritten as GLOB patterns (likeToGlob)
+	metricValue  fragment
+	ordMetric    fragment
+	ordMetricNaN fragment
 }
 
-// WherePostgres is Where for PostgreSQL: the same condition, with LIKE as PostgreSQL's case-sensitive
-// LIKE and ILIKE as its ILIKE, both with ESCAPE ” (no escape character, as in MLflow's patterns), and the
-// pattern bound as written. Placeholders are still ?; the store numbers them ($1, $2, …).
-func WherePostgres(expr string) (SQL, error) {
+// The two dialects.
+var (
+	SQLite = &Dialect{name: "sqlite", like: fGlob, ilike: fLike, glob: true,
+		metricValue: fMetricValue, ordMetric: fOrdMetric, ordMetricNaN: fOrdMetricNaN}
+	Postgres = &Dialect{name: "postgres", like: fPgLike, ilike: fPgILike,
+		metricValue: fPgMetricValue, ordMetric: fPgOrdMetric, ordMetricNaN: fOrdMetricNaN}
+)
+
+// String is the dialect's name: "sqlite" or "postgres".
+func (d *Dialect) String() string { return d.name }
+
+// Where parses a filter expression and returns the SQL condition it stands for in dialect d. An empty (or
+// all-blank) expression gives an empty SQL.Text, meaning "no condition". Parse errors are *Error.
+func Where(d *Dialect, expr string) (SQL, error) {
 	if strings.TrimSpace(expr) == "" {
 		return SQL{}, nil
 	}
@@ -481,7 +514,7 @@ func WherePostgres(expr string) (SQL, error) {
 	if err != nil {
 		return SQL{}, withExpr(err, expr)
 	}
-	b := builder{pg: true}
+	b := builder{d: d}
 	b.emit(n)
 	return b.sql(), nil
 }
@@ -516,21 +549,24 @@ func parse(expr string) (node, error) {
 }
 
 // OrderBy parses a comma-separated order-by list such as "metrics.style_loss ASC, start_time DESC" and
-// returns the SQL ORDER BY terms (without the ORDER BY keyword). Each term is a field as in Where with an
-// optional ASC (the default) or DESC; runs lacking the metric, param or tag sort last either way.
-// An empty spec gives an empty SQL.Text. Errors are *Error.
-func OrderBy(spec string) (SQL, error) {
+// returns the SQL ORDER BY terms for dialect d (without the ORDER BY keyword). Each term is a field as in
+// Where with an optional ASC (the default) or DESC. Runs lacking the metric, param or tag sort last either
+// way; for a metric, a NaN latest value sorts after every number (±Inf included) and before the runs
+// lacking it, in both directions (MLflow's order): the metric's term is two keys, "is it NaN" ascending,
+// then the value. Blanks around terms, a trailing one included, are ignored. An empty spec gives an empty
+// SQL.Text. Errors are *Error.
+func OrderBy(d *Dialect, spec string) (SQL, error) {
 	if strings.TrimSpace(spec) == "" {
 		return SQL{}, nil
 	}
-	s, err := orderBy(spec)
+	s, err := orderBy(d, spec)
 	if err != nil {
 		return SQL{}, withExpr(err, spec)
 	}
 	return s, nil
 }
 
-func orderBy(spec string) (SQL, error) {
+func orderBy(d *Dialect, spec string) (SQL, error) {
 	if len(spec) > MaxLen {
 		return SQL{}, &Error{Pos: MaxLen, Msg: fmt.Sprintf("order-by longer than %d bytes", MaxLen)}
 	}
@@ -539,7 +575,7 @@ func orderBy(spec string) (SQL, error) {
 		return SQL{}, err
 	}
 	p := &parser{toks: toks}
-	var b builder
+	b := builder{d: d}
 	for n := 0; ; n++ {
 		if n == 20 {
 			return SQL{}, p.errorf(p.peek(), "more than 20 order-by terms")
@@ -551,17 +587,15 @@ func orderBy(spec string) (SQL, error) {
 		if n > 0 {
 			b.frag(fComma)
 		}
-		b.orderTerm(f)
+		desc := false
 		switch {
 		case p.keyword("desc"):
 			p.next()
-			b.frag(fDesc)
+			desc = true
 		case p.keyword("asc"):
 			p.next()
-			b.frag(fAsc)
-		default:
-			b.frag(fAsc)
 		}
+		b.orderTerm(f, desc)
 		t := p.next()
 		if t.kind == tokEOF {
 			break
@@ -574,7 +608,7 @@ func orderBy(spec string) (SQL, error) {
 }
 
 // fragment is a piece of SQL text. Only the constants below are ever written into a query: user input
-// reaches SQLite only through placeholders (the fuzz test checks that every output is a concatenation of
+// reaches the database only through placeholders (the fuzz test checks that every output is a concatenation of
 // these constants).
 type fragment string
 
@@ -589,60 +623,69 @@ const (
 	fTag    fragment = "EXISTS (SELECT 1 FROM tags t WHERE t.run = r.rid AND t.key = ? AND t.value"
 	fMetric fragment = "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run = r.rid AND m.key = ? AND "
 	// fMetricValue is the latest value with ±Inf (stored as NULL with a flag) restored, NaN as NULL.
-	fMetricValue fragment = "(CASE m.nonfinite WHEN 0 THEN m.value WHEN 2 THEN 9e999 WHEN 3 THEN -9e999 END)"
-	fIsNaN       fragment = "m.nonfinite = 1"
-	fNotNaN      fragment = "m.nonfinite != 1"
-	fOrNaN       fragment = " OR m.nonfinite = 1"
-	fStatus      fragment = "r.status"
-	fName        fragment = "r.name"
-	fExp         fragment = "e.name"
-	fID          fragment = "r.id"
-	fStart       fragment = "r.start_ms"
-	fEnd         fragment = "r.end_ms"
-	fEq          fragment = " = ?"
-	fNe          fragment = " != ?"
-	fLt          fragment = " < ?"
-	fLe          fragment = " <= ?"
-	fGt          fragment = " > ?"
-	fGe          fragment = " >= ?"
-	fGlob        fragment = " GLOB ?"
-	fLike        fragment = " LIKE ?"
-	fIn          fragment = " IN ("
-	fNotIn       fragment = " NOT IN ("
-	fPlace       fragment = "?"
+	fMetricValue   fragment = "(CASE m.nonfinite WHEN 0 THEN m.value WHEN 2 THEN 9e999 WHEN 3 THEN -9e999 END)"
+	fPgMetricValue fragment = "(CASE m.nonfinite WHEN 0 THEN m.value WHEN 2 THEN 'Infinity'::float8 WHEN 3 THEN '-Infinity'::float8 END)"
+	fIsNaN         fragment = "m.nonfinite = 1"
+	fNotNaN        fragment = "m.nonfinite != 1"
+	fOrNaN         fragment = " OR m.nonfinite = 1"
+	fStatus        fragment = "r.status"
+	fName          fragment = "r.name"
+	fExp           fragment = "e.name"
+	fID            fragment = "r.id"
+	fStart         fragment = "r.start_ms"
+	fEnd           fragment = "r.end_ms"
+	fEq            fragment = " = ?"
+	fNe            fragment = " != ?"
+	fLt            fragment = " < ?"
+	fLe            fragment = " <= ?"
+	fGt            fragment = " > ?"
+	fGe            fragment = " >= ?"
+	fGlob          fragment = " GLOB ?"
+	fLike          fragment = " LIKE ?"
+	fPgLike        fragment = " LIKE ? ESCAPE ''"
+	fPgILike       fragment = " ILIKE ? ESCAPE ''"
+	fIn            fragment = " IN ("
+	fNotIn         fragment = " NOT IN ("
+	fPlace         fragment = "?"
 
-	fOrdParam  fragment = "(SELECT p.value FROM params p WHERE p.run = r.rid AND p.key = ?)"
-	fOrdTag    fragment = "(SELECT t.value FROM tags t WHERE t.run = r.rid AND t.key = ?)"
-	fOrdMetric fragment = "(SELECT (CASE m.nonfinite WHEN 0 THEN m.value WHEN 2 THEN 9e999 WHEN 3 THEN -9e999 END) FROM latest_metrics m WHERE m.run = r.rid AND m.key = ?)"
-	fAsc       fragment = " ASC NULLS LAST"
-	fDesc      fragment = " DESC NULLS LAST"
+	fOrdParam    fragment = "(SELECT p.value FROM params p WHERE p.run = r.rid AND p.key = ?)"
+	fOrdTag      fragment = "(SELECT t.value FROM tags t WHERE t.run = r.rid AND t.key = ?)"
+	fOrdMetric   fragment = "(SELECT (CASE m.nonfinite WHEN 0 THEN m.value WHEN 2 THEN 9e999 WHEN 3 THEN -9e999 END) FROM latest_metrics m WHERE m.run = r.rid AND m.key = ?)"
+	fPgOrdMetric fragment = "(SELECT (CASE m.nonfinite WHEN 0 THEN m.value WHEN 2 THEN 'Infinity'::float8 WHEN 3 THEN '-Infinity'::float8 END) FROM latest_metrics m WHERE m.run = r.rid AND m.key = ?)"
+	// fOrdMetricNaN is 1 for a NaN latest value, 0 for a number, NULL when the run lacks the metric.
+	fOrdMetricNaN fragment = "(SELECT (CASE m.nonfinite WHEN 1 THEN 1 ELSE 0 END) FROM latest_metrics m WHERE m.run = r.rid AND m.key = ?)"
+	fAsc          fragment = " ASC NULLS LAST"
+	fDesc         fragment = " DESC NULLS LAST"
 )
 
 // fragments lists every fragment; the tests check outputs against it.
 var fragments = []fragment{fOpen, fClose, fAnd, fOr, fNot, fComma, fParam, fTag, fMetric, fStatus, fName, fExp,
-	fID, fStart, fEnd, fEq, fNe, fLt, fLe, fGt, fGe, fGlob, fLike, fIn, fNotIn, fPlace, fOrdParam, fOrdTag,
-	fOrdMetric, fAsc, fDesc, fMetricValue, fIsNaN, fNotNaN, fOrNaN}
+	fID, fStart, fEnd, fEq, fNe, fLt, fLe, fGt, fGe, fGlob, fLike, fPgLike, fPgILike, fIn, fNotIn, fPlace,
+	fOrdParam, fOrdTag, fOrdMetric, fPgOrdMetric, fOrdMetricNaN, fAsc, fDesc, fMetricValue, fPgMetricValue,
+	fIsNaN, fNotNaN, fOrNaN}
 
-var opFragments = map[string]fragment{"=": fEq, "!=": fNe, "<": fLt, "<=": fLe, ">": fGt, ">=": fGe,
-	"LIKE": fGlob, "ILIKE": fLike}
+var opFragments = map[string]fragment{"=": fEq, "!=": fNe, "<": fLt, "<=": fLe, ">": fGt, ">=": fGe}
 
 var attrFragments = map[string]fragment{"status": fStatus, "name": fName, "experiment": fExp, "id": fID,
 	"start_time": fStart, "end_time": fEnd}
 
 type builder struct {
-	pg   bool // PostgreSQL (WherePostgres)
+	d    *Dialect
 	text strings.Builder
 	args []any
 }
 
-func (b *builder) frag(f fragment) {
-	switch {
-	case b.pg && f == fGlob:
-		b.text.WriteString(" LIKE ? ESCAPE ''")
-	case b.pg && f == fLike:
-		b.text.WriteString(" ILIKE ? ESCAPE ''")
+func (b *builder) frag(f fragment) { b.text.WriteString(string(f)) }
+
+// op writes the comparison operator with its placeholder, in the builder's dialect.
+func (b *builder) op(op string) {
+	switch op {
+	case "LIKE":
+		b.frag(b.d.like)
+	case "ILIKE":
+		b.frag(b.d.ilike)
 	default:
-		b.text.WriteString(string(f))
+		b.frag(opFragments[op])
 	}
 }
 
@@ -707,12 +750,12 @@ func (b *builder) comparison(c cmpNode) {
 				b.frag(fComma)
 			}
 			b.frag(fPlace)
-			b.arg(value(c.f, c.op, v, b.pg))
+			b.arg(value(c.f, c.op, v, b.d.glob))
 		}
 		b.frag(fClose)
 	} else {
-		b.frag(opFragments[c.op])
-		b.arg(value(c.f, c.op, c.vals[0], b.pg))
+		b.op(c.op)
+		b.arg(value(c.f, c.op, c.vals[0], b.d.glob))
 	}
 	if closing {
 		b.frag(fClose)
@@ -734,8 +777,8 @@ func (b *builder) metricComparison(c cmpNode) {
 		return
 	}
 	if c.op != "IN" && c.op != "NOT IN" {
-		b.frag(fMetricValue)
-		b.frag(opFragments[c.op])
+		b.frag(b.d.metricValue)
+		b.op(c.op)
 		b.arg(c.vals[0].num)
 		return
 	}
@@ -752,7 +795,7 @@ func (b *builder) metricComparison(c cmpNode) {
 	if orNaN {
 		b.frag(fOpen)
 	}
-	b.frag(fMetricValue)
+	b.frag(b.d.metricValue)
 	if c.op == "IN" {
 		b.frag(fIn)
 	} else {
@@ -773,19 +816,45 @@ func (b *builder) metricComparison(c cmpNode) {
 }
 
 // value converts a checked literal into the argument bound for it.
-func value(f field, op string, v token, pg bool) any {
+func value(f field, op string, v token, glob bool) any {
 	switch {
 	case f.kind == fieldMetric:
 		return v.num
 	case f.kind == fieldAttr && (f.key == "start_time" || f.key == "end_time"):
 		ms, _ := timeMillis(v) // checked by checkValue
 		return ms
-	case f.kind == fieldAttr && f.key == "status":
+	case f.kind == fieldAttr && f.key == "status" && op != "LIKE" && op != "ILIKE":
 		return strings.ToUpper(v.text)
-	case op == "LIKE" && !pg:
+	case f.kind == fieldAttr && f.key == "id" && op != "LIKE" && op != "ILIKE":
+		return CanonicalID(v.text)
+	case op == "LIKE" && glob:
 		return likeToGlob(v.text)
 	}
-	return v.text // strings, and numbers as written for params and tags
+	return v.text
+}
+
+// CanonicalID writes a run id the way the store holds it: a UUID in lower case with dashes
+// (8-4-4-4-12). MLflow's form, 32 hex digits without dashes, and upper-case UUIDs map to it; any other
+// text is returned unchanged (it then matches no run).
+func CanonicalID(s string) string {
+	hex := func(t string) bool {
+		for i := 0; i < len(t); i++ {
+			c := t[i]
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+		return true
+	}
+	switch {
+	case len(s) == 32 && hex(s):
+		l := strings.ToLower(s)
+		return l[0:8] + "-" + l[8:12] + "-" + l[12:16] + "-" + l[16:20] + "-" + l[20:32]
+	case len(s) == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' &&
+		hex(s[0:8]+s[9:13]+s[14:18]+s[19:23]+s[24:36]):
+		return strings.ToLower(s)
+	}
+	return s
 }
 
 // likeToGlob rewrites a case-sensitive LIKE pattern (% any run, _ one character) as an SQLite GLOB pattern
@@ -810,7 +879,11 @@ func likeToGlob(pat string) string {
 	return b.String()
 }
 
-func (b *builder) orderTerm(f field) {
+func (b *builder) orderTerm(f field, desc bool) {
+	dir := fAsc
+	if desc {
+		dir = fDesc
+	}
 	switch f.kind {
 	case fieldParam:
 		b.frag(fOrdParam)
@@ -819,9 +892,14 @@ func (b *builder) orderTerm(f field) {
 		b.frag(fOrdTag)
 		b.arg(f.key)
 	case fieldMetric:
-		b.frag(fOrdMetric)
+		b.frag(b.d.ordMetricNaN)
+		b.arg(f.key)
+		b.frag(fAsc)
+		b.frag(fComma)
+		b.frag(b.d.ordMetric)
 		b.arg(f.key)
 	case fieldAttr:
 		b.frag(attrFragments[f.key])
 	}
+	b.frag(dir)
 }

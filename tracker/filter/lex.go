@@ -29,6 +29,9 @@ type token struct {
 	num  float64 // tokNumber only
 	pos  int     // byte offset in the expression
 	dq   bool    // tokString written with double quotes (usable as a key, like MLflow)
+	// prefix is set on a tokIdent whose prefix was backtick-quoted, as in `metric`.a or `tags`.`a b`: text is
+	// prefix + "." + the rest (empty when a quoted key follows), so a quoted prefix reads as an unquoted one.
+	prefix string
 }
 
 func (t token) describe() string {
@@ -92,6 +95,16 @@ func lex(src string) ([]token, error) {
 			s, n, err := quoted(src, i, '`', false)
 			if err != nil {
 				return nil, err
+			}
+			if j := i + n; j < len(src) && src[j] == '.' && s != "" {
+				// `prefix`.key: one field token, as MLflow reads it.
+				k := j + 1
+				for k < len(src) && isIdentChar(src[k]) {
+					k++
+				}
+				toks = append(toks, token{kind: tokIdent, text: s + "." + src[j+1:k], pos: i, prefix: s})
+				i = k
+				continue
 			}
 			toks = append(toks, token{kind: tokQIdent, text: s, pos: i})
 			i += n
