@@ -222,6 +222,7 @@ func Evaluate(rec *Record, sw *sweep.Record, o EvaluateOptions) (ev *Evaluation,
 	if err != nil {
 		return nil, err
 	}
+	an.Findings = append(an.Findings, identityCheck(rec, sw, an)...)
 
 	// The evaluation's own run: params, judge scores by run index, artifacts.
 	exp := f.Name
@@ -551,4 +552,70 @@ func (pj *panel) score(run *tracker.RunInfo, p Planned) (scores map[string]float
 		scores[MetricSecondsPerStep] = v
 	}
 	return scores, content, style, nil
+}
+
+// gramEquivalent reports whether run i's spec optimises the Gram loss or its MMD form with the kernel (xᵀy)²
+// (mmd-poly, degree 2, c = 0): the two are the same loss (Li et al. 2017).
+func gramEquivalent(sw *sweep.Record, i int) (loss string, ok bool) {
+	sp, err := spec.Load(sw.SpecPath(i))
+	if err != nil || sp.Optimise == nil {
+		return "", false
+	}
+	o := sp.Optimise.LossOptions.WithDefaults()
+	switch {
+	case sp.Optimise.Loss == "gram":
+		return "gram", true
+	case sp.Optimise.Loss == "mmd-poly" && o.PolyDegree == 2 && o.PolyC == 0:
+		return "mmd-poly", true
+	}
+	return "", false
+}
+
+// identityCheck is the study's built-in check (Li et al. 2017): an arm optimising the Gram loss and one
+// optimising mmd-poly with (xᵀy)², otherwise alike, must not differ on any judge. It says so when they do not
+// (the finding for that pair already says "do not differ"), and warns when they do.
+func identityCheck(rec *Record, sw *sweep.Record, an *study.Analysis) []string {
+	first := map[string]int{}
+	for _, p := range rec.Runs {
+		if _, ok := first[p.Arm]; !ok {
+			first[p.Arm] = p.Index
+		}
+	}
+	var out []string
+	for i, a := range an.Arms {
+		for _, b := range an.Arms[i+1:] {
+			la, okA := gramEquivalent(sw, first[a])
+			lb, okB := gramEquivalent(sw, first[b])
+			if !okA || !okB || la == lb || !sameExceptLoss(sw, first[a], first[b]) {
+				continue
+			}
+			worst, metric := 0.0, ""
+			for _, m := range an.Metrics {
+				if c := an.Comparison(a, b, m); c != nil && c.Relative > worst {
+					worst, metric = c.Relative, m
+				}
+			}
+			if worst < an.Options.Identical {
+				out = append(out, fmt.Sprintf("Built-in check passed: %s and %s are the same loss (Gram = MMD² with the kernel (xᵀy)², Li et al. 2017, \"Demystifying Neural Style Transfer\") and the study finds them identical on every judge (largest relative |Δ| %.2g).", a, b, worst))
+			} else {
+				out = append(out, fmt.Sprintf("Built-in check FAILED: %s and %s are the same loss (Li et al. 2017), yet they differ on %s by a relative %.2g ≥ %g: something in the runs or the judge is wrong; look at their specs (stylelab runs diff).", a, b, metric, worst, an.Options.Identical))
+			}
+		}
+	}
+	return out
+}
+
+// sameExceptLoss reports whether runs i and j (of one unit and seed: the first of their arms) have the same
+// optimisation apart from the loss and its options.
+func sameExceptLoss(sw *sweep.Record, i, j int) bool {
+	a, errA := spec.Load(sw.SpecPath(i))
+	b, errB := spec.Load(sw.SpecPath(j))
+	if errA != nil || errB != nil || a.Optimise == nil || b.Optimise == nil {
+		return false
+	}
+	ca, cb := *a.Optimise, *b.Optimise
+	cb.Loss, cb.LossOptions = ca.Loss, ca.LossOptions
+	ja, _ := json.Marshal(ca)
+	jb, _ := json.Marshal(cb)
+	return string(ja) == string(jb)
 }

@@ -201,6 +201,9 @@ func TestStudyEndToEnd(t *testing.T) {
 	if c := an.Comparison("gram", "meanvar", gram); c.Relative < 1e-2 || c.Units != 2 {
 		t.Errorf("gram vs meanvar on %s: %+v", gram, c)
 	}
+	if !strings.Contains(strings.Join(an.Findings, "\n"), "Built-in check passed: gram and mmd-poly are the same loss") {
+		t.Errorf("findings lack the built-in check: %q", an.Findings)
+	}
 	if !strings.Contains(strings.Join(an.Findings, "\n"), "gram and mmd-poly do not differ on any judge") {
 		t.Errorf("findings: %q", an.Findings)
 	}
@@ -293,5 +296,46 @@ func TestStudyEndToEnd(t *testing.T) {
 	}
 	if n, _ := st.SearchRuns(tracker.Query{Filter: "tags.`" + TagRerunOf + "` = '" + rec.ID + "'"}); len(n) != 11 {
 		t.Errorf("%d reruns tagged %s", len(n), TagRerunOf)
+	}
+}
+
+// The built-in check: gram and mmd-poly (degree 2, c = 0) must not differ; when scores say they do, the
+// findings say the check failed. meanvar is another loss: never checked.
+func TestIdentityCheck(t *testing.T) {
+	f, err := Load(tinyStudy(t, 2, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := f.Expand("", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, sw, err := Create(t.TempDir(), d, filepath.Join(t.TempDir(), "t.db"), "", sweep.ExecutorLocal, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	findings := func(mmdOffset float64) string {
+		var obs []study.Observation
+		for _, p := range rec.Runs {
+			v := 1 + float64(p.Index/len(f.Arms)) // the unit and seed's value, the same for every arm
+			switch p.Arm {
+			case "mmd-poly":
+				v += mmdOffset
+			case "meanvar":
+				v += 3
+			}
+			obs = append(obs, study.Observation{Run: fmt.Sprint(p.Index), Arm: p.Arm, Unit: p.Unit, Seed: p.Seed, Metric: study.MetricContent, Value: v})
+		}
+		an, err := study.Analyse(obs, study.AnalysisOptions{Resamples: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(identityCheck(rec, sw, an), "\n")
+	}
+	if got := findings(0); !strings.Contains(got, "Built-in check passed: gram and mmd-poly") || strings.Contains(got, "meanvar") {
+		t.Errorf("identical arms: %q", got)
+	}
+	if got := findings(0.5); !strings.Contains(got, "Built-in check FAILED: gram and mmd-poly are the same loss") || !strings.Contains(got, "judge/content") {
+		t.Errorf("differing arms: %q", got)
 	}
 }
