@@ -33,6 +33,10 @@ const (
 	OwnPrefix            = "own/"                    // the run's own objective at its last step (optimising network)
 	CostPrefix           = "cost/"                   // seconds_per_step
 	MetricSecondsPerStep = CostPrefix + "seconds_per_step"
+	// MetricPeakRSS is the run's peak resident memory in MB, from its tag PeakRSSTag (bytes) when the runner
+	// records one (it does not yet: the cost then shows seconds per step only).
+	MetricPeakRSS = CostPrefix + "peak_rss_mb"
+	PeakRSSTag    = "peak_rss_bytes"
 )
 
 // OwnMetrics are the run metrics kept as the optimising network's own scores (own/<name>).
@@ -152,7 +156,7 @@ func Evaluate(rec *Record, sw *sweep.Record, o EvaluateOptions) (ev *Evaluation,
 	for _, m := range OwnMetrics {
 		aopts.Describe = append(aopts.Describe, OwnPrefix+m)
 	}
-	aopts.Describe = append(aopts.Describe, MetricSecondsPerStep)
+	aopts.Describe = append(aopts.Describe, MetricSecondsPerStep, MetricPeakRSS)
 
 	if !st.ReadOnly() {
 		if _, err := st.ReapStale(); err != nil {
@@ -430,7 +434,11 @@ func buildReport(rec *Record, an *study.Analysis, jcfg study.JudgeConfig, o stud
 		cl.Values = append(cl.Values, row)
 	}
 	rep.CrossLoss = cl
-	rep.Notes = append(rep.Notes, "Cost is seconds per optimisation step as each run recorded it (on a shared machine, timings are noisy); peak memory per run is not recorded by the runner yet.")
+	note := "Cost is seconds per optimisation step as each run recorded it (on a shared machine, timings are noisy)"
+	if !slices.Contains(rep.Cost, MetricPeakRSS) {
+		note += "; peak memory is not shown: the runs did not record it (tag " + PeakRSSTag + ")"
+	}
+	rep.Notes = append(rep.Notes, note+".")
 	var fixed []string // arms whose seeds changed no judge score
 	for _, a := range an.Arms {
 		all := true
@@ -550,6 +558,9 @@ func (pj *panel) score(run *tracker.RunInfo, p Planned) (scores map[string]float
 	}
 	if v, err := strconv.ParseFloat(run.Tags["seconds_per_step"], 64); err == nil {
 		scores[MetricSecondsPerStep] = v
+	}
+	if v, err := strconv.ParseFloat(run.Tags[PeakRSSTag], 64); err == nil {
+		scores[MetricPeakRSS] = v / 1e6
 	}
 	return scores, content, style, nil
 }
