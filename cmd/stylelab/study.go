@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stylelab/stylelab/experiments/safefile"
 	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/jobs/studies"
 	"github.com/stylelab/stylelab/jobs/sweep"
@@ -256,9 +257,12 @@ func studyEvaluate(args []string, stdout, stderr io.Writer) error {
 	}
 	var o studies.EvaluateOptions
 	if *judgeFile != "" {
-		b, err := os.ReadFile(*judgeFile)
+		b, err := safefile.ReadFile(*judgeFile)
 		if err != nil {
 			return fmt.Errorf("--judge: %w", err)
+		}
+		if err := spec.CheckDuplicateKeys(b); err != nil {
+			return fmt.Errorf("--judge %s: %w", *judgeFile, err)
 		}
 		var j studies.Judge
 		dec := json.NewDecoder(bytes.NewReader(b))

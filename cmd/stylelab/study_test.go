@@ -44,11 +44,18 @@ func TestStudyBadInputAndDryRun(t *testing.T) {
 		t.Errorf("bad executor: exit %d", r.code)
 	}
 	bad := writeStudy(t, t.TempDir(), 2, `, "arms": [{"name": "a", "set": {"optimise.los": "gram"}}, {"name": "b", "set": {}}]`)
-	// (the duplicate "arms" key: encoding/json keeps the last one)
-	if r := runStylelab(t, env, "study", bad); r.code != 1 || !strings.Contains(r.stderr, `unknown arm path: "optimise.los" is not a spec field`) {
+	if r := runStylelab(t, env, "study", bad); r.code != 1 || !strings.Contains(r.stderr, `key "arms" appears twice`) {
+		t.Errorf("arms given twice: exit %d %s", r.code, r.stderr)
+	}
+	unknownPath := filepath.Join(t.TempDir(), "s.json")
+	b, _ := os.ReadFile(file)
+	os.WriteFile(unknownPath, []byte(strings.Replace(string(b), `"optimise.loss": "mmd-poly"`, `"optimise.los": "mmd-poly"`, 1)), 0o644)
+	if r := runStylelab(t, env, "study", unknownPath); r.code != 1 || !strings.Contains(r.stderr, `unknown arm path: "optimise.los" is not a spec field`) {
 		t.Errorf("unknown arm path: exit %d %s", r.code, r.stderr)
 	}
-	oneSeed := writeStudy(t, t.TempDir(), 2, `, "seeds": [4]`)
+	oneSeedPath := filepath.Join(t.TempDir(), "one.json")
+	os.WriteFile(oneSeedPath, []byte(strings.Replace(string(b), `"seeds": [1, 2]`, `"seeds": [4]`, 1)), 0o644)
+	oneSeed := oneSeedPath
 	if r := runStylelab(t, env, "study", oneSeed, "--json"); r.code != 1 || !strings.Contains(r.stdout, `"kind":"error"`) || !strings.Contains(r.stdout, "one seed (4)") {
 		t.Errorf("one seed: exit %d %s%s", r.code, r.stdout, r.stderr)
 	}

@@ -37,6 +37,7 @@ import (
 	"strings"
 
 	"github.com/stylelab/stylelab/experiments/losses"
+	"github.com/stylelab/stylelab/experiments/safefile"
 	"github.com/stylelab/stylelab/experiments/study"
 	"github.com/stylelab/stylelab/experiments/vgg"
 	"github.com/stylelab/stylelab/jobs/spec"
@@ -127,9 +128,17 @@ func (s Statistics) Options() study.AnalysisOptions {
 	return o
 }
 
-// Parse decodes a study file strictly (unknown fields are errors naming them) and checks it (Check).
+// Parse decodes a study file strictly (unknown fields and keys given twice are errors naming them) and checks
+// it (Check).
 func Parse(r io.Reader) (*File, error) {
-	dec := json.NewDecoder(r)
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("study file: %w", err)
+	}
+	if err := spec.CheckDuplicateKeys(b); err != nil {
+		return nil, fmt.Errorf("study file: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	var f File
@@ -147,7 +156,7 @@ func Parse(r io.Reader) (*File, error) {
 
 // Load reads and parses a study file.
 func Load(path string) (*File, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path) // a regular file, read exactly its size
 	if err != nil {
 		return nil, fmt.Errorf("study file: %w", err)
 	}

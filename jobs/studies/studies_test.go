@@ -56,6 +56,7 @@ func TestBadStudyFiles(t *testing.T) {
 		{"arm sets the inputs", `{` + good + `, "seeds": [1, 2], "arms": [{"name": "a", "set": {"inputs.content.path": "x"}}, {"name": "b", "set": {}}]}`, `set by the study's units and seeds`},
 		{"unknown field", `{` + good + `, ` + arms + `, "seeds": [1, 2], "sedes": [1]}`, `unknown field "sedes"`},
 		{"duplicate arm", `{` + good + `, "seeds": [1, 2], "arms": [{"name": "a", "set": {}}, {"name": "a", "set": {}}]}`, `used twice`},
+		{"key twice", `{` + good + `, ` + arms + `, "seeds": [1, 2], "seeds": [3, 4]}`, `key "seeds" appears twice`},
 		{"bad level", `{` + good + `, ` + arms + `, "seeds": [1, 2], "statistics": {"level": 95}}`, `statistics.level = 95`},
 	} {
 		_, err := Parse(strings.NewReader(tc.doc))
