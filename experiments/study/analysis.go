@@ -345,6 +345,16 @@ func Analyse(obs []Observation, o AnalysisOptions) (*Analysis, error) {
 	return an, nil
 }
 
+// UnitsNeeded is the least number of units n with which the exact Wilcoxon test can reach significance at
+// alpha after Holm's correction over m comparisons: the smallest n with m·2/2ⁿ < alpha.
+func UnitsNeeded(m int, alpha float64) int {
+	n := 1
+	for float64(m)*MinExactP(n) >= alpha && n < 64 {
+		n++
+	}
+	return n
+}
+
 // MinExactP is the smallest two-sided p-value the exact Wilcoxon test can give with n units, 2/2ⁿ (capped at 1):
 // with n ≤ 5 it is above 0.05, so no difference can be significant however large.
 func MinExactP(n int) float64 { return math.Min(1, math.Ldexp(2, -n)) }
@@ -378,9 +388,35 @@ func (a *Analysis) findings() []string {
 			case identical:
 				out = append(out, fmt.Sprintf("%s and %s do not differ on any judge (largest relative |Δ| %.2g < %g, %d units).", x, y, maxRel, o.Identical, n))
 			case len(sig) == 0:
-				s := fmt.Sprintf("%s and %s: no difference survives Holm's correction at α = %g on any of %d judges (largest relative |Δ| %.2g, %d units)", x, y, o.Alpha, len(cs), maxRel, n)
-				if MinExactP(n) > o.Alpha {
-					s += fmt.Sprintf("; with %d units the smallest possible p-value is %.3g, so this study is too small to decide: add units", n, MinExactP(n))
+				m := len(a.Comparisons)
+				s := fmt.Sprintf("%s and %s: no difference survives Holm's correction at α = %g over the %d comparisons (%d judges here; largest relative |Δ| %.2g, %d units)", x, y, o.Alpha, m, len(cs), maxRel, n)
+				if minHolm := math.Min(1, float64(m)*MinExactP(n)); minHolm >= o.Alpha {
+					s += fmt.Sprintf("; with %d units none can: the smallest possible p-value is %.3g, %.3g after Holm, so this study is too small to decide: about %d units are needed", n, MinExactP(n), minHolm, UnitsNeeded(m, o.Alpha))
+				}
+				if o.Resamples > 0 {
+					var excl []string
+					for _, c := range cs {
+						if c.Diff.Lo > 0 || c.Diff.Hi < 0 {
+							better := x // x − y < 0: x is lower
+							if (c.Diff.Estimate > 0) != HigherIsBetter(c.Metric) {
+								better = y
+							}
+							if len(excl) < 3 {
+								excl = append(excl, fmt.Sprintf("%s better on %s", better, c.Metric))
+							} else if len(excl) == 3 {
+								excl = append(excl, "…")
+							}
+						}
+					}
+					k := 0
+					for _, c := range cs {
+						if c.Diff.Lo > 0 || c.Diff.Hi < 0 {
+							k++
+						}
+					}
+					if k > 0 {
+						s += fmt.Sprintf("; uncorrected, the %g%% interval of Δ excludes 0 on %d of %d judges (%s)", 100*o.Level, k, len(cs), strings.Join(excl, ", "))
+					}
 				}
 				out = append(out, s+".")
 			default:

@@ -227,6 +227,9 @@ func Evaluate(rec *Record, sw *sweep.Record, o EvaluateOptions) (ev *Evaluation,
 		return nil, err
 	}
 	an.Findings = append(an.Findings, identityCheck(rec, sw, an)...)
+	if f := crossLossFinding(rec, sw, an); f != "" {
+		an.Findings = append(an.Findings, f)
+	}
 
 	// The evaluation's own run: params, judge scores by run index, artifacts.
 	exp := f.Name
@@ -629,4 +632,65 @@ func sameExceptLoss(sw *sweep.Record, i, j int) bool {
 	ja, _ := json.Marshal(ca)
 	jb, _ := json.Marshal(cb)
 	return string(ja) == string(jb)
+}
+
+// crossLossFinding reads the diagonal of the cross-loss matrix: for each judge style loss that some arms
+// optimised (gram and mmd-poly with (xᵀy)² count as one loss), whether one of them has the best mean under it.
+// "" when fewer than two judge losses were optimised by some arm.
+func crossLossFinding(rec *Record, sw *sweep.Record, an *study.Analysis) string {
+	family := func(loss string) string {
+		if loss == "mmd-poly" {
+			return "gram" // only called for the Gram-equivalent mmd-poly, or for the judge's own (default (xᵀy)²)
+		}
+		return loss
+	}
+	armsOf := map[string][]string{} // loss family → arms optimising it
+	for _, a := range an.Arms {
+		for _, p := range rec.Runs {
+			if p.Arm != a {
+				continue
+			}
+			if sp, err := spec.Load(sw.SpecPath(p.Index)); err == nil && sp.Optimise != nil {
+				loss := sp.Optimise.Loss
+				if l, ok := gramEquivalent(sw, p.Index); ok {
+					loss = family(l)
+				} else if loss == "mmd-poly" {
+					loss = "mmd-poly (other kernel)"
+				}
+				armsOf[loss] = append(armsOf[loss], a)
+			}
+			break
+		}
+	}
+	var own, other []string
+	for _, loss := range losses.Names {
+		arms := armsOf[family(loss)]
+		if len(arms) == 0 {
+			continue
+		}
+		m := study.StyleMetric(loss)
+		best, bestV := "", math.Inf(1)
+		for _, a := range an.Arms {
+			if s := an.Summary(a, m); s != nil && s.CI.Estimate < bestV {
+				best, bestV = a, s.CI.Estimate
+			}
+		}
+		if slices.Contains(arms, best) {
+			own = append(own, loss)
+		} else {
+			other = append(other, fmt.Sprintf("%s (best: %s)", loss, best))
+		}
+	}
+	if len(own)+len(other) < 2 {
+		return ""
+	}
+	s := fmt.Sprintf("Cross-loss matrix: under %d of the %d judge style losses some arm optimised, an arm optimising that loss has the best mean (%s)",
+		len(own), len(own)+len(other), strings.Join(own, ", "))
+	if len(other) > 0 {
+		s += "; not under " + strings.Join(other, ", ")
+	}
+	if len(other) == 0 {
+		s += ": each loss is best at its own statistic, measured on a network it was not optimised against"
+	}
+	return s + "."
 }

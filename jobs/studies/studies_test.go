@@ -340,3 +340,41 @@ func TestIdentityCheck(t *testing.T) {
 		t.Errorf("differing arms: %q", got)
 	}
 }
+
+// The cross-loss finding reads the matrix's diagonal: is the arm optimising a loss the best under that loss?
+func TestCrossLossFinding(t *testing.T) {
+	f, err := Load(tinyStudy(t, 2, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := f.Expand("", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, sw, err := Create(t.TempDir(), d, filepath.Join(t.TempDir(), "t.db"), "", sweep.ExecutorLocal, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finding := func(meanvarOnMeanvar float64) string {
+		var obs []study.Observation
+		for _, p := range rec.Runs {
+			score := map[string]float64{"gram": 1, "mmd-poly": 1, "meanvar": 2} // judge/style/gram and mmd-poly
+			mv := map[string]float64{"gram": 1.5, "mmd-poly": 1.5, "meanvar": meanvarOnMeanvar}
+			for _, m := range []string{"gram", "mmd-poly"} {
+				obs = append(obs, study.Observation{Run: fmt.Sprint(p.Index), Arm: p.Arm, Unit: p.Unit, Seed: p.Seed, Metric: study.StyleMetric(m), Value: score[p.Arm]})
+			}
+			obs = append(obs, study.Observation{Run: fmt.Sprint(p.Index), Arm: p.Arm, Unit: p.Unit, Seed: p.Seed, Metric: study.StyleMetric("meanvar"), Value: mv[p.Arm]})
+		}
+		an, err := study.Analyse(obs, study.AnalysisOptions{Resamples: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return crossLossFinding(rec, sw, an)
+	}
+	if got := finding(1); !strings.Contains(got, "under 3 of the 3 judge style losses") || !strings.Contains(got, "each loss is best at its own statistic") {
+		t.Errorf("diagonal best: %q", got)
+	}
+	if got := finding(2); !strings.Contains(got, "under 2 of the 3") || !strings.Contains(got, "not under meanvar (best: gram)") {
+		t.Errorf("meanvar not best under meanvar: %q", got)
+	}
+}

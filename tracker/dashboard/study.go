@@ -437,9 +437,9 @@ func heatmapOption(rep *StudyReport) map[string]any {
 	}
 	return map[string]any{
 		"animation": false,
-		"grid":      map[string]any{"left": 160, "right": 40, "top": 40, "bottom": 80},
+		"grid":      map[string]any{"left": 160, "right": 40, "top": 40, "bottom": 110},
 		"tooltip":   map[string]any{"position": "top"},
-		"xAxis":     map[string]any{"type": "category", "data": cols, "name": "judged by", "nameLocation": "middle", "nameGap": 30},
+		"xAxis":     map[string]any{"type": "category", "data": cols, "name": "judged by", "nameLocation": "middle", "nameGap": 28},
 		"yAxis":     map[string]any{"type": "category", "data": rows},
 		"visualMap": map[string]any{"min": 1, "max": maxRatio, "calculable": true, "orient": "horizontal", "left": "center", "bottom": 0,
 			"inRange": map[string]any{"color": []string{"#f7fbff", "#6baed6", "#08306b"}}},
