@@ -28,7 +28,9 @@ type Notebook struct {
 }
 
 // All lists the notebooks, in the order they are meant to run (later ones may read earlier ones' runs).
-func All() []Notebook { return []Notebook{losses01(), controls02(), feedforward03(), compare04()} }
+func All() []Notebook {
+	return []Notebook{losses01(), controls02(), feedforward03(), compare04(), study05()}
+}
 
 // md is a markdown cell; "‵" stands for a backquote, which Go raw strings cannot hold.
 func md(s string) Cell {

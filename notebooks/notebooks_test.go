@@ -224,7 +224,7 @@ func checkOutputs(t *testing.T, name string, b []byte) {
 		}
 	}
 	// What each notebook displays; fewer means an output was lost (or a cell stopped showing it).
-	want := map[string][2]int{"01-losses.ipynb": {2, 2}, "02-controls.ipynb": {2, 1}, "03-feedforward.ipynb": {3, 1}, "04-compare-runs.ipynb": {1, 2}}[name]
+	want := map[string][2]int{"01-losses.ipynb": {2, 2}, "02-controls.ipynb": {2, 1}, "03-feedforward.ipynb": {3, 1}, "04-compare-runs.ipynb": {1, 2}, "05-study.ipynb": {1, 1}}[name]
 	if pngs == 0 || pngs < want[0] {
 		t.Errorf("%s produced %d image/png outputs, want at least max(1, %d)", name, pngs, want[0])
 	}

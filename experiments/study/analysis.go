@@ -23,12 +23,17 @@ type Observation struct {
 
 // AnalysisOptions configure Analyse. Zero fields take the defaults in brackets.
 type AnalysisOptions struct {
-	Arms      []string // arm order [order of first appearance]
-	Metrics   []string // metrics analysed and compared, the family Holm corrects over [every metric observed]
-	Resamples int      // bootstrap resamples [10000]
-	Level     float64  // confidence level [0.95]
-	Seed      uint64   // bootstrap seed; each statistic's resampler is PCG(DeriveSeed(Seed, arm(s), metric), BootstrapStream)
-	Alpha     float64  // significance level of the findings, after Holm [0.05]
+	Arms    []string // arm order [order of first appearance]
+	Metrics []string // metrics analysed and compared, the family Holm corrects over [every metric observed]
+	// Describe are metrics only summarised per arm (means, CIs, ranks), never compared: the optimising network's
+	// own scores, which differ in kind between arms, and costs. Observations of other metrics are ignored.
+	Describe []string
+	// Resamples is the number of bootstrap resamples [10000]; negative: no bootstrap (every CI is its estimate,
+	// with Resamples 0).
+	Resamples int
+	Level     float64 // confidence level [0.95]
+	Seed      uint64  // bootstrap seed; each statistic's resampler is PCG(DeriveSeed(Seed, arm(s), metric), BootstrapStream)
+	Alpha     float64 // significance level of the findings, after Holm [0.05]
 	// Identical is the relative difference |Δ̄| / ((|ā| + |b̄|)/2) below which two arms count as identical on a
 	// metric [1e-3].
 	Identical float64
@@ -149,6 +154,16 @@ func Analyse(obs []Observation, o AnalysisOptions) (*Analysis, error) {
 	if len(obs) == 0 {
 		return nil, fmt.Errorf("study: nothing to analyse: no judged runs (run the study, then evaluate it)")
 	}
+	ci := func(x []float64, seed uint64) (CI, error) {
+		if o.Resamples < 0 {
+			if len(x) == 0 {
+				return CI{}, fmt.Errorf("study: no values to summarise")
+			}
+			m := Mean(x)
+			return CI{Estimate: m, Lo: m, Hi: m, Level: o.Level}, nil
+		}
+		return BootstrapMeanCI(x, o.Resamples, o.Level, seed)
+	}
 	arms, units, metrics := slices.Clone(o.Arms), []string{}, slices.Clone(o.Metrics)
 	// metric → arm → unit → values over seeds
 	vals := map[string]map[string]map[string][]float64{}
@@ -163,8 +178,12 @@ func Analyse(obs []Observation, o AnalysisOptions) (*Analysis, error) {
 		if !slices.Contains(units, ob.Unit) {
 			units = append(units, ob.Unit)
 		}
-		if len(o.Metrics) == 0 && !slices.Contains(metrics, ob.Metric) {
+		if slices.Contains(o.Describe, ob.Metric) {
+			// summarised below, never compared
+		} else if len(o.Metrics) == 0 && !slices.Contains(metrics, ob.Metric) {
 			metrics = append(metrics, ob.Metric)
+		} else if len(o.Metrics) > 0 && !slices.Contains(metrics, ob.Metric) {
+			continue
 		}
 		if vals[ob.Metric] == nil {
 			vals[ob.Metric] = map[string]map[string][]float64{}
@@ -189,7 +208,7 @@ func Analyse(obs []Observation, o AnalysisOptions) (*Analysis, error) {
 			}
 		}
 	}
-	for _, m := range metrics {
+	for _, m := range append(slices.Clone(metrics), o.Describe...) {
 		an.UnitMeans[m] = map[string]map[string]float64{}
 		for _, arm := range arms {
 			an.UnitMeans[m][arm] = map[string]float64{}
@@ -198,9 +217,10 @@ func Analyse(obs []Observation, o AnalysisOptions) (*Analysis, error) {
 			}
 		}
 	}
-	// Summaries and ranks.
+	// Summaries and ranks, of the compared metrics then the described ones.
+	summarised := append(slices.Clone(metrics), o.Describe...)
 	for _, arm := range arms {
-		for _, m := range metrics {
+		for _, m := range summarised {
 			s := Summary{Arm: arm, Metric: m}
 			var means []float64
 			var varSum float64
@@ -220,9 +240,12 @@ func Analyse(obs []Observation, o AnalysisOptions) (*Analysis, error) {
 				}
 			}
 			if s.Units == 0 {
+				if slices.Contains(o.Describe, m) {
+					continue // a described metric some arm lacks (e.g. a cost not recorded) is left out
+				}
 				return nil, fmt.Errorf("study: arm %s has no value of %s on any unit", arm, m)
 			}
-			ci, err := BootstrapMeanCI(means, o.Resamples, o.Level, DeriveSeed(o.Seed, "mean", arm, m))
+			ci, err := ci(means, DeriveSeed(o.Seed, "mean", arm, m))
 			if err != nil {
 				return nil, err
 			}
@@ -234,7 +257,7 @@ func Analyse(obs []Observation, o AnalysisOptions) (*Analysis, error) {
 			an.Summaries = append(an.Summaries, s)
 		}
 	}
-	for _, m := range metrics {
+	for _, m := range summarised {
 		rankSum := make([]float64, len(arms))
 		n := 0
 		for _, u := range units {
@@ -287,7 +310,7 @@ func Analyse(obs []Observation, o AnalysisOptions) (*Analysis, error) {
 					return nil, fmt.Errorf("study: arms %s and %s share no unit with %s: nothing to compare", a, b, m)
 				}
 				c := Comparison{A: a, B: b, Metric: m, Units: len(d)}
-				ci, err := BootstrapMeanCI(d, o.Resamples, o.Level, DeriveSeed(o.Seed, "diff", a, b, m))
+				ci, err := ci(d, DeriveSeed(o.Seed, "diff", a, b, m))
 				if err != nil {
 					return nil, err
 				}
@@ -322,6 +345,16 @@ func Analyse(obs []Observation, o AnalysisOptions) (*Analysis, error) {
 	return an, nil
 }
 
+// UnitsNeeded is the least number of units n with which the exact Wilcoxon test can reach significance at
+// alpha after Holm's correction over m comparisons: the smallest n with m·2/2ⁿ < alpha.
+func UnitsNeeded(m int, alpha float64) int {
+	n := 1
+	for float64(m)*MinExactP(n) >= alpha && n < 64 {
+		n++
+	}
+	return n
+}
+
 // MinExactP is the smallest two-sided p-value the exact Wilcoxon test can give with n units, 2/2ⁿ (capped at 1):
 // with n ≤ 5 it is above 0.05, so no difference can be significant however large.
 func MinExactP(n int) float64 { return math.Min(1, math.Ldexp(2, -n)) }
@@ -353,11 +386,37 @@ func (a *Analysis) findings() []string {
 			n := cs[0].Units
 			switch {
 			case identical:
-				out = append(out, fmt.Sprintf("%s and %s do not differ on any judge (relative |Δ| ≤ %.1e < %g over %d units).", x, y, maxRel, o.Identical, n))
+				out = append(out, fmt.Sprintf("%s and %s do not differ on any judge (largest relative |Δ| %.2g < %g, %d units).", x, y, maxRel, o.Identical, n))
 			case len(sig) == 0:
-				s := fmt.Sprintf("%s and %s: no difference survives Holm's correction at α = %g on any of %d judges (largest relative |Δ| %.2g, %d units)", x, y, o.Alpha, len(cs), maxRel, n)
-				if MinExactP(n) > o.Alpha {
-					s += fmt.Sprintf("; with %d units the smallest possible p-value is %.3g, so this study is too small to decide: add units", n, MinExactP(n))
+				m := len(a.Comparisons)
+				s := fmt.Sprintf("%s and %s: no difference survives Holm's correction at α = %g over the %d comparisons (%d judges here; largest relative |Δ| %.2g, %d units)", x, y, o.Alpha, m, len(cs), maxRel, n)
+				if minHolm := math.Min(1, float64(m)*MinExactP(n)); minHolm >= o.Alpha {
+					s += fmt.Sprintf("; with %d units none can: the smallest possible p-value is %.3g, %.3g after Holm, so this study is too small to decide: about %d units are needed", n, MinExactP(n), minHolm, UnitsNeeded(m, o.Alpha))
+				}
+				if o.Resamples > 0 {
+					var excl []string
+					for _, c := range cs {
+						if c.Diff.Lo > 0 || c.Diff.Hi < 0 {
+							better := x // x − y < 0: x is lower
+							if (c.Diff.Estimate > 0) != HigherIsBetter(c.Metric) {
+								better = y
+							}
+							if len(excl) < 3 {
+								excl = append(excl, fmt.Sprintf("%s better on %s", better, c.Metric))
+							} else if len(excl) == 3 {
+								excl = append(excl, "…")
+							}
+						}
+					}
+					k := 0
+					for _, c := range cs {
+						if c.Diff.Lo > 0 || c.Diff.Hi < 0 {
+							k++
+						}
+					}
+					if k > 0 {
+						s += fmt.Sprintf("; uncorrected, the %g%% interval of Δ excludes 0 on %d of %d judges (%s)", 100*o.Level, k, len(cs), strings.Join(excl, ", "))
+					}
 				}
 				out = append(out, s+".")
 			default:

@@ -106,7 +106,8 @@ func TestAnalyseHigherIsBetterAndSmallStudies(t *testing.T) {
 	}
 	// At α = 0.05, 3 units can never reach significance (smallest p = 0.25): the finding says so.
 	an, _ = Analyse(obs(MetricSSIM, v), AnalysisOptions{Resamples: 500})
-	if !strings.Contains(an.Findings[0], "too small to decide") {
+	if !strings.Contains(an.Findings[0], "too small to decide: about 6 units are needed") ||
+		!strings.Contains(an.Findings[0], "the 95% interval of Δ excludes 0 on 1 of 1 judges (meanvar better on judge/ssim)") {
 		t.Errorf("finding %q", an.Findings[0])
 	}
 }
@@ -129,5 +130,28 @@ func TestAnalyseMissingAndBadValues(t *testing.T) {
 	}
 	if _, err := Analyse(nil, AnalysisOptions{}); err == nil {
 		t.Error("no observations accepted")
+	}
+}
+
+func TestAnalyseDescribedMetricsAndNoBootstrap(t *testing.T) {
+	v := map[string]map[string][]float64{"gram": {"u0": {1, 3}, "u1": {2, 2}}, "meanvar": {"u0": {5, 5}, "u1": {6, 6}}}
+	obs := append(obs(MetricContent, v), obs("cost/seconds_per_step", v)...)
+	an, err := Analyse(obs, AnalysisOptions{Describe: []string{"cost/seconds_per_step", "cost/peak_rss_mb"}, Resamples: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The described metric is summarised, never compared; the one no run has is left out.
+	if len(an.Metrics) != 1 || an.Metrics[0] != MetricContent || len(an.Comparisons) != 1 {
+		t.Fatalf("metrics %v, %d comparisons", an.Metrics, len(an.Comparisons))
+	}
+	s := an.Summary("meanvar", "cost/seconds_per_step")
+	if s == nil || s.CI.Estimate != 5.5 || s.CI.Lo != 5.5 || s.CI.Hi != 5.5 || s.CI.Resamples != 0 {
+		t.Fatalf("described summary without bootstrap: %+v", s)
+	}
+	if an.Summary("gram", "cost/peak_rss_mb") != nil {
+		t.Error("a metric without observations was summarised")
+	}
+	if c := an.Comparison("gram", "meanvar", MetricContent); c.Diff.Estimate != -3.5 || c.Diff.Lo != c.Diff.Hi {
+		t.Errorf("comparison without bootstrap %+v", c.Diff)
 	}
 }

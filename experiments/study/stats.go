@@ -33,12 +33,16 @@ func Mean(x []float64) float64 {
 	return s / float64(len(x))
 }
 
-// SD is the sample standard deviation √(Σ (x_i − x̄)² / (n − 1)); 0 for n = 1, NaN for n = 0.
+// SD is the sample standard deviation √(Σ (x_i − x̄)² / (n − 1)); exactly 0 when every value is the same (x̄
+// itself may round away from them) and for n = 1, NaN for n = 0.
 func SD(x []float64) float64 {
 	switch len(x) {
 	case 0:
 		return math.NaN()
 	case 1:
+		return 0
+	}
+	if slices.Min(x) == slices.Max(x) {
 		return 0
 	}
 	m := Mean(x)

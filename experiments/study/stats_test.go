@@ -60,6 +60,10 @@ func TestSignedRankPMF(t *testing.T) {
 			t.Errorf("n=3: pmf[%d] = %v, want %v/8", k, p, want[k])
 		}
 	}
+	// Holm over m comparisons needs m·2/2ⁿ < α: one comparison 6 units (2/64 < 0.05), 90 comparisons 12 (180/4096).
+	if UnitsNeeded(1, 0.05) != 6 || UnitsNeeded(90, 0.05) != 12 {
+		t.Errorf("UnitsNeeded(1) = %d, UnitsNeeded(90) = %d", UnitsNeeded(1, 0.05), UnitsNeeded(90, 0.05))
+	}
 	if MinExactP(5) != 0.0625 || MinExactP(1) != 1 {
 		t.Errorf("MinExactP(5) = %v, MinExactP(1) = %v", MinExactP(5), MinExactP(1))
 	}
@@ -130,6 +134,20 @@ func TestBootstrapMeanCI(t *testing.T) {
 		if _, err := BootstrapMeanCI(bad.x, bad.b, bad.level, 0); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("BootstrapMeanCI(%v, %d, %v): %v, want %q", bad.x, bad.b, bad.level, err, bad.want)
 		}
+	}
+}
+
+func TestSD(t *testing.T) {
+	// Three equal values whose float mean is not exactly their value: the spread is still exactly 0.
+	x := []float64{0.1, 0.1, 0.1}
+	if Mean(x) == 0.1 {
+		t.Fatal("premise: (0.1+0.1+0.1)/3 rounds to 0.10000000000000002 in float64")
+	}
+	if SD(x) != 0 || SD([]float64{5}) != 0 || !math.IsNaN(SD(nil)) {
+		t.Errorf("SD of equal values %v, of one %v", SD(x), SD([]float64{5}))
+	}
+	if got := SD([]float64{1, 2, 3, 4}); math.Abs(got-math.Sqrt(5.0/3)) > 1e-15 {
+		t.Errorf("SD(1..4) = %v, want √(5/3)", got)
 	}
 }
 

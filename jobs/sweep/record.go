@@ -49,6 +49,8 @@ type Entry struct {
 	Key    string         `json:"key"`  // spec.Spec.Key, with input hashes
 	Spec   string         `json:"spec"` // file, relative to the sweep folder
 	Values map[string]any `json:"values"`
+	// Tags are extra tags of this run only (a study's study.arm, study.unit, study.seed), passed as --tag.
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // Submission is one hand-over of runs to an executor: a Slurm job array, or a local supervisor process.
@@ -105,7 +107,7 @@ func Plan(root string, d *Definition, points []Point, db, binary, executor strin
 			return nil, fmt.Errorf("sweep: run %d (%s): %w", p.Index, p.Describe(), err)
 		}
 		name := filepath.Join("specs", fmt.Sprintf("%04d.json", p.Index))
-		rec.Runs = append(rec.Runs, Entry{Index: p.Index, Key: p.Spec.Key(), Spec: name, Values: p.Values})
+		rec.Runs = append(rec.Runs, Entry{Index: p.Index, Key: p.Spec.Key(), Spec: name, Values: p.Values, Tags: p.Tags})
 	}
 	return rec, nil
 }
@@ -194,12 +196,25 @@ func List(root string) ([]*Record, error) {
 	return out, nil
 }
 
-// TaskArgs are the arguments of `stylelab` that run index i of the sweep, with its sweep tags (extra tags, e.g.
-// the Slurm ids, are appended by the executor).
+// TaskArgs are the arguments of `stylelab` that run index i of the sweep, with its sweep tags and the entry's
+// own Tags (extra tags, e.g. the Slurm ids, are appended by the executor).
 func (r *Record) TaskArgs(i int) []string {
+	return append(r.sweepArgs(i), r.entryTagArgs(i)...)
+}
+
+func (r *Record) sweepArgs(i int) []string {
 	return []string{"run", "--spec", r.SpecPath(i), "--db", r.DB,
 		"--tag", TagID + "=" + r.ID, "--tag", fmt.Sprintf("%s=%d", TagIndex, i),
 		"--tag", TagParams + "=" + strings.Join(r.Params, ","), "--tag", TagPaths + "=" + strings.Join(r.Paths, ",")}
+}
+
+// entryTagArgs are "--tag k=v" for the entry's Tags, in sorted key order.
+func (r *Record) entryTagArgs(i int) []string {
+	var out []string
+	for _, k := range sortedKeys(r.Runs[i].Tags) {
+		out = append(out, "--tag", k+"="+r.Runs[i].Tags[k])
+	}
+	return out
 }
 
 // Searcher is the part of the tracker the status needs (*tracker.Store).

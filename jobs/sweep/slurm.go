@@ -115,8 +115,26 @@ func (r *Record) SlurmScript(indices []int, o SlurmOptions) (string, error) {
 	fmt.Fprintf(&b, "# stylelab sweep %s (%s): %d runs, specs in %s\n", r.ID, r.Name, len(indices), filepath.Join(r.dir, "specs"))
 	b.WriteString("set -eu\n")
 	b.WriteString("i=\"$SLURM_ARRAY_TASK_ID\"\n")
+	// Runs with their own tags (Entry.Tags) get them as the script's positional parameters.
+	withTags := false
+	for _, i := range indices {
+		if len(r.Runs[i].Tags) > 0 {
+			withTags = true
+		}
+	}
+	if withTags {
+		b.WriteString("case \"$i\" in\n")
+		for _, i := range indices {
+			var q []string
+			for _, a := range r.entryTagArgs(i) {
+				q = append(q, shellQuote(a))
+			}
+			fmt.Fprintf(&b, "%d) set -- %s ;;\n", i, strings.Join(q, " "))
+		}
+		b.WriteString("*) set -- ;;\nesac\n")
+	}
 	// TaskArgs with the index replaced by the array task id.
-	args := r.TaskArgs(0)
+	args := r.sweepArgs(0)
 	var q []string
 	for _, a := range args {
 		switch {
@@ -129,6 +147,9 @@ func (r *Record) SlurmScript(indices []int, o SlurmOptions) (string, error) {
 		}
 	}
 	q = append(q, "--tag", TagSlurmJob+`="$SLURM_ARRAY_JOB_ID"`, "--tag", TagSlurmTask+`="$SLURM_ARRAY_TASK_ID"`)
+	if withTags {
+		q = append(q, `"$@"`)
+	}
 	fmt.Fprintf(&b, "exec %s %s\n", shellQuote(r.Binary), strings.Join(q, " "))
 	return b.String(), nil
 }

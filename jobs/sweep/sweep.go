@@ -153,11 +153,13 @@ func ParamKey(path string) string {
 	return path
 }
 
-// Point is one expanded spec: its index, the values the sweep set, and the resolved spec.
+// Point is one expanded spec: its index, the values the sweep set, and the resolved spec. Tags, when set, are
+// extra tags of this run (Entry.Tags).
 type Point struct {
 	Index  int
 	Values map[string]any // dotted path → value
 	Spec   *spec.Spec
+	Tags   map[string]string
 }
 
 // Count is the number of specs Expand returns, N = Π|grid values| · max(random.count, 1), exactly: a product of
@@ -281,6 +283,16 @@ func describe(vals map[string]any) string {
 func (p Point) Describe() string { return describe(p.Values) }
 
 var specType = reflect.TypeOf(spec.Spec{})
+
+// CheckPath reports whether a dotted path names a field of spec.Spec (see checkPath); the error names the
+// path and the fields that exist.
+func CheckPath(path string) error { return checkPath(path) }
+
+// SetPath sets the dotted path in a decoded spec document, creating missing objects (list elements must
+// exist); doc is changed in place.
+func SetPath(doc map[string]any, path string, v any) error {
+	return setPath(doc, strings.Split(path, "."), v)
+}
 
 // checkPath reports whether a dotted path names a field of spec.Spec by its JSON names: struct fields by their
 // json tag, list elements by a number (inputs.styles.0.path), map entries by any key (optimise.layer_weights.relu1_1).

@@ -189,6 +189,39 @@ func TestSlurmScriptRuns(t *testing.T) {
 	}
 }
 
+// Each run's own tags (Entry.Tags, a study's arm and unit) reach its task, under the local executor (TaskArgs)
+// and in the sbatch script, quoted whatever they hold; a run without tags gets none of another's.
+func TestEntryTagsReachTheTask(t *testing.T) {
+	dir := t.TempDir()
+	r := &Record{ID: "s-1", Name: "s", DB: "/db/s.db", Binary: "/bin/echo", dir: dir, Runs: []Entry{
+		{Index: 0, Spec: "specs/0000.json", Tags: map[string]string{"study.unit": "a×b 'q'", "study.arm": "gram"}},
+		{Index: 1, Spec: "specs/0001.json"},
+	}}
+	args := r.TaskArgs(0)
+	want := append(r.sweepArgs(0), "--tag", "study.arm=gram", "--tag", "study.unit=a×b 'q'")
+	if strings.Join(args, "|") != strings.Join(want, "|") {
+		t.Fatalf("TaskArgs(0) = %q", args)
+	}
+	path := filepath.Join(dir, "s.sh")
+	script, err := r.SlurmScript([]int{0, 1}, SlurmOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, []byte(script), 0o755)
+	for i, extra := range [][]string{{"--tag", "study.arm=gram", "--tag", "study.unit=a×b 'q'"}, nil} {
+		cmd := exec.Command("bash", path)
+		cmd.Env = append(os.Environ(), fmt.Sprintf("SLURM_ARRAY_TASK_ID=%d", i), "SLURM_ARRAY_JOB_ID=5")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		w := append(append(r.sweepArgs(i), "--tag", "slurm.job_id=5", "--tag", fmt.Sprintf("slurm.task_id=%d", i)), extra...)
+		if strings.TrimSpace(string(out)) != strings.Join(w, " ") {
+			t.Errorf("task %d ran\n%s\nwant\n%s", i, out, strings.Join(w, " "))
+		}
+	}
+}
+
 // Status against a real tracker: FINISHED wins, a run from before the latest submission is history, a run with
 // no tracker run is QUEUED while the executor holds it and KILLED after.
 func TestStatus(t *testing.T) {

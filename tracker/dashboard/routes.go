@@ -17,6 +17,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /artifacts/{sha}", s.artifact)
 	m.HandleFunc("GET /thumbs/{sha}", s.thumb)
 	m.HandleFunc("GET /sweeps/{id}", s.sweepPage)
+	m.HandleFunc("GET /studies/{id}", s.studyPage)
 	m.HandleFunc("GET /assets/{name}", s.asset)
 	m.HandleFunc("GET /api/runs", s.apiRuns)
 	m.HandleFunc("GET /api/runs/{id}", s.apiRun)
