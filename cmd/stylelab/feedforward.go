@@ -284,7 +284,7 @@ func runStylize(cmd string, args []string, stdout, stderr io.Writer) error {
 			}
 			m, err := train.OneHotMix(*style, len(ck.Header.Styles))
 			if err != nil {
-				return err
+				return usagef("%v", err)
 			}
 			sp.Stylize = &spec.StylizeParams{Size: *size, Mix: m}
 		}
@@ -312,7 +312,39 @@ func runStylize(cmd string, args []string, stdout, stderr io.Writer) error {
 		a := *alpha
 		sp.AdaIN = &spec.AdaINParams{Size: *size, StyleWeights: ws, Alpha: &a}
 	}
+	if err := checkStyleFlags(sp); err != nil {
+		return err
+	}
 	return executeSpec(sp, c.settings(), stdout, stderr)
+}
+
+// checkStyleFlags refuses, as usage errors (exit 2), style indices, mixes and style weights that do not fit the
+// model's styles. A model that cannot be read is left to the run, which names the problem.
+func checkStyleFlags(sp *spec.Spec) error {
+	if sp.Kind == spec.KindAdaIN && (sp.AdaIN == nil || len(sp.AdaIN.StyleWeights) == 0) {
+		return nil
+	}
+	if sp.Kind == spec.KindAdaIN {
+		if err := train.CheckMix(sp.AdaIN.StyleWeights, len(sp.Inputs.Styles)); err != nil {
+			return usagef("--style-weights: %v", err)
+		}
+		return nil
+	}
+	ck, err := train.LoadCheckpoint(sp.Inputs.Model.Path)
+	if err != nil {
+		return nil
+	}
+	switch {
+	case sp.Kind == spec.KindStylize && ck.Header.Kind != train.KindAdaIN:
+		if err := train.CheckMix(sp.Stylize.Mix, len(ck.Header.Styles)); err != nil {
+			return usagef("%v", err)
+		}
+	case sp.Kind == spec.KindInterpolate && ck.Header.Kind != train.KindAdaIN:
+		if _, err := train.InterpolateMixes(sp.Interpolate.Styles, sp.Interpolate.Steps, len(ck.Header.Styles)); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	return nil
 }
 
 // resBlocksFlag maps --res-blocks N to train.Config.ResBlocks, where 0 means "the preset's": an explicit

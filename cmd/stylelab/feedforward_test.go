@@ -92,11 +92,17 @@ func TestTrainStylizeRerunAndBadInputs(t *testing.T) {
 		{[]string{"train", "--preset", "tiny", "--styles", styles, "--content-dir", "../../images/content", "--width", "0.25",
 			"--steps", "4", "--resume", ckpt, "--out", badCkpt}, "architecture"},
 	}
+	usage := map[string]bool{"out of range": true, "3 weights, but the model has 2": true, "≥ 0": true, "finite": true}
 	before := runStylelab(t, nil, "runs", "ls", "--db", db, "--json").stdout
 	for _, tc := range cases {
 		r := runStylelab(t, nil, append(tc.args, "--db", db)...)
-		if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
-			t.Errorf("%v: exit %d, stderr %q, want an error containing %q", tc.args, r.code, r.stderr, tc.want)
+		// A style index, mix or weight that does not fit the model is a usage error (exit 2); the rest exit 1.
+		code := 1
+		if usage[tc.want] {
+			code = 2
+		}
+		if r.code != code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q, want exit %d and an error containing %q", tc.args, r.code, r.stderr, code, tc.want)
 		}
 		for _, p := range []string{bad, badCkpt} {
 			if _, err := os.Stat(p); err == nil {
