@@ -21,6 +21,7 @@ func init() {
 // doctorReport is what `stylelab doctor --json` prints.
 type doctorReport struct {
 	Backend      backend.Info `json:"backend"`
+	Device       string       `json:"device"` // backend.Info.Device: what every recorded run stores as provenance.device
 	GoMLXVersion string       `json:"gomlx_version"`
 	GoVersion    string       `json:"go_version"`
 	GOOS         string       `json:"goos"`
@@ -64,6 +65,7 @@ func doctor() doctorReport {
 	}
 	b, info, err := backend.New()
 	r.Backend = info
+	r.Device = backend.Current().Device()
 	if err != nil {
 		r.SelfTest.Error = "not run: the backend could not be created: " + err.Error()
 		return r
@@ -78,6 +80,7 @@ func doctor() doctorReport {
 }
 
 func printDoctor(w io.Writer, r doctorReport) {
+	fmt.Fprintf(w, "device:      %s\n", r.Device)
 	fmt.Fprintf(w, "backend:     %s (%s)\n", r.Backend.Name, r.Backend.Config)
 	fmt.Fprintf(w, "  why:       %s\n", r.Backend.Reason)
 	if r.Backend.PluginPath != "" {

@@ -14,11 +14,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 
-	"github.com/stylelab/stylelab/backends/backend"
 	"github.com/stylelab/stylelab/experiments/gatys"
 	"github.com/stylelab/stylelab/experiments/imageio"
 	"github.com/stylelab/stylelab/experiments/vgg"
@@ -159,14 +157,6 @@ func writeFile(path string, data []byte) (err error) {
 		return err
 	}
 	return os.Rename(f.Name(), path)
-}
-
-// device describes where the computation runs, for provenance.
-func device(info backend.Info) string {
-	if info.Name == "xla" {
-		return "PJRT plugin " + info.PluginPath
-	}
-	return fmt.Sprintf("CPU (pure Go, %d cores)", runtime.NumCPU())
 }
 
 // recordWeights puts a weights file's net, layout with its input convention, and file SHA-256 in the provenance

@@ -269,9 +269,9 @@ func (p *Prepared) startRun(o Options) (*tracker.Run, error) {
 	rec.WeightsSource, rec.WeightsSHA256 = p.Weights.Source, p.Weights.SHA256
 	recordWeights(&rec, p.Weights)
 	rec.Notebook = o.Notebook
-	info := backend.Choose()
+	info := backend.Current() // as New created it: the matmul engine, a fallback (doctor reports the same)
 	rec.Backend = info.Name + " (" + info.Config + ")"
-	rec.Device = device(info)
+	rec.Device = info.Device()
 	if e := rec.SetConfig(sp); e != nil {
 		return nil, e
 	}
