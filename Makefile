@@ -6,7 +6,7 @@ BIN := bin/stylelab
 SIZE ?= 256
 STEPS ?= 50
 
-.PHONY: build demo test test-short test-race deps notebook bench bench-peer bench-peer-memory
+.PHONY: build demo test test-short test-race deps notebook notebooks bench bench-peer bench-peer-memory
 
 build:
 	$(GO) build -o $(BIN) ./cmd/stylelab
@@ -46,6 +46,13 @@ deps:
 notebook: build
 	./$(BIN) kernel install
 	./$(BIN) kernel notebook
+
+# Executes every notebook at its CI size as TestNotebooksExecute does (real Jupyter, the GoNB kernel, one temporary
+# tracker) and writes each one that passes over notebooks/*.ipynb WITH its outputs (ECharts inlined once per
+# notebook: they render offline), its code cells' hash in its metadata. Commit them: TestNotebookOutputsCurrent
+# fails when a code cell changes without this being run again. Needs `make deps`; minutes per notebook on 2 cores.
+notebooks:
+	$(GO) test ./notebooks -run '^TestNotebooksExecute$$' -count=1 -timeout 80m -v -args -record
 
 # Go micro-benchmarks of every package.
 bench:

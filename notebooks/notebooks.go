@@ -4,7 +4,8 @@
 //	go test ./notebooks -run TestNotebooksUpToDate -update
 //
 // The notebooks run on the "Go (stylelab)" GoNB kernel (stylelab kernel install). notebooks_test.go executes
-// each one with `jupyter nbconvert --execute` and checks its outputs.
+// each one with `jupyter nbconvert --execute` and checks its outputs; `make notebooks` also writes them here with
+// their outputs (record.go), and TestNotebookOutputsCurrent checks that those came from the current code cells.
 package notebooks
 
 import (

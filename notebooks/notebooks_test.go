@@ -1,7 +1,6 @@
 package notebooks
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -16,31 +15,45 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/stylelab/stylelab/backends/backend"
 	"github.com/stylelab/stylelab/kernel/setup"
+	"github.com/stylelab/stylelab/tracker/assets"
 	"github.com/stylelab/stylelab/tracker/charts/chartstest"
 )
 
-var update = flag.Bool("update", false, "rewrite the .ipynb files from the cells in this package")
+var (
+	update = flag.Bool("update", false, "rewrite the .ipynb files from the cells in this package (keeping the outputs of notebooks whose code cells did not change)")
+	record = flag.Bool("record", false, "TestNotebooksExecute: write each executed notebook that passes, with its outputs, over the committed one (make notebooks)")
+)
 
-// TestNotebooksUpToDate checks that the committed notebooks are what this package generates, and carry no
-// outputs. Regenerate with: go test ./notebooks -run TestNotebooksUpToDate -update
+// TestNotebooksUpToDate checks that the committed notebooks hold the cells this package generates (types and
+// sources; their outputs are TestNotebookOutputsCurrent's business). Regenerate with:
+// go test ./notebooks -run TestNotebooksUpToDate -update
 func TestNotebooksUpToDate(t *testing.T) {
 	if *update {
-		if err := Write("."); err != nil {
+		if err := Update("."); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, nb := range All() {
-		want, err := Marshal(nb)
-		if err != nil {
-			t.Fatal(err)
-		}
 		got, err := os.ReadFile(nb.File)
 		if err != nil {
 			t.Fatalf("%v (generate it: go test ./notebooks -run TestNotebooksUpToDate -update)", err)
 		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from the generator in notebooks/nb*.go: edit the Go source and run go test ./notebooks -run TestNotebooksUpToDate -update", nb.File)
+		cells, err := Parse(got)
+		if err != nil {
+			t.Fatalf("%s: %v", nb.File, err)
+		}
+		if err := sameCells(nb.Cells, cells); err != nil {
+			t.Errorf("%s differs from the generator in notebooks/nb*.go (%v): edit the Go source and run go test ./notebooks -run TestNotebooksUpToDate -update", nb.File, err)
+		}
+		var meta struct {
+			Metadata struct {
+				Kernelspec struct{ Name string } `json:"kernelspec"`
+			} `json:"metadata"`
+		}
+		if err := json.Unmarshal(got, &meta); err != nil || meta.Metadata.Kernelspec.Name != setup.KernelName {
+			t.Errorf("%s: kernelspec %q (%v), want %q", nb.File, meta.Metadata.Kernelspec.Name, err, setup.KernelName)
 		}
 		if !strings.Contains(nb.Cells[1].Source, "go mod edit") || nb.Cells[0].Markdown == false {
 			t.Errorf("%s must open with a markdown explanation and then the go mod edit cell", nb.File)
@@ -51,6 +64,105 @@ func TestNotebooksUpToDate(t *testing.T) {
 				t.Errorf("%s: code cell %d has no markdown cell before it", nb.File, i)
 			}
 		}
+	}
+}
+
+// maxNotebookBytes bounds a committed notebook with its outputs.
+const maxNotebookBytes = 3 << 20
+
+var cdnScript = regexp.MustCompile(`(?i)<script[^>]*\ssrc\s*=\s*["']?(https?:)?//`)
+
+// TestNotebookOutputsCurrent checks, without executing anything, that every committed notebook carries outputs
+// that came from its current code cells (CheckRecorded: the sources hash in its metadata, every code cell
+// executed in order), that the outputs are what TestNotebooksExecute checks (no error, the images and charts,
+// 01's identity line), that they render offline (no script loaded from a URL, ECharts inlined exactly once),
+// and that the file stays under 3 MiB.
+func TestNotebookOutputsCurrent(t *testing.T) {
+	for _, nb := range All() {
+		t.Run(strings.TrimSuffix(nb.File, ".ipynb"), func(t *testing.T) {
+			b, err := os.ReadFile(nb.File)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := CheckRecorded(b); err != nil {
+				t.Fatalf("%s: %v", nb.File, err)
+			}
+			checkOutputs(t, nb.File, b)
+			if len(b) > maxNotebookBytes {
+				t.Errorf("%s is %d bytes with its outputs, want at most %d", nb.File, len(b), maxNotebookBytes)
+			}
+			if m := cdnScript.FindString(string(b)); m != "" {
+				t.Errorf("%s loads a script from the network: %s", nb.File, m)
+			}
+			if n := strings.Count(string(b), "Apache ECharts "+assets.EchartsVersion); n != 1 {
+				t.Errorf("%s carries %d copies of ECharts, want 1", nb.File, n)
+			}
+			rec, _, _ := RecordedMeta(b)
+			t.Logf("%s: %d bytes, executed %s on %s", nb.File, len(b), rec.Executed, rec.Device)
+		})
+	}
+}
+
+// TestCheckRecordedRefusesStaleOutputs: a code cell edited after execution, a markdown cell edited (allowed),
+// a notebook without the record and one with a cell left unexecuted.
+func TestCheckRecordedRefusesStaleOutputs(t *testing.T) {
+	nb := Notebook{File: "x.ipynb", Cells: []Cell{md("# t"), code("fmt.Println(1)"), md("two"), code("fmt.Println(2)")}}
+	raw, err := Marshal(nb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckRecorded(raw); err == nil || !strings.Contains(err.Error(), "make notebooks") {
+		t.Fatalf("a notebook without outputs: %v, want an error naming make notebooks", err)
+	}
+	f, _ := decode(raw)
+	for i, c := range f.cells() {
+		if c["cell_type"] == "code" {
+			c["execution_count"] = json.Number(strconv.Itoa(i/2 + 1))
+			c["outputs"] = []any{map[string]any{"output_type": "stream", "name": "stdout", "text": []any{"1\n"}}}
+			c["metadata"] = map[string]any{"execution": map[string]any{"iopub.status.idle": "2026-01-01T00:00:00Z"}}
+		}
+	}
+	executed, _ := encode(f)
+	rec, err := Record(nb, executed, Recorded{Device: "test device"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckRecorded(rec); err != nil {
+		t.Fatalf("freshly recorded: %v", err)
+	}
+	if strings.Contains(string(rec), "iopub.status.idle") {
+		t.Error("Record kept the execution timestamps")
+	}
+	edit := func(cell int, src string, count any) []byte {
+		f, _ := decode(rec)
+		c := f.cells()[cell]
+		if src != "" {
+			c["source"] = lines(src)
+		}
+		if count != nil {
+			c["execution_count"] = count
+		}
+		b, _ := encode(f)
+		return b
+	}
+	if err := CheckRecorded(edit(3, "fmt.Println(3)", nil)); err == nil || !strings.Contains(err.Error(), "code cell changed") {
+		t.Errorf("code cell edited after execution: %v, want a stale-outputs error", err)
+	}
+	if err := CheckRecorded(edit(2, "two, reworded", nil)); err != nil {
+		t.Errorf("markdown edited: %v, want ok (outputs do not depend on it)", err)
+	}
+	if err := CheckRecorded(edit(3, "", nil)); err != nil {
+		t.Errorf("unchanged: %v", err)
+	}
+	if err := CheckRecorded(edit(3, "", json.Number("7"))); err == nil || !strings.Contains(err.Error(), "execution_count") {
+		t.Errorf("cell not executed in order: %v", err)
+	}
+	// Record refuses an executed notebook whose cells are not the generator's.
+	other := nb
+	other.Cells = append([]Cell{}, nb.Cells...)
+	other.Cells[1] = code("fmt.Println(0)")
+	if _, err := Record(other, executed, Recorded{}); err == nil || !strings.Contains(err.Error(), "cell 1 differs") {
+		t.Errorf("Record of another notebook's execution: %v", err)
 	}
 }
 
@@ -128,7 +240,9 @@ func nbEnv(t *testing.T) (env []string, dir string) {
 		"JUPYTER_DATA_DIR="+c.DataDir, "JUPYTER_PATH="+c.DataDir,
 		"JUPYTER_RUNTIME_DIR="+filepath.Join(dir, "runtime"),
 		"JUPYTER_CONFIG_DIR="+filepath.Join(dir, "config"),
-		"STYLELAB_DASHBOARD_URL=http://127.0.0.1:1", // nothing listens there: the dashboard cell shows how to start it
+		// Links point at `stylelab serve`'s default address (what a reader of the recorded notebook would start),
+		// while the check address has nothing listening: the dashboard cell shows how to start it.
+		"STYLELAB_DASHBOARD_URL=http://127.0.0.1:8080", "STYLELAB_DASHBOARD_CHECK_URL=http://127.0.0.1:1",
 		"PYDEVD_DISABLE_FILE_VALIDATION=1",
 	)
 	return env, dir
@@ -149,7 +263,7 @@ func TestNotebooksExecute(t *testing.T) {
 	}
 	keep := os.Getenv("STYLELAB_NOTEBOOK_OUT")
 	for _, nb := range All() {
-		src, err := os.ReadFile(nb.File)
+		src, err := Marshal(nb) // the generator's cells, no outputs
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +293,23 @@ func TestNotebooksExecute(t *testing.T) {
 				os.WriteFile(filepath.Join(keep, nb.File), b, 0o644)
 			}
 			checkOutputs(t, nb.File, b)
-			checkChartsDrawn(t, work, out, env)
+			// What is committed (Record: ECharts once, no timestamps, the sources hash) must draw its charts too.
+			rec, err := Record(nb, b, Recorded{Device: backend.Current().Device(), Executed: time.Now().UTC().Format(time.RFC3339)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recorded := "recorded-" + nb.File
+			if err := os.WriteFile(filepath.Join(work, recorded), rec, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			checkOutputs(t, nb.File, rec)
+			checkChartsDrawn(t, work, recorded, env)
+			if *record && !t.Failed() {
+				if err := os.WriteFile(nb.File, rec, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("recorded %s with its outputs: %d bytes (%d as executed)", nb.File, len(rec), len(b))
+			}
 		})
 		if !ok {
 			break // later notebooks may read earlier ones' runs
