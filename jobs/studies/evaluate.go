@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -218,7 +219,7 @@ func Evaluate(rec *Record, sw *sweep.Record, o EvaluateOptions) (ev *Evaluation,
 
 	var obs []study.Observation
 	for _, d := range done {
-		for _, k := range sortedKeys(d.scores) {
+		for _, k := range slices.Sorted(maps.Keys(d.scores)) {
 			obs = append(obs, study.Observation{Run: d.run.ID, Arm: d.planned.Arm, Unit: d.planned.Unit, Seed: d.planned.Seed, Metric: k, Value: d.scores[k]})
 		}
 	}
@@ -350,7 +351,7 @@ func buildReport(rec *Record, an *study.Analysis, jcfg study.JudgeConfig, o stud
 	rep.Runs.Missing = missing
 	for _, a := range f.Arms {
 		var parts []string
-		for _, k := range sortedKeys(a.Set) {
+		for _, k := range slices.Sorted(maps.Keys(a.Set)) {
 			b, _ := json.Marshal(a.Set[k])
 			parts = append(parts, k+"="+string(b))
 		}
@@ -373,7 +374,7 @@ func buildReport(rec *Record, an *study.Analysis, jcfg study.JudgeConfig, o stud
 	if json.Unmarshal(f.Base, &base) == nil {
 		flat := map[string]string{}
 		flatten("", base, flat)
-		for _, k := range sortedKeys(flat) {
+		for _, k := range slices.Sorted(maps.Keys(flat)) {
 			rep.Settings = append(rep.Settings, dashboard.StudySetting{Group: "base", Key: k, Value: flat[k]})
 		}
 	}
