@@ -89,16 +89,13 @@ func (j Judge) JudgeConfig(baseDir string) (study.JudgeConfig, error) {
 	if j.Weights != nil {
 		w = *j.Weights
 	}
-	if w.File != nil {
-		ref := &spec.Spec{BaseDir: baseDir}
-		jw, err := vgg.LoadSafetensors(ref.FilePath(w.File.Path))
-		if err != nil {
-			return cfg, fmt.Errorf("judge.weights: %w", err)
-		}
-		cfg.Weights = jw
-	} else {
-		cfg.Weights = vgg.Random(w.RandomSeed)
+	// The spec's loader: a file (.pth or safetensors, its layout detected or named) or seeded random weights, of
+	// the net named (weights.net: vgg19 or vgg16), as for any run's loss network.
+	jw, err := (&spec.Spec{BaseDir: baseDir, Weights: w}).LoadWeights()
+	if err != nil {
+		return cfg, fmt.Errorf("judge.weights: %w", err)
 	}
+	cfg.Weights = jw
 	return cfg.WithDefaults(), nil
 }
 
