@@ -138,12 +138,14 @@ func (d *Definition) Paths() []string {
 	return p
 }
 
-// ParamKey is the tracker param a spec path shows up as (runner.Params flattens "optimise" into the top level):
-// optimise.X → X, inputs.content… → content, inputs.styles… → style, weights… → weights, others unchanged.
+// ParamKey is the tracker param a spec path shows up as (the run shell flattens the kind's section into the top
+// level): optimise.X, train.X, stylize.X, interpolate.X, adain.X (and any registered kind's section) → X,
+// inputs.content… → content, inputs.styles… → style, weights… → weights, others unchanged.
 func ParamKey(path string) string {
+	if head, rest, ok := strings.Cut(path, "."); ok && slices.Contains(spec.Kinds, head) {
+		return rest
+	}
 	switch {
-	case strings.HasPrefix(path, "optimise."):
-		return strings.TrimPrefix(path, "optimise.")
 	case strings.HasPrefix(path, "inputs.content"):
 		return "content"
 	case strings.HasPrefix(path, "inputs.styles"):
