@@ -12,13 +12,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/stylelab/stylelab/experiments/gatys"
 	"github.com/stylelab/stylelab/experiments/imageio"
+	"github.com/stylelab/stylelab/experiments/safefile"
 	"github.com/stylelab/stylelab/experiments/vgg"
 	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/tracker"
@@ -122,41 +121,17 @@ func Output(s *tracker.Store, runID string) (*imageio.Image, error) {
 	return imageio.DecodeBytes(OutputArtifact, b, 0)
 }
 
-// writeFile writes data to path (creating its folder) without ever opening a fixed temporary name: the bytes
-// go to a fresh file made with os.CreateTemp in the same folder (O_CREATE|O_EXCL, so a symlink or another file
-// planted at a guessable name is never followed or overwritten), are synced, given mode 0644, and renamed over
-// path (atomic on one file system: readers see the old file or the whole new one). On any failure the temporary
-// file is removed and path is untouched. Every output file of a run (an image, a training run's checkpoint,
-// `rerun --out`) is written by this one function.
-func writeFile(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
+// writeFile writes data to path (creating its folder) through safefile.WriteFile, never through a fixed
+// temporary name: the bytes go to a fresh O_CREATE|O_EXCL file in the same folder (a symlink or another file
+// planted at a guessable name is never followed or overwritten), held under a lock, synced, given mode 0644 and
+// renamed over path (atomic on one file system: readers see the old file or the whole new one); temporary files
+// left by killed writers are removed first. On any failure the temporary file is removed and path is untouched.
+// Every output file of a run (an image, a training run's checkpoint, `rerun --out`) is written by this function.
+func writeFile(path string, data []byte) error {
+	if err := safefile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("output %s: %w (check that the folder is writable)", path, err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			err = fmt.Errorf("output %s: %w", path, err)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return nil
 }
 
 // recordWeights puts a weights file's net, layout with its input convention, and file SHA-256 in the provenance

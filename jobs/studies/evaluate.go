@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -88,16 +89,13 @@ func (j Judge) JudgeConfig(baseDir string) (study.JudgeConfig, error) {
 	if j.Weights != nil {
 		w = *j.Weights
 	}
-	if w.File != nil {
-		ref := &spec.Spec{BaseDir: baseDir}
-		jw, err := vgg.LoadSafetensors(ref.FilePath(w.File.Path))
-		if err != nil {
-			return cfg, fmt.Errorf("judge.weights: %w", err)
-		}
-		cfg.Weights = jw
-	} else {
-		cfg.Weights = vgg.Random(w.RandomSeed)
+	// The spec's loader: a file (.pth or safetensors, its layout detected or named) or seeded random weights, of
+	// the net named (weights.net: vgg19 or vgg16), as for any run's loss network.
+	jw, err := (&spec.Spec{BaseDir: baseDir, Weights: w}).LoadWeights()
+	if err != nil {
+		return cfg, fmt.Errorf("judge.weights: %w", err)
 	}
+	cfg.Weights = jw
 	return cfg.WithDefaults(), nil
 }
 
@@ -218,7 +216,7 @@ func Evaluate(rec *Record, sw *sweep.Record, o EvaluateOptions) (ev *Evaluation,
 
 	var obs []study.Observation
 	for _, d := range done {
-		for _, k := range sortedKeys(d.scores) {
+		for _, k := range slices.Sorted(maps.Keys(d.scores)) {
 			obs = append(obs, study.Observation{Run: d.run.ID, Arm: d.planned.Arm, Unit: d.planned.Unit, Seed: d.planned.Seed, Metric: k, Value: d.scores[k]})
 		}
 	}
@@ -350,7 +348,7 @@ func buildReport(rec *Record, an *study.Analysis, jcfg study.JudgeConfig, o stud
 	rep.Runs.Missing = missing
 	for _, a := range f.Arms {
 		var parts []string
-		for _, k := range sortedKeys(a.Set) {
+		for _, k := range slices.Sorted(maps.Keys(a.Set)) {
 			b, _ := json.Marshal(a.Set[k])
 			parts = append(parts, k+"="+string(b))
 		}
@@ -373,7 +371,7 @@ func buildReport(rec *Record, an *study.Analysis, jcfg study.JudgeConfig, o stud
 	if json.Unmarshal(f.Base, &base) == nil {
 		flat := map[string]string{}
 		flatten("", base, flat)
-		for _, k := range sortedKeys(flat) {
+		for _, k := range slices.Sorted(maps.Keys(flat)) {
 			rep.Settings = append(rep.Settings, dashboard.StudySetting{Group: "base", Key: k, Value: flat[k]})
 		}
 	}

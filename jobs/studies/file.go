@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -192,7 +193,7 @@ func (f *File) Check() error {
 			return fmt.Errorf("study file: arms[%d].name %q is used twice: arm names must be unique", i, a.Name)
 		}
 		seen[a.Name] = true
-		for _, k := range sortedKeys(a.Set) {
+		for _, k := range slices.Sorted(maps.Keys(a.Set)) {
 			if err := sweep.CheckPath(k); err != nil {
 				return fmt.Errorf("study file: arms[%d] (%s).set: unknown arm path: %w", i, a.Name, err)
 			}
@@ -311,8 +312,8 @@ func (f *File) Expand(baseDir string, maxRuns int) (*Design, error) {
 	for _, seed := range f.Seeds {
 		for _, u := range units {
 			for _, a := range f.Arms {
-				doc := deepCopy(base).(map[string]any)
-				for _, k := range sortedKeys(a.Set) {
+				doc := sweep.DeepCopy(base).(map[string]any)
+				for _, k := range slices.Sorted(maps.Keys(a.Set)) {
 					if err := sweep.SetPath(doc, k, a.Set[k]); err != nil {
 						return nil, fmt.Errorf("study %s: arm %s: %s: %w", f.Name, a.Name, k, err)
 					}
@@ -513,31 +514,4 @@ func listImages(paths []string, baseDir, field string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = deepCopy(e)
-		}
-		return m
-	case []any:
-		s := make([]any, len(x))
-		for i, e := range x {
-			s[i] = deepCopy(e)
-		}
-		return s
-	}
-	return v
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	k := make([]string, 0, len(m))
-	for s := range m {
-		k = append(k, s)
-	}
-	sort.Strings(k)
-	return k
 }

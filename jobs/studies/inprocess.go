@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/stylelab/stylelab/jobs/runner"
@@ -36,7 +38,7 @@ func RunHere(ctx context.Context, sw *sweep.Record, st *tracker.Store, progress 
 		if err == nil {
 			tags := map[string]string{sweep.TagID: sw.ID, sweep.TagIndex: fmt.Sprint(i),
 				sweep.TagParams: strings.Join(sw.Params, ","), sweep.TagPaths: strings.Join(sw.Paths, ",")}
-			for _, key := range sortedKeys(sw.Runs[i].Tags) {
+			for _, key := range slices.Sorted(maps.Keys(sw.Runs[i].Tags)) {
 				tags[key] = sw.Runs[i].Tags[key]
 			}
 			_, err = runner.Run(sp, runner.Options{Context: ctx, Store: st, Tags: tags})

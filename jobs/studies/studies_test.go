@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/stylelab/stylelab/experiments/study"
+	"github.com/stylelab/stylelab/experiments/vgg"
 	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/jobs/sweep"
 	"github.com/stylelab/stylelab/tracker"
@@ -376,5 +377,22 @@ func TestCrossLossFinding(t *testing.T) {
 	}
 	if got := finding(2); !strings.Contains(got, "under 2 of the 3") || !strings.Contains(got, "not under meanvar (best: gram)") {
 		t.Errorf("meanvar not best under meanvar: %q", got)
+	}
+}
+
+// A judge named like any run's loss network: weights.net picks VGG-16 or VGG-19 for seeded random weights too.
+func TestJudgeNet(t *testing.T) {
+	for _, net := range []vgg.Net{vgg.VGG16, vgg.VGG19} {
+		cfg, err := Judge{Weights: &spec.Weights{RandomSeed: 7, Net: string(net)}}.JudgeConfig(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := vgg.RandomNet(net, 7); cfg.Weights.SHA256 != want.SHA256 || len(cfg.Weights.Kernels) != len(want.Kernels) {
+			t.Errorf("judge net %s: got weights %.12s with %d convolutions, want %.12s with %d", net,
+				cfg.Weights.SHA256, len(cfg.Weights.Kernels), want.SHA256, len(want.Kernels))
+		}
+	}
+	if _, err := (Judge{Weights: &spec.Weights{RandomSeed: 7, Net: "vgg11"}}).JudgeConfig(""); err == nil {
+		t.Error("judge net vgg11 accepted")
 	}
 }

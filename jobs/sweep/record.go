@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -211,7 +213,7 @@ func (r *Record) sweepArgs(i int) []string {
 // entryTagArgs are "--tag k=v" for the entry's Tags, in sorted key order.
 func (r *Record) entryTagArgs(i int) []string {
 	var out []string
-	for _, k := range sortedKeys(r.Runs[i].Tags) {
+	for _, k := range slices.Sorted(maps.Keys(r.Runs[i].Tags)) {
 		out = append(out, "--tag", k+"="+r.Runs[i].Tags[k])
 	}
 	return out

@@ -22,12 +22,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -130,19 +131,21 @@ func Load(path string) (*Definition, error) {
 
 // Paths returns the swept spec paths, sorted: grid keys, then random keys.
 func (d *Definition) Paths() []string {
-	p := sortedKeys(d.Grid)
+	p := slices.Sorted(maps.Keys(d.Grid))
 	if d.Random != nil {
-		p = append(p, sortedKeys(d.Random.Choices)...)
+		p = append(p, slices.Sorted(maps.Keys(d.Random.Choices))...)
 	}
 	return p
 }
 
-// ParamKey is the tracker param a spec path shows up as (runner.Params flattens "optimise" into the top level):
-// optimise.X → X, inputs.content… → content, inputs.styles… → style, weights… → weights, others unchanged.
+// ParamKey is the tracker param a spec path shows up as (the run shell flattens the kind's section into the top
+// level): optimise.X, train.X, stylize.X, interpolate.X, adain.X (and any registered kind's section) → X,
+// inputs.content… → content, inputs.styles… → style, weights… → weights, others unchanged.
 func ParamKey(path string) string {
+	if head, rest, ok := strings.Cut(path, "."); ok && slices.Contains(spec.Kinds, head) {
+		return rest
+	}
 	switch {
-	case strings.HasPrefix(path, "optimise."):
-		return strings.TrimPrefix(path, "optimise.")
 	case strings.HasPrefix(path, "inputs.content"):
 		return "content"
 	case strings.HasPrefix(path, "inputs.styles"):
@@ -191,7 +194,7 @@ func (d *Definition) Expand(baseDir string) ([]Point, error) {
 	if _, err := spec.Parse(bytes.NewReader(d.Base)); err != nil {
 		return nil, fmt.Errorf("sweep: base: %w", err)
 	}
-	gridKeys := sortedKeys(d.Grid)
+	gridKeys := slices.Sorted(maps.Keys(d.Grid))
 	combos := []map[string]any{{}}
 	for _, k := range gridKeys {
 		var next []map[string]any
@@ -206,7 +209,7 @@ func (d *Definition) Expand(baseDir string) ([]Point, error) {
 	}
 	var draws []map[string]any
 	if d.Random != nil {
-		keys := sortedKeys(d.Random.Choices)
+		keys := slices.Sorted(maps.Keys(d.Random.Choices))
 		for j := 0; j < d.Random.Count; j++ {
 			r := rand.New(rand.NewPCG(d.Random.Seed, uint64(j)))
 			m := map[string]any{}
@@ -226,8 +229,8 @@ func (d *Definition) Expand(baseDir string) ([]Point, error) {
 			for k, v := range dr {
 				vals[k] = v
 			}
-			doc := deepCopy(base).(map[string]any)
-			for _, k := range sortedKeys(vals) {
+			doc := DeepCopy(base).(map[string]any)
+			for _, k := range slices.Sorted(maps.Keys(vals)) {
 				if err := setPath(doc, strings.Split(k, "."), vals[k]); err != nil {
 					return nil, fmt.Errorf("sweep: key %q: %w", k, err)
 				}
@@ -261,7 +264,7 @@ func (d *Definition) Expand(baseDir string) ([]Point, error) {
 // countFormula writes Count's product: "3 × 1000 × 1000" (grid lists in key order, then random.count).
 func (d *Definition) countFormula() string {
 	var f []string
-	for _, k := range sortedKeys(d.Grid) {
+	for _, k := range slices.Sorted(maps.Keys(d.Grid)) {
 		f = append(f, strconv.Itoa(len(d.Grid[k])))
 	}
 	if d.Random != nil {
@@ -273,7 +276,7 @@ func (d *Definition) countFormula() string {
 // Describe formats a point's values as "path=value, …" in sorted order.
 func describe(vals map[string]any) string {
 	parts := make([]string, 0, len(vals))
-	for _, k := range sortedKeys(vals) {
+	for _, k := range slices.Sorted(maps.Keys(vals)) {
 		parts = append(parts, fmt.Sprintf("%s=%v", k, vals[k]))
 	}
 	return strings.Join(parts, ", ")
@@ -382,18 +385,20 @@ func setPath(doc map[string]any, segs []string, v any) error {
 	return nil
 }
 
-func deepCopy(v any) any {
+// DeepCopy copies a decoded JSON value (maps and slices, recursively), so a point can set paths in its own copy
+// of a base spec.
+func DeepCopy(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
 		m := make(map[string]any, len(x))
 		for k, e := range x {
-			m[k] = deepCopy(e)
+			m[k] = DeepCopy(e)
 		}
 		return m
 	case []any:
 		s := make([]any, len(x))
 		for i, e := range x {
-			s[i] = deepCopy(e)
+			s[i] = DeepCopy(e)
 		}
 		return s
 	}
@@ -406,15 +411,6 @@ func copyMap(m map[string]any) map[string]any {
 		c[k] = v
 	}
 	return c
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	k := make([]string, 0, len(m))
-	for s := range m {
-		k = append(k, s)
-	}
-	sort.Strings(k)
-	return k
 }
 
 // AbsDir is filepath.Abs of the folder holding path ("" on error).

@@ -61,6 +61,9 @@ func TestExpandGrid(t *testing.T) {
 	if got := d.Paths(); !slices.Equal(got, []string{"optimise.loss", "optimise.style_weight"}) {
 		t.Fatalf("paths %v", got)
 	}
+	if ParamKey("train.steps") != "steps" || ParamKey("stylize.mix") != "mix" || ParamKey("optimise.loss_options.poly_degree") != "loss_options.poly_degree" {
+		t.Errorf("section paths: train.steps → %q, stylize.mix → %q", ParamKey("train.steps"), ParamKey("stylize.mix"))
+	}
 	if ParamKey("optimise.style_weight") != "style_weight" || ParamKey("inputs.styles.0.path") != "style" || ParamKey("seed") != "seed" {
 		t.Fatal("ParamKey")
 	}
