@@ -3,6 +3,7 @@ package runner
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/stylelab/stylelab/experiments/gatys"
 	"github.com/stylelab/stylelab/experiments/imageio"
@@ -41,6 +42,9 @@ func (optimiseKind) Prepare(sp *spec.Spec, w *vgg.Weights, _ InputPolicy) (Job, 
 		if j.styles[i], err = imageio.Load(sp.FilePath(in.Path), styleSize); err != nil {
 			return nil, fmt.Errorf("style image %d: %w", i+1, err)
 		}
+	}
+	if err := checkImageSizes(cfg, content, j.styles); err != nil {
+		return nil, err
 	}
 	if sp.Inputs.Mask != nil {
 		j.guide = &gatys.Guide{}
@@ -107,4 +111,30 @@ func (j *optimiseJob) Execute(x *Exec, out *Outcome) (Result, error) {
 		out.Tags["stopped_early"] = res.StoppedEarly
 	}
 	return Result{Image: res.Image, ImageIsOutput: true}, err
+}
+
+// checkImageSizes refuses, before the run exists, images too small for the deepest loss layer: a layer after k
+// poolings needs at least 2^k pixels on each side (relu5_1: 16), at every coarse-to-fine scale. The content image
+// is scaled to each stage's longer side, and a style image keeps the size it was loaded at.
+func checkImageSizes(cfg *gatys.Config, content *imageio.Image, styles []*imageio.Image) error {
+	need, deepest := 1, ""
+	for _, l := range append(slices.Clone(cfg.StyleLayers), cfg.ContentLayers...) {
+		if s, err := vgg.LayerScale(l); err == nil && s > need {
+			need, deepest = s, l
+		}
+	}
+	small := func(w, h int) bool { return w < need || h < need }
+	long := max(content.W, content.H)
+	for _, side := range append([]int{long}, cfg.Scales...) {
+		w, h := content.W*side/long, content.H*side/long
+		if small(w, h) {
+			return fmt.Errorf("the content image would be %d×%d px at size %d, too small for layer %s, which needs at least %d×%d: use a larger --size (or --scales), or shallower layers", w, h, side, deepest, need, need)
+		}
+	}
+	for i, st := range styles {
+		if small(st.W, st.H) {
+			return fmt.Errorf("style image %d is %d×%d px, too small for layer %s, which needs at least %d×%d: use a larger --size or --style-scale, or shallower layers", i+1, st.W, st.H, deepest, need, need)
+		}
+	}
+	return nil
 }
