@@ -69,7 +69,7 @@ type compareView struct {
 	IDs, IDsSpaced string
 	Runs           []runView
 	MetricKeys     []string
-	Charts         []template.HTML
+	Groups         []chartGroupView
 	Params         []paramView
 	NDiffer        int
 	Images         []imageView
@@ -93,13 +93,9 @@ func (s *Server) compareView(c *Comparison, standalone bool) (*compareView, erro
 	for _, r := range c.Runs {
 		v.Runs = append(v.Runs, newRunView(r, v.MetricKeys, now))
 	}
-	for i, k := range c.Keys {
-		ch := charts.Overlay(k, c.Series[k], charts.WithMaxPoints(s.comparePoints(len(c.Runs))), charts.WithID(fmt.Sprintf("metric-%d", i)))
-		e, err := charts.Element(ch)
-		if err != nil {
-			return nil, err
-		}
-		v.Charts = append(v.Charts, e)
+	var err error
+	if v.Groups, err = chartGroupViews(charts.CompareGroups(c.Keys, c.Series, charts.WithMaxPoints(s.comparePoints(len(c.Runs))))); err != nil {
+		return nil, err
 	}
 	for _, p := range c.Params {
 		pv := paramView{Key: p.Key, Differ: p.Differ}
