@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"crypto/sha256"
+	_ "embed"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -64,8 +65,18 @@ type imageView struct {
 	Cells []imageCell
 }
 
+// imageChoice is one image the image comparison can open: every image of every compared run.
+type imageChoice struct {
+	Label string
+	Src   template.URL // full size: /artifacts/SHA, or a data: URI in the standalone report
+	SelA  bool
+	SelB  bool
+}
+
 type compareView struct {
 	page
+	Choices        []imageChoice
+	OneRun         bool
 	IDs, IDsSpaced string
 	Runs           []runView
 	MetricKeys     []string
@@ -126,7 +137,55 @@ func (s *Server) compareView(c *Comparison, standalone bool) (*compareView, erro
 		}
 		v.Images = append(v.Images, iv)
 	}
+	v.OneRun = len(c.Runs) == 1
+	v.Choices = imageChoices(c, v.Images)
+	if len(v.Choices) >= 2 {
+		v.PageScripts = pageScripts(standalone, "imgcompare.js")
+	}
 	return v, nil
+}
+
+// imageChoices lists every image of the comparison (run by run, in the image rows' order) for the image
+// comparison: A is the first run's output.png (else its first image), B the same image of the next run that
+// has it (else the next image).
+func imageChoices(c *Comparison, rows []imageView) []imageChoice {
+	var out []imageChoice
+	for i, r := range c.Runs {
+		for j, row := range c.Images {
+			a, cell := row.Artifacts[i], rows[j].Cells[i]
+			if a == nil || cell.Problem != "" {
+				continue
+			}
+			src := cell.Src
+			if cell.Full != "" {
+				src = cell.Full
+			}
+			out = append(out, imageChoice{Label: charts.RunLabel(r) + " · " + row.Name, Src: src})
+		}
+	}
+	if len(out) < 2 {
+		return out
+	}
+	a, prefix := 0, charts.RunLabel(c.Runs[0])+" · "
+	for k, ch := range out {
+		if ch.Label == prefix+"output.png" {
+			a = k
+			break
+		}
+	}
+	out[a].SelA = true
+	name := strings.TrimPrefix(out[a].Label, prefix)
+	b := (a + 1) % len(out)
+	if len(c.Runs) > 1 {
+		for k := range out {
+			if k != a && strings.HasSuffix(out[k].Label, " · "+name) {
+				b = k
+				break
+			}
+		}
+	}
+	out[b].SelB = true
+	return out
 }
 
 // dataURI reads an image artifact from the store as a data: URI (media type checked against the bytes).
@@ -204,3 +263,8 @@ func WriteCompareReport(w io.Writer, st Store, ids []string, o Options) error {
 	}
 	return pages["compare"].ExecuteTemplate(w, "layout", v)
 }
+
+// imgcompareJS draws the compare page's image comparison (#imgcmp): side by side, slider, flip, difference.
+//
+//go:embed static/imgcompare.js
+var imgcompareJS []byte
