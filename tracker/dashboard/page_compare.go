@@ -55,6 +55,7 @@ type paramView struct {
 }
 
 type imageCell struct {
+	ID        string       // element id of the cell's img (imgcell-ROW-RUN)
 	Src, Full template.URL // Full: the full-size image when Src is a thumbnail
 	Alt, Size string
 	Problem   string // shown instead of the image (standalone report: the blob is missing or damaged)
@@ -118,7 +119,7 @@ func (s *Server) compareView(c *Comparison, standalone bool) (*compareView, erro
 	for _, row := range c.Images {
 		iv := imageView{Name: row.Name}
 		for i, a := range row.Artifacts {
-			cell := imageCell{Alt: row.Name + " of " + charts.RunLabel(c.Runs[i])}
+			cell := imageCell{Alt: row.Name + " of " + charts.RunLabel(c.Runs[i]), ID: fmt.Sprintf("imgcell-%d-%d", len(v.Images), i)}
 			if a != nil {
 				cell.Size = fmtSize(a.Size)
 				cell.Src = template.URL("/artifacts/" + a.SHA256)
@@ -138,7 +139,7 @@ func (s *Server) compareView(c *Comparison, standalone bool) (*compareView, erro
 		v.Images = append(v.Images, iv)
 	}
 	v.OneRun = len(c.Runs) == 1
-	v.Choices = imageChoices(c, v.Images)
+	v.Choices = imageChoices(c, v.Images, standalone)
 	if len(v.Choices) >= 2 {
 		v.PageScripts = pageScripts(standalone, "imgcompare.js")
 	}
@@ -148,7 +149,10 @@ func (s *Server) compareView(c *Comparison, standalone bool) (*compareView, erro
 // imageChoices lists every image of the comparison (run by run, in the image rows' order) for the image
 // comparison: A is the first run's output.png (else its first image), B the same image of the next run that
 // has it (else the next image).
-func imageChoices(c *Comparison, rows []imageView) []imageChoice {
+//
+// A choice's Src is the full-size image's URL, or, standalone, "#" + the id of the cell's img, whose data: URI
+// the script reads (so that the report holds each image once).
+func imageChoices(c *Comparison, rows []imageView, standalone bool) []imageChoice {
 	var out []imageChoice
 	for i, r := range c.Runs {
 		for j, row := range c.Images {
@@ -159,6 +163,9 @@ func imageChoices(c *Comparison, rows []imageView) []imageChoice {
 			src := cell.Src
 			if cell.Full != "" {
 				src = cell.Full
+			}
+			if standalone {
+				src = template.URL("#" + cell.ID)
 			}
 			out = append(out, imageChoice{Label: charts.RunLabel(r) + " · " + row.Name, Src: src})
 		}

@@ -28,6 +28,7 @@ type runPageView struct {
 	Run                      runView
 	Latest                   []latestView
 	Groups                   []chartGroupView
+	Timeline                 *timelineView
 	Params, Tags, Provenance []kv
 	Images, Files            []artifactView
 }
@@ -92,7 +93,17 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		return strings.TrimPrefix(k, ProvenancePrefix), strings.HasPrefix(k, ProvenancePrefix)
 	})
 	sortImages(arts) // content, style(s), output, the rest
+	if v.Timeline, err = buildTimeline(s.st, ri, arts, keys); err != nil {
+		httpError(w, r, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	if v.Timeline != nil && v.Timeline.Frames > 0 {
+		v.PageScripts = pageScripts(false, "timeline.js")
+	}
 	for _, a := range arts {
+		if _, sample := sampleStep(a.Name); sample && v.Timeline != nil && v.Timeline.Frames > 0 {
+			continue // in the timeline
+		}
 		av := artifactView{Name: a.Name, MediaType: a.MediaType, Size: fmtSize(a.Size), Short: charts.ShortID(a.SHA256),
 			Src: template.URL("/artifacts/" + a.SHA256)}
 		if isImage(a.MediaType) {

@@ -24,16 +24,16 @@ const SamplePrefix = "samples/step-"
 
 // timelineFrame is one sample grid and the losses at its step.
 type timelineFrame struct {
-	Step   int64              `json:"step"`
-	Src    string             `json:"src"`
-	Name   string             `json:"name"`
-	Losses map[string]float64 `json:"losses"` // per-style loss (style/<name>, or style for one style) at the step
+	Step   int64             `json:"step"`
+	Src    string            `json:"src"`
+	Name   string            `json:"name"`
+	Losses map[string]string `json:"losses"` // per-style loss (style/<name>, or style for one style) at the step, formatted
 }
 
 type timelineView struct {
-	Frames  int
-	Sentence string        // shown instead of the slider: a training run without samples
-	JSON    template.JS   // {"keys": [...], "frames": [...]}
+	Frames   int
+	Sentence string      // shown instead of the slider: a training run without samples
+	JSON     template.JS // {"keys": [...], "frames": [...]}
 }
 
 // sampleStep reads N from samples/step-N.png (ok false for other names).
@@ -92,9 +92,9 @@ func buildTimeline(st Store, ri *tracker.RunInfo, arts []tracker.Artifact, keys 
 			}
 			if j > 0 {
 				if frames[i].Losses == nil {
-					frames[i].Losses = map[string]float64{}
+					frames[i].Losses = map[string]string{}
 				}
-				frames[i].Losses[k] = pts[j-1].Value
+				frames[i].Losses[k] = fmtValue(pts[j-1].Value)
 			}
 		}
 	}
@@ -103,7 +103,7 @@ func buildTimeline(st Store, ri *tracker.RunInfo, arts []tracker.Artifact, keys 
 		Frames []timelineFrame `json:"frames"`
 	}{lossKeys, frames})
 	if err != nil {
-		return nil, fmt.Errorf("encoding the timeline of run %s (a loss that is NaN or infinite?): %w", ri.ID, err)
+		return nil, fmt.Errorf("encoding the timeline of run %s: %w", ri.ID, err)
 	}
 	return &timelineView{Frames: len(frames), JSON: template.JS(b)}, nil
 }

@@ -20,7 +20,13 @@
     stats: null, scaled: false, seq: 0 };
   w.stylelabImgCompare = st;
 
+  // load decodes an image: a URL, or "#ID", the src of the page's img ID (the standalone report inlines each
+  // image once, in its cell).
   function load(src) {
+    if (src.charAt(0) === "#") {
+      var el = d.getElementById(src.slice(1));
+      src = el ? el.src : "";
+    }
     return new Promise(function (resolve, reject) {
       var im = new Image();
       im.onload = function () { resolve(im); };
