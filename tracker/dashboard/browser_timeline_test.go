@@ -27,7 +27,7 @@ func TestBrowserRunInputsAndTimeline(t *testing.T) {
 				"inputs/style-0.jpg": tinyPNG(t, amber)}},
 		{name: "train", steps: 25, params: map[string]string{"kind": "train"},
 			metrics: map[string]func(int) float64{"total": decay(20), "style": decay(13), "style/starry": styleA, "style/scream": styleB},
-			images: map[string]color.RGBA{"samples/step-000000.png": red, "samples/step-000010.png": green, "samples/step-000020.png": blue, "output.png": blue}},
+			images:  map[string]color.RGBA{"samples/step-000000.png": red, "samples/step-000010.png": green, "samples/step-000020.png": blue, "output.png": blue}},
 		{name: "train-nosamples", steps: 3, params: map[string]string{"kind": "train"}, metrics: map[string]func(int) float64{"total": decay(1)}},
 	})
 	st, srv := openServer(t, path, Options{})
