@@ -106,7 +106,7 @@ func TestBrowserAggregates(t *testing.T) {
 	}
 	read := func(js string) par {
 		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[par](`(function () { ` + js + `
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[par](`(function () { `+js+`
 			var o = window.stylelabSweep.parallel.getOption();
 			var s = document.querySelector('[data-axis="log:seed"]');
 			return {axes: o.parallelAxis.map(function (a) { return a.name + ":" + a.type; }), url: location.search,

@@ -2,8 +2,8 @@ package dashboard
 
 import (
 	"encoding/json"
-	"html/template"
 	"fmt"
+	"html/template"
 	"math"
 	"net/url"
 	"sort"
