@@ -8,11 +8,13 @@ import (
 	"image/png"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/stylelab/stylelab/tracker"
 	"github.com/stylelab/stylelab/tracker/charts/chartstest"
 )
 
@@ -152,6 +154,31 @@ func TestBrowserImageCompare(t *testing.T) {
 		sb.dispatchEvent(new Event("change")); return null; }`, 0.5)
 	if !s.Scaled || !strings.Contains(s.Note, "differ in size: B is scaled to 24×16") || !strings.Contains(s.Note, "(48×32)") {
 		t.Errorf("different sizes: scaled %v, note %q", s.Scaled, s.Note)
+	}
+
+	// The self-contained report (runs compare --out) compares its inlined images offline, each image once.
+	ro, err := tracker.OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	var report bytes.Buffer
+	if err := WriteCompareReport(&report, ro, ids, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(report.String(), "data:image/png;base64,"); n != 3 {
+		t.Errorf("report inlines %d images, want 3 (each once)", n)
+	}
+	file := filepath.Join(t.TempDir(), "compare.html")
+	if err := os.WriteFile(file, report.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+file)); err != nil {
+		t.Fatal(err)
+	}
+	s = probe(setMode("diff"), 0.25)
+	if math.Abs(s.Mean-wantMean) > 1e-9 || !same(s.PA[0], abs(red, green)) {
+		t.Errorf("offline report difference: mean %v, pixel %v", s.Mean, s.PA[0])
 	}
 
 	// One run: a clear sentence, and its own images can still be compared.

@@ -106,7 +106,7 @@ func (s *Server) compareView(c *Comparison, standalone bool) (*compareView, erro
 		v.Runs = append(v.Runs, newRunView(r, v.MetricKeys, now))
 	}
 	var err error
-	if v.Groups, err = chartGroupViews(charts.CompareGroups(c.Keys, c.Series, charts.WithMaxPoints(s.comparePoints(len(c.Runs))))); err != nil {
+	if v.Groups, err = chartGroupViews(charts.CompareGroups(c.Keys, c.Series, len(c.Runs), charts.WithMaxPoints(s.comparePoints(len(c.Runs))))); err != nil {
 		return nil, err
 	}
 	for _, p := range c.Params {

@@ -151,7 +151,7 @@ func chartGroupViews(gs []charts.ChartGroup) ([]chartGroupView, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, chartGroupView{Kind: string(g.Kind), Title: g.Title, Controls: charts.Controls(g.IDs(), g.LogY), Charts: els})
+		out = append(out, chartGroupView{Kind: string(g.Kind), Title: g.Title, Controls: charts.Controls(g.IDs(), g.LogY, g.WallTime), Charts: els})
 	}
 	return out, nil
 }
