@@ -115,6 +115,15 @@ func Rerun(s *tracker.Store, runID string, o RerunOptions) (*Verdict, error) {
 			o.Warn(w)
 		}
 	}
+	restored, err := restoreInputs(s, orig.ID, sp) // inputs.go: missing input files from the store
+	if err != nil {
+		return nil, fmt.Errorf("rerun of %s: %w", short(orig.ID), err)
+	}
+	for _, m := range restored {
+		if o.Warn != nil {
+			o.Warn(m)
+		}
+	}
 	p, err := Prepare(sp, o.AllowChangedInputs, warn)
 	if err != nil {
 		return nil, fmt.Errorf("rerun of %s: %w", short(orig.ID), err)
@@ -139,6 +148,7 @@ func Rerun(s *tracker.Store, runID string, o RerunOptions) (*Verdict, error) {
 	for _, w := range inputWarnings {
 		v.Warnings = append(v.Warnings, "input changed (allowed): "+w)
 	}
+	v.Warnings = append(v.Warnings, restored...)
 	var in *Interrupted
 	if errors.As(runErr, &in) {
 		err = runErr
@@ -267,7 +277,8 @@ func relDiff(a, b float64) float64 {
 }
 
 // compareArtifacts compares the output artifacts (every artifact except the records that always differ:
-// provenance.json, git.diff and spec.json, whose backend and base dir may legitimately change).
+// provenance.json, git.diff and spec.json, whose backend and base dir may legitimately change; and the stored
+// inputs, inputs/…, which are what was read, not made, and already checked against the spec's hashes).
 func compareArtifacts(s *tracker.Store, a, b string) ([]ArtifactCheck, bool, error) {
 	la, err := s.Artifacts(a)
 	if err != nil {
@@ -285,7 +296,7 @@ func compareArtifacts(s *tracker.Store, a, b string) ([]ArtifactCheck, bool, err
 	var out []ArtifactCheck
 	all := true
 	for _, x := range la {
-		if skip[x.Name] {
+		if skip[x.Name] || strings.HasPrefix(x.Name, InputPrefix) {
 			continue
 		}
 		c := ArtifactCheck{Name: x.Name, Original: x.SHA256, Rerun: hb[x.Name]}

@@ -318,6 +318,9 @@ func (p *Prepared) recordStart(run *tracker.Run, extra map[string]string) error 
 	if err := run.SetTags(tags); err != nil {
 		return err
 	}
+	if err := recordInputs(run, sp); err != nil { // inputs.go: content, style(s), mask as artifacts
+		return err
+	}
 	_, err = run.LogArtifact(SpecArtifact, "application/json", sp.JSON())
 	return err
 }

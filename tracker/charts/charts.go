@@ -112,6 +112,8 @@ type config struct {
 	logY            *bool
 	width, height   string
 	id              string
+	logPositive     bool // log y when every finite value is > 0 (losses)
+	wallTime        bool // points carry elapsed wall seconds as a third value (x by wall time in the page)
 }
 
 func newConfig(o []Option) config {
@@ -138,6 +140,14 @@ func WithMaxPoints(n int) Option { return func(c *config) { c.maxPoints = n } }
 // WithLogY forces a logarithmic (true) or linear (false) y axis instead of the automatic choice
 // (log when every finite value is > 0 and max/min >= LogRange). On a log axis values <= 0 are drawn as gaps.
 func WithLogY(log bool) Option { return func(c *config) { c.logY = &log } }
+
+// WithLogIfPositive makes the y axis logarithmic when every finite value is > 0 (any range): the default of
+// loss charts, whose values span decades. WithLogY still overrides it.
+func WithLogIfPositive() Option { return func(c *config) { c.logPositive = true } }
+
+// WithWallTime writes each point as [step, value, seconds since the curve's first point] so that a page's
+// chart controls (init.js) can switch the x axis from step to wall time.
+func WithWallTime() Option { return func(c *config) { c.wallTime = true } }
 
 // WithSize sets the chart's CSS width and height (default "100%" and "420px").
 func WithSize(width, height string) Option {
@@ -343,6 +353,9 @@ func parallel(n int, f func(i int)) {
 func build(cfg config, series []Series) *gocharts.Line {
 	series = downsample(series, cfg.maxPoints)
 	logY := autoLog(series)
+	if cfg.logPositive {
+		logY = allPositive(series)
+	}
 	if cfg.logY != nil {
 		logY = *cfg.logY
 	}
@@ -385,7 +398,7 @@ func build(cfg config, series []Series) *gocharts.Line {
 			ShowSymbol:   opts.Bool(len(s.Points) <= 60),
 			ConnectNulls: opts.Bool(false),
 		}))
-		c.MultiSeries[len(c.MultiSeries)-1].Data = xy{pts: s.Points, log: logY}
+		c.MultiSeries[len(c.MultiSeries)-1].Data = xy{pts: s.Points, log: logY, wall: cfg.wallTime}
 	}
 	return c
 }
@@ -417,6 +430,24 @@ func downsample(series []Series, max int) []Series {
 		out[i] = s
 	}
 	return out
+}
+
+// allPositive reports whether the series hold a finite value and every finite value is > 0.
+func allPositive(series []Series) bool {
+	any := false
+	for _, s := range series {
+		for _, p := range s.Points {
+			v := p.Value
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				continue
+			}
+			if v <= 0 {
+				return false
+			}
+			any = true
+		}
+	}
+	return any
 }
 
 // autoLog reports whether every finite value is > 0 and max/min >= LogRange.
@@ -454,9 +485,13 @@ func sanitizeID(id string) string {
 //
 // Values are written in the shortest form that reads back as the same float32 (at most 9 significant digits;
 // the canvas cannot show more), or as float64 when outside float32's range, which keeps pages small.
+//
+// With wall set, each pair has a third value: the seconds (millisecond precision) from the curve's first
+// point to this one, which the page's x-axis control draws against.
 type xy struct {
-	pts []tracker.Point
-	log bool
+	pts  []tracker.Point
+	log  bool
+	wall bool
 }
 
 // MarshalJSON writes [[step,value],...] with null for values that cannot be drawn.
@@ -471,6 +506,11 @@ func (d xy) MarshalJSON() ([]byte, error) {
 		b = strconv.AppendInt(b, p.Step, 10)
 		b = append(b, ',')
 		b = appendValue(b, p.Value, d.log)
+		if d.wall && !d.pts[0].Time.IsZero() {
+			b = append(b, ',')
+			ms := p.Time.Sub(d.pts[0].Time).Milliseconds()
+			b = strconv.AppendFloat(b, float64(ms)/1000, 'f', -1, 64)
+		}
 		b = append(b, ']')
 	}
 	return append(b, ']'), nil

@@ -25,8 +25,8 @@ func TestBrowserComparePage(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/compare?ids="+strings.Join(ids, ","))); err != nil {
 		t.Fatal(err)
 	}
-	total, err := chartstest.Inspect(ctx, "metric-1", 30*time.Second)
-	// Keys come in first-seen order and each run's keys sorted: style, total (run 1), content (run 3).
+	total, err := chartstest.Inspect(ctx, "metric-0", 30*time.Second)
+	// Losses come first in rank order: total, style, content (charts.GroupMetrics).
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestBrowserComparePage(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/runs/"+ids[0])); err != nil {
 		t.Fatal(err)
 	}
-	run, err := chartstest.Inspect(ctx, "run-chart", 30*time.Second)
+	run, err := chartstest.Inspect(ctx, "run-loss", 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestBrowserComparePage(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+file)); err != nil {
 		t.Fatal(err)
 	}
-	offline, err := chartstest.Inspect(ctx, "metric-1", 30*time.Second)
+	offline, err := chartstest.Inspect(ctx, "metric-0", 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestBrowserManyRuns(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/runs/"+ids[0])); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chartstest.Inspect(ctx, "run-chart", 30*time.Second); err != nil {
+	if _, err := chartstest.Inspect(ctx, "run-loss", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	layout, err := chromedp.Run(ctx, chromedp.Poll[*struct {
@@ -173,7 +173,7 @@ func TestBrowserManyRuns(t *testing.T) {
 		if (!imgs.length || imgs.some(function (i) { return !(i.complete && i.naturalWidth > 0); })) return null;
 		var y = function (sel) { return document.querySelector(sel).getBoundingClientRect().top; };
 		return {images: imgs.map(function (i) { return i.alt; }), imgY: Math.max.apply(null, imgs.map(function (i) { return i.getBoundingClientRect().bottom; })),
-			chartY: y("#run-chart"), metricY: y("#metrics"), paramY: y("#params")};
+			chartY: y("#run-loss"), metricY: y("#metrics"), paramY: y("#params")};
 	})()`, chromedp.WithPollingTimeout(30*time.Second)))
 	if err != nil {
 		t.Fatalf("run page images: %v", err)

@@ -215,6 +215,8 @@ func init() {
 	addStatic(charts.InitFile, "text/javascript; charset=utf-8", charts.InitJS)
 	addStatic("dashboard.css", "text/css; charset=utf-8", dashboardCSS)
 	addStatic("sweep.js", "text/javascript; charset=utf-8", sweepJS)
+	addStatic("imgcompare.js", "text/javascript; charset=utf-8", imgcompareJS)
+	addStatic("timeline.js", "text/javascript; charset=utf-8", timelineJS)
 	addStatic("LICENSE", "text/plain; charset=utf-8", assets.License)
 	addStatic("LICENSE-d3", "text/plain; charset=utf-8", assets.LicenseD3)
 	addStatic("LICENSE-zrender", "text/plain; charset=utf-8", assets.LicenseZrender)

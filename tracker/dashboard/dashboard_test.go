@@ -222,8 +222,8 @@ func TestRunPage(t *testing.T) {
 		t.Fatalf("GET /runs/prefix = %d", resp.StatusCode)
 	}
 	arts, _ := st.Artifacts(ids[0])
-	for _, want := range []string{"gram-lr1", ids[0], "baseline", "git.commit", "abc123", `id="run-chart"`,
-		`data-stylelab-chart="run-chart"`, `src="/assets/echarts.min.js"`, "config.json"} {
+	for _, want := range []string{"gram-lr1", ids[0], "baseline", "git.commit", "abc123", `id="run-loss"`,
+		`data-stylelab-chart="run-loss"`, `src="/assets/echarts.min.js"`, "config.json"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("run page lacks %q", want)
 		}

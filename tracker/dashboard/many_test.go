@@ -142,7 +142,7 @@ func TestGroupRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Group{{"gram", 2, 1, "b"}, {"mmd", 2, 7, "e"}, {"", 1, math.NaN(), ""}}
+	want := []Group{{Value: "gram", Count: 2, Best: 1, BestRun: "b"}, {Value: "mmd", Count: 2, Best: 7, BestRun: "e"}, {Value: "", Count: 1, Best: math.NaN()}}
 	if len(g) != len(want) {
 		t.Fatalf("groups %+v", g)
 	}
@@ -155,6 +155,11 @@ func TestGroupRuns(t *testing.T) {
 	g, _ = GroupRuns(runs, "experiment", "total", "max")
 	if len(g) != 2 || g[0].Value != "e2" || g[0].Best != 7 || g[1].Best != 3 || g[0].Count != 3 {
 		t.Errorf("by experiment, max: %+v (±Inf and NaN are not best values)", g)
+	}
+	// Statistics over the finite values only: e1 {3, 1}, e2 {7} (NaN and +Inf left out).
+	if g[1].N != 2 || g[1].Mean != 2 || math.Abs(g[1].Std-math.Sqrt2) > 1e-15 || g[1].Min != 1 || g[1].Max != 3 ||
+		g[0].N != 1 || g[0].Mean != 7 || !math.IsNaN(g[0].Std) || g[0].Min != 7 {
+		t.Errorf("group statistics %+v", g)
 	}
 	for _, bad := range [][2]string{{"status", "min"}, {"params.", "min"}, {"experiment", "median"}} {
 		if _, err := GroupRuns(runs, bad[0], "total", bad[1]); err == nil {
@@ -322,5 +327,34 @@ func TestCompareManyUsesThumbnails(t *testing.T) {
 	}
 	if strings.Contains(rep.String(), "/thumbs/") || strings.Count(rep.String(), `src="data:image/png;base64,`) != 2*len(ids) {
 		t.Error("the report must inline every full image")
+	}
+}
+
+// Group statistics agree with a two-pass reference (mean, then Σ(x−mean)²/(N−1)) on values with a large
+// common offset, where the naive one-pass Σx² formula loses every digit.
+func TestGroupStatisticsStable(t *testing.T) {
+	var runs []*tracker.RunInfo
+	var xs []float64
+	for i := 0; i < 200; i++ {
+		x := 1e9 + float64(i%7)*0.001 + float64(i)*1e-6
+		xs = append(xs, x)
+		runs = append(runs, &tracker.RunInfo{ID: fmt.Sprint(i), Experiment: "e", Latest: map[string]float64{"m": x}})
+	}
+	g, err := GroupRuns(runs, "experiment", "m", "")
+	if err != nil || len(g) != 1 {
+		t.Fatal(g, err)
+	}
+	mean := 0.0
+	for _, x := range xs {
+		mean += x
+	}
+	mean /= float64(len(xs))
+	ss := 0.0
+	for _, x := range xs {
+		ss += (x - mean) * (x - mean)
+	}
+	std := math.Sqrt(ss / float64(len(xs)-1))
+	if math.Abs(g[0].Mean-mean) > 1e-6 || math.Abs(g[0].Std-std)/std > 1e-6 || g[0].N != 200 {
+		t.Errorf("mean %.12g std %.12g, reference %.12g %.12g", g[0].Mean, g[0].Std, mean, std)
 	}
 }

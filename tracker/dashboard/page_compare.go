@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"crypto/sha256"
+	_ "embed"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -54,6 +55,7 @@ type paramView struct {
 }
 
 type imageCell struct {
+	ID        string       // element id of the cell's img (imgcell-ROW-RUN)
 	Src, Full template.URL // Full: the full-size image when Src is a thumbnail
 	Alt, Size string
 	Problem   string // shown instead of the image (standalone report: the blob is missing or damaged)
@@ -64,12 +66,22 @@ type imageView struct {
 	Cells []imageCell
 }
 
+// imageChoice is one image the image comparison can open: every image of every compared run.
+type imageChoice struct {
+	Label string
+	Src   template.URL // full size: /artifacts/SHA, or a data: URI in the standalone report
+	SelA  bool
+	SelB  bool
+}
+
 type compareView struct {
 	page
+	Choices        []imageChoice
+	OneRun         bool
 	IDs, IDsSpaced string
 	Runs           []runView
 	MetricKeys     []string
-	Charts         []template.HTML
+	Groups         []chartGroupView
 	Params         []paramView
 	NDiffer        int
 	Images         []imageView
@@ -93,13 +105,9 @@ func (s *Server) compareView(c *Comparison, standalone bool) (*compareView, erro
 	for _, r := range c.Runs {
 		v.Runs = append(v.Runs, newRunView(r, v.MetricKeys, now))
 	}
-	for i, k := range c.Keys {
-		ch := charts.Overlay(k, c.Series[k], charts.WithMaxPoints(s.comparePoints(len(c.Runs))), charts.WithID(fmt.Sprintf("metric-%d", i)))
-		e, err := charts.Element(ch)
-		if err != nil {
-			return nil, err
-		}
-		v.Charts = append(v.Charts, e)
+	var err error
+	if v.Groups, err = chartGroupViews(charts.CompareGroups(c.Keys, c.Series, len(c.Runs), charts.WithMaxPoints(s.comparePoints(len(c.Runs))))); err != nil {
+		return nil, err
 	}
 	for _, p := range c.Params {
 		pv := paramView{Key: p.Key, Differ: p.Differ}
@@ -111,7 +119,7 @@ func (s *Server) compareView(c *Comparison, standalone bool) (*compareView, erro
 	for _, row := range c.Images {
 		iv := imageView{Name: row.Name}
 		for i, a := range row.Artifacts {
-			cell := imageCell{Alt: row.Name + " of " + charts.RunLabel(c.Runs[i])}
+			cell := imageCell{Alt: row.Name + " of " + charts.RunLabel(c.Runs[i]), ID: fmt.Sprintf("imgcell-%d-%d", len(v.Images), i)}
 			if a != nil {
 				cell.Size = fmtSize(a.Size)
 				cell.Src = template.URL("/artifacts/" + a.SHA256)
@@ -130,7 +138,61 @@ func (s *Server) compareView(c *Comparison, standalone bool) (*compareView, erro
 		}
 		v.Images = append(v.Images, iv)
 	}
+	v.OneRun = len(c.Runs) == 1
+	v.Choices = imageChoices(c, v.Images, standalone)
+	if len(v.Choices) >= 2 {
+		v.PageScripts = pageScripts(standalone, "imgcompare.js")
+	}
 	return v, nil
+}
+
+// imageChoices lists every image of the comparison (run by run, in the image rows' order) for the image
+// comparison: A is the first run's output.png (else its first image), B the same image of the next run that
+// has it (else the next image).
+//
+// A choice's Src is the full-size image's URL, or, standalone, "#" + the id of the cell's img, whose data: URI
+// the script reads (so that the report holds each image once).
+func imageChoices(c *Comparison, rows []imageView, standalone bool) []imageChoice {
+	var out []imageChoice
+	for i, r := range c.Runs {
+		for j, row := range c.Images {
+			a, cell := row.Artifacts[i], rows[j].Cells[i]
+			if a == nil || cell.Problem != "" {
+				continue
+			}
+			src := cell.Src
+			if cell.Full != "" {
+				src = cell.Full
+			}
+			if standalone {
+				src = template.URL("#" + cell.ID)
+			}
+			out = append(out, imageChoice{Label: charts.RunLabel(r) + " · " + row.Name, Src: src})
+		}
+	}
+	if len(out) < 2 {
+		return out
+	}
+	a, prefix := 0, charts.RunLabel(c.Runs[0])+" · "
+	for k, ch := range out {
+		if ch.Label == prefix+"output.png" {
+			a = k
+			break
+		}
+	}
+	out[a].SelA = true
+	name := strings.TrimPrefix(out[a].Label, prefix)
+	b := (a + 1) % len(out)
+	if len(c.Runs) > 1 {
+		for k := range out {
+			if k != a && strings.HasSuffix(out[k].Label, " · "+name) {
+				b = k
+				break
+			}
+		}
+	}
+	out[b].SelB = true
+	return out
 }
 
 // dataURI reads an image artifact from the store as a data: URI (media type checked against the bytes).
@@ -208,3 +270,8 @@ func WriteCompareReport(w io.Writer, st Store, ids []string, o Options) error {
 	}
 	return pages["compare"].ExecuteTemplate(w, "layout", v)
 }
+
+// imgcompareJS draws the compare page's image comparison (#imgcmp): side by side, slider, flip, difference.
+//
+//go:embed static/imgcompare.js
+var imgcompareJS []byte

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	gocharts "github.com/go-echarts/go-echarts/v2/charts"
-	"github.com/stylelab/stylelab/tracker"
 	"github.com/stylelab/stylelab/tracker/charts"
 )
 
@@ -28,7 +27,8 @@ type runPageView struct {
 	page
 	Run                      runView
 	Latest                   []latestView
-	Charts                   []template.HTML
+	Groups                   []chartGroupView
+	Timeline                 *timelineView
 	Params, Tags, Provenance []kv
 	Images, Files            []artifactView
 }
@@ -77,19 +77,12 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		v.Latest = append(v.Latest, latestView{k, val, MetricURL(ri.ID, k)})
 	}
 	if len(keys) > 0 {
-		c, err := charts.RunChart(s.st, ri.ID, charts.WithMaxPoints(s.o.MaxPoints), charts.WithID("run-chart"))
+		gs, err := charts.RunGroups(s.st, ri.ID, "run", charts.WithMaxPoints(s.o.MaxPoints))
 		if err != nil {
 			httpError(w, r, http.StatusInternalServerError, "%v", err)
 			return
 		}
-		cs := []*gocharts.Line{c}
-		if pc, err := perStyleChart(s.st, ri, keys, s.o.MaxPoints); err != nil {
-			httpError(w, r, http.StatusInternalServerError, "%v", err)
-			return
-		} else if pc != nil {
-			cs = append(cs, pc)
-		}
-		if v.Charts, err = elements(cs...); err != nil {
+		if v.Groups, err = chartGroupViews(gs); err != nil {
 			httpError(w, r, http.StatusInternalServerError, "%v", err)
 			return
 		}
@@ -100,7 +93,17 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		return strings.TrimPrefix(k, ProvenancePrefix), strings.HasPrefix(k, ProvenancePrefix)
 	})
 	sortImages(arts) // content, style(s), output, the rest
+	if v.Timeline, err = buildTimeline(s.st, ri, arts, keys); err != nil {
+		httpError(w, r, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	if v.Timeline != nil && v.Timeline.Frames > 0 {
+		v.PageScripts = pageScripts(false, "timeline.js")
+	}
 	for _, a := range arts {
+		if _, sample := sampleStep(a.Name); sample && v.Timeline != nil && v.Timeline.Frames > 0 {
+			continue // in the timeline
+		}
 		av := artifactView{Name: a.Name, MediaType: a.MediaType, Size: fmtSize(a.Size), Short: charts.ShortID(a.SHA256),
 			Src: template.URL("/artifacts/" + a.SHA256)}
 		if isImage(a.MediaType) {
@@ -134,26 +137,21 @@ func elements(cs ...*gocharts.Line) ([]template.HTML, error) {
 	return out, nil
 }
 
-// perStyleChart draws the style loss of each style of a multi-style training run (params kind=train, metrics
-// style/<style name>) in a chart of its own; nil for other runs. Sample grids (samples/step-NNNNNN.png) need
-// nothing here: artifacts are listed by name, which is step order.
-func perStyleChart(st Store, ri *tracker.RunInfo, keys []string, maxPoints int) (*gocharts.Line, error) {
-	if ri.Params["kind"] != "train" {
-		return nil, nil
-	}
-	var series []charts.Series
-	for _, k := range keys {
-		if !strings.HasPrefix(k, "style/") {
-			continue
-		}
-		pts, err := st.History(ri.ID, k)
+// chartGroupView is one chart group of a page: its heading, its controls and its charts.
+type chartGroupView struct {
+	Kind, Title string
+	Controls    template.HTML
+	Charts      []template.HTML
+}
+
+func chartGroupViews(gs []charts.ChartGroup) ([]chartGroupView, error) {
+	out := make([]chartGroupView, 0, len(gs))
+	for _, g := range gs {
+		els, err := elements(g.Charts...)
 		if err != nil {
 			return nil, err
 		}
-		series = append(series, charts.Series{Run: ri.ID, Label: strings.TrimPrefix(k, "style/"), Key: k, Points: pts})
+		out = append(out, chartGroupView{Kind: string(g.Kind), Title: g.Title, Controls: charts.Controls(g.IDs(), g.LogY, g.WallTime), Charts: els})
 	}
-	if len(series) < 2 {
-		return nil, nil
-	}
-	return charts.Overlay("style loss per style", series, charts.WithMaxPoints(maxPoints), charts.WithID("style-chart")), nil
+	return out, nil
 }

@@ -30,6 +30,7 @@ type runsView struct {
 	GroupOptions          []string
 	MetricOptions         []string
 	Groups                []groupView
+	GroupChart            template.HTML
 }
 
 // MaxMetricColumns bounds how many latest-metric columns the runs table shows.
@@ -138,6 +139,12 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		v.Groups = groupViews(groups, v.GroupBy)
+		if v.GroupChart, err = groupChart(groups, v.GroupBy, v.Metric); err != nil {
+			v.Error = err.Error()
+			render(w, r, http.StatusInternalServerError, "runs", v)
+			return
+		}
+		v.page.Charts = v.GroupChart != ""
 	}
 	render(w, r, http.StatusOK, "runs", v)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stylelab/stylelab/tracker"
@@ -47,6 +48,29 @@ type page struct {
 	CSS            template.CSS
 	Generated      string
 	EchartsVersion string
+	// PageScripts loads the page's own scripts (pageScripts): <script src defer> tags, or inlined when standalone.
+	PageScripts template.HTML
+}
+
+// pageScripts is the HTML that loads the dashboard's own scripts named (static/NAME, served as /assets/NAME)
+// after the page is parsed: deferred script tags, or, standalone, the scripts inlined at the end of parsing
+// (DOMContentLoaded) so that the report opens offline.
+func pageScripts(standalone bool, names ...string) template.HTML {
+	var b strings.Builder
+	for _, n := range names {
+		f, ok := staticFiles[n]
+		if !ok {
+			continue
+		}
+		if standalone {
+			b.WriteString("<script>document.addEventListener(\"DOMContentLoaded\", function () {\n")
+			b.WriteString(strings.ReplaceAll(string(f.data), "</script", "<\\/script"))
+			b.WriteString("\n});</script>\n")
+		} else {
+			b.WriteString(`<script src="/assets/` + n + `" defer></script>` + "\n")
+		}
+	}
+	return template.HTML(b.String())
 }
 
 func (s *Server) newPage(title string, withCharts, standalone bool) page {

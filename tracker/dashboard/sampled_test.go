@@ -78,7 +78,7 @@ func TestPagesReadSamples(t *testing.T) {
 
 	_, page := get(t, srv, "/compare?ids="+strings.Join(ids, ","))
 	data := chartData(t, page)
-	total := data["metric-1"] // keys in first-seen order; the first run's are sorted: style, total
+	total := data["metric-0"] // losses first, total before style (charts.GroupMetrics)
 	if len(data) != 2 || len(total) != 3 {
 		t.Fatalf("compare page: charts %d, total curves %d", len(data), len(total))
 	}
@@ -112,7 +112,7 @@ func TestPagesReadSamples(t *testing.T) {
 	}
 
 	_, page = get(t, srv, "/runs/"+ids[0])
-	if run := chartData(t, page)["run-chart"]; len(run) != 2 || len(run[0]) > 200 || len(run[0]) < 150 {
+	if run := chartData(t, page)["run-loss"]; len(run) != 2 || len(run[0]) > 200 || len(run[0]) < 150 {
 		t.Errorf("run page chart: %d curves", len(run))
 	}
 
@@ -200,7 +200,7 @@ func TestSampledCache(t *testing.T) {
 	live.Flush()
 	_, page2 := get(t, srv, "/runs/"+live.ID())
 	last := func(p string) float64 {
-		c := chartData(t, p)["run-chart"][0]
+		c := chartData(t, p)["run-loss"][0]
 		return *c[len(c)-1][0]
 	}
 	if rc.sampled.Load() != before+2 || last(page) != 499 || last(page2) != 999 {

@@ -252,9 +252,10 @@ func tooLarge(w http.ResponseWriter, r *http.Request, reason string) {
 }
 
 // imageRank orders a run's images as the run page shows them: content, then style(s), then output, then
-// the rest, each group by name.
+// the rest, each group by name. The stored inputs (inputs/content.png, inputs/style-0.jpg …) count as
+// content and style.
 func imageRank(name string) int {
-	n := strings.ToLower(name)
+	n := strings.TrimPrefix(strings.ToLower(name), "inputs/") // the runner's stored inputs: inputs/content.png
 	switch {
 	case strings.HasPrefix(n, "content"):
 		return 0

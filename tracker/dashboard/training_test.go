@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// A training run's page has a chart of the style loss of each style, and its sample grids in step order; a Gatys
-// run's per-layer style metrics get no such chart.
+// A training run's page has a chart of the style loss of each style (the loss terms chart), and its sample
+// grids in step order (the timeline's frames); a Gatys run has no timeline.
 func TestTrainingRunPage(t *testing.T) {
 	path, ids := fillStore(t, []testRun{
 		{name: "cin-gram", params: map[string]string{"kind": "train"}, steps: 5,
@@ -19,15 +19,16 @@ func TestTrainingRunPage(t *testing.T) {
 	})
 	_, srv := openServer(t, path, Options{})
 	_, body := get(t, srv, "/runs/"+ids[0])
-	if !strings.Contains(body, "style-chart") || !strings.Contains(body, "style loss per style") {
-		t.Error("training run page has no per-style chart")
+	terms := chartData(t, body)["run-loss-terms"]
+	if len(terms) != 2 || !strings.Contains(body, "Loss terms per layer and per style") {
+		t.Errorf("training run page: per-style chart with %d curves, want 2 (starry, wave)", len(terms))
 	}
 	i2, i4, i10 := strings.Index(body, "step-000002.png"), strings.Index(body, "step-000004.png"), strings.Index(body, "step-000010.png")
 	if i2 < 0 || !(i2 < i4 && i4 < i10) {
 		t.Errorf("sample grids not in step order: positions %d, %d, %d", i2, i4, i10)
 	}
 	_, body = get(t, srv, "/runs/"+ids[1])
-	if strings.Contains(body, "style-chart") {
-		t.Error("an optimisation run got a per-style chart")
+	if strings.Contains(body, "timeline-data") || strings.Contains(body, "Training timeline") {
+		t.Error("an optimisation run without samples got a training timeline")
 	}
 }

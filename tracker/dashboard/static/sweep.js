@@ -52,18 +52,47 @@
 
   function label(run) { return (run.label || "run") + " · " + run.id.slice(0, 8); }
 
-  // parallelOption: one axis per swept param (value axis when numeric, else category), then the metric;
-  // one line per run (series data length = number of runs), coloured by the metric.
+  // positive reports whether every present value of a numeric param (or of a metric) is > 0: a log axis
+  // can show it.
+  function positive(key, isMetric) {
+    var any = false;
+    for (var i = 0; i < runs.length; i++) {
+      var v = isMetric ? metricValue(runs[i], key) : paramValue(runs[i], key, true);
+      if (v === null) continue;
+      if (!(v > 0)) return false;
+      any = true;
+    }
+    return any;
+  }
+
+  // The axes shown and the log axes, remembered in the URL (?axes=p1,p2&log=p1,metric&metric=m) so that a
+  // link reopens the same view. Unknown names in the URL are ignored; no axes= means every swept param.
+  var params0 = new URLSearchParams(w.location.search);
+  var chosen = params0.has("axes") ? params0.get("axes").split(",").filter(function (p) { return data.swept.indexOf(p) >= 0; }) : data.swept.slice();
+  var logs = {};
+  (params0.get("log") || "").split(",").forEach(function (p) { if (p) logs[p] = true; });
+
+  function remember(metric) {
+    var q = new URLSearchParams(w.location.search);
+    q.set("axes", chosen.join(","));
+    var l = Object.keys(logs).filter(function (k) { return logs[k]; });
+    if (l.length) q.set("log", l.join(",")); else q.delete("log");
+    if (metric) q.set("metric", metric);
+    w.history.replaceState(null, "", w.location.pathname + "?" + q.toString());
+  }
+
+  // parallelOption: one axis per chosen swept param (value axis when numeric — logarithmic when chosen and
+  // every value is > 0 —, else category), then the metric; one line per run, coloured by the metric.
   function parallelOption(metric) {
-    var axes = [], kinds = [];
-    data.swept.forEach(function (p, i) {
+    var axes = [], kinds = [], shown = data.swept.filter(function (p) { return chosen.indexOf(p) >= 0; });
+    shown.forEach(function (p, i) {
       var isNum = numeric(p);
       kinds.push(isNum);
-      axes.push(isNum ? { dim: i, name: p, type: "value", scale: true }
+      axes.push(isNum ? { dim: i, name: p, type: (logs[p] && positive(p, false)) ? "log" : "value", scale: true }
         : { dim: i, name: p, type: "category", data: categories(p) });
     });
-    var m = data.swept.length;
-    axes.push({ dim: m, name: metric, type: "value", scale: true, nameTextStyle: { fontWeight: "bold" } });
+    var m = shown.length;
+    axes.push({ dim: m, name: metric, type: (logs[metric] && positive(metric, true)) ? "log" : "value", scale: true, nameTextStyle: { fontWeight: "bold" } });
     var r = range(metric);
     return {
       animation: false,
@@ -75,7 +104,7 @@
       series: [{
         type: "parallel", name: metric, lineStyle: { width: 2, opacity: 0.7 },
         data: runs.map(function (run) {
-          var row = data.swept.map(function (p, i) { return paramValue(run, p, kinds[i]); });
+          var row = shown.map(function (p, i) { return paramValue(run, p, kinds[i]); });
           row.push(metricValue(run, metric));
           return { name: label(run), value: row };
         })
@@ -114,13 +143,50 @@
   // The scatter starts on the first swept param.
   if (data.swept.length && data.params.indexOf(data.swept[0]) >= 0) xSel.value = data.swept[0];
 
-  function drawParallel() { if (mSel.value) parallel.setOption(parallelOption(mSel.value), true); }
+  // axisControls fills #sweep-axes: per swept param a "show" checkbox and, when numeric, a "log" one (disabled
+  // with a reason when a value is ≤ 0), and a "log" checkbox for the metric.
+  var axesBox = d.getElementById("sweep-axes");
+  function checkbox(labelText, on, disabled, why, onChange, attr) {
+    var l = d.createElement("label"), c = d.createElement("input");
+    c.type = "checkbox"; c.checked = on; c.disabled = disabled;
+    if (attr) c.setAttribute("data-axis", attr);
+    if (why) l.title = why;
+    c.addEventListener("change", function () { onChange(c.checked); });
+    l.appendChild(c); l.appendChild(d.createTextNode(" " + labelText));
+    return l;
+  }
+  function axisControls() {
+    if (!axesBox) return;
+    while (axesBox.firstChild) axesBox.removeChild(axesBox.firstChild);
+    data.swept.forEach(function (p) {
+      var span = d.createElement("span");
+      span.className = "axis";
+      span.appendChild(checkbox(p, chosen.indexOf(p) >= 0, false, "", function (on) {
+        chosen = data.swept.filter(function (q) { return q === p ? on : chosen.indexOf(q) >= 0; });
+        drawParallel();
+      }, "show:" + p));
+      if (numeric(p)) {
+        var ok = positive(p, false);
+        span.appendChild(checkbox("log", !!logs[p] && ok, !ok, ok ? "" : "a value is ≤ 0: no log axis", function (on) { logs[p] = on; drawParallel(); }, "log:" + p));
+      }
+      axesBox.appendChild(span);
+    });
+    var mt = mSel.value, okm = positive(mt, true), span = d.createElement("span");
+    span.className = "axis";
+    span.appendChild(d.createTextNode(mt + " "));
+    span.appendChild(checkbox("log", !!logs[mt] && okm, !okm, okm ? "" : "a value is ≤ 0: no log axis", function (on) { logs[mt] = on; drawParallel(); }, "log:" + mt));
+    axesBox.appendChild(span);
+  }
+  if (params0.get("metric") && Array.prototype.some.call(mSel.options, function (o) { return o.value === params0.get("metric"); })) mSel.value = params0.get("metric");
+  function drawParallel() { if (mSel.value) { parallel.setOption(parallelOption(mSel.value), true); remember(mSel.value); } }
+  mSel.addEventListener("change", axisControls);
   function drawScatter() { if (xSel.value && ySel.value) scatter.setOption(scatterOption(xSel.value, ySel.value), true); }
   mSel.addEventListener("change", drawParallel);
   xSel.addEventListener("change", drawScatter);
   ySel.addEventListener("change", drawScatter);
   scatter.on("click", function (p) { if (p.data && p.data.id) w.location.href = "/runs/" + encodeURIComponent(p.data.id); });
   w.addEventListener("resize", function () { parallel.resize(); scatter.resize(); });
+  axisControls();
   drawParallel();
   drawScatter();
   w.stylelabSweep = { parallel: parallel, scatter: scatter, data: data };
