@@ -210,7 +210,11 @@ func Chart(cs ...*gocharts.Line) error {
 	if !InNotebook {
 		var b strings.Builder
 		for _, c := range cs {
-			fmt.Fprintf(&b, "chart %q: %d curves\n", c.Title.Title, len(c.MultiSeries))
+			axis := ""
+			if len(c.YAxisList) > 0 && c.YAxisList[0].Type == "log" {
+				axis = " (log y)"
+			}
+			fmt.Fprintf(&b, "chart %q: %d curves%s\n", c.Title.Title, len(c.MultiSeries), axis)
 		}
 		show("", b.String(), nil)
 		return nil
@@ -223,24 +227,34 @@ func Chart(cs ...*gocharts.Line) error {
 	return nil
 }
 
-// RunChart shows every metric of one run in one chart.
+// RunChart shows one run's metrics grouped by kind as the dashboard's run page does (charts.RunGroups): losses
+// first on a log axis (main losses, then per-layer/per-style terms), judge metrics, other metrics, then
+// counters and timings, each group on its own chart; element ids are unique to this call.
 func RunChart(r charts.Reader, runID string, o ...charts.Option) error {
-	c, err := charts.RunChart(r, runID, o...)
+	groups, err := charts.RunGroups(r, runID, "run-"+gonbui.UniqueId(), o...)
 	if err != nil {
 		return err
 	}
-	return Chart(c)
+	var cs []*gocharts.Line
+	for _, g := range groups {
+		cs = append(cs, g.Charts...)
+	}
+	return Chart(cs...)
 }
 
-// OverlayRuns shows, for each metric in keys (nil: every metric any run logs), one chart with a curve per run
-// (charts.Overlay), each chart with an element id unique to this call so several cells can share a page.
+// OverlayRuns shows, for each metric in keys (nil: every metric any run logs, grouped by kind with losses
+// first, charts.GroupMetrics), one chart with a curve per run (charts.Overlay), each chart with an element id
+// unique to this call so several cells can share a page. Losses open on a log axis when every value is > 0
+// (charts.GroupOptions), as in the dashboard: they span decades.
 func OverlayRuns(r charts.Reader, runIDs []string, keys []string, o ...charts.Option) error {
 	_, byKey, all, err := charts.CompareSeries(r, runIDs)
 	if err != nil {
 		return err
 	}
 	if keys == nil {
-		keys = all
+		for _, g := range charts.GroupMetrics(all) {
+			keys = append(keys, g.Keys...)
+		}
 	}
 	prefix := "overlay-" + gonbui.UniqueId()
 	var cs []*gocharts.Line
@@ -248,7 +262,8 @@ func OverlayRuns(r charts.Reader, runIDs []string, keys []string, o ...charts.Op
 		if len(byKey[k]) == 0 {
 			return fmt.Errorf("nbui.OverlayRuns: no run among %d logs metric %q (they log %v)", len(runIDs), k, all)
 		}
-		oo := append([]charts.Option{charts.WithID(fmt.Sprintf("%s-%d", prefix, i))}, o...)
+		kind, _ := charts.ClassifyMetric(k)
+		oo := append(append(charts.GroupOptions(kind, false), charts.WithID(fmt.Sprintf("%s-%d", prefix, i))), o...)
 		cs = append(cs, charts.Overlay(k, byKey[k], oo...))
 	}
 	return Chart(cs...)
