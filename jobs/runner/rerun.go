@@ -3,6 +3,7 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"sort"
 	"strings"
@@ -182,6 +183,16 @@ func Compare(s *tracker.Store, a, b string, tol float64) (*Verdict, error) {
 	pb, err := points(s, rb.ID)
 	if err != nil {
 		return nil, err
+	}
+	// Scores added to a run after it ran (tracker.Annotate: a study's judge/… metrics) are not its work.
+	skip := tracker.AnnotatedKeys(ra)
+	maps.Copy(skip, tracker.AnnotatedKeys(rb))
+	for _, p := range []map[pointKey]float64{pa, pb} {
+		for k := range p {
+			if skip[k.key] {
+				delete(p, k)
+			}
+		}
 	}
 	keys := make([]pointKey, 0, len(pa)+len(pb))
 	for k := range pa {

@@ -274,6 +274,25 @@ func Evaluate(rec *Record, sw *sweep.Record, o EvaluateOptions) (ev *Evaluation,
 			return ev, err
 		}
 	}
+	// The judge scores also go on each judged run itself (judge/… metrics), so the dashboard, `runs ls --filter`
+	// and order-by use them like any metric. Each evaluation writes at its own step (its ordinal among the
+	// study's evaluations), so a second evaluation with another judge adds points and does not overwrite the
+	// first; the latest evaluation's value is the one filters see, and tags say which evaluation and judge wrote it.
+	ordinal, err := evaluationOrdinal(st, rec.ID)
+	if err != nil {
+		return ev, err
+	}
+	for _, d := range done {
+		m := map[string]float64{}
+		for k, v := range d.scores {
+			if strings.HasPrefix(k, study.MetricPrefix) {
+				m[k] = v
+			}
+		}
+		if err = st.Annotate(d.run.ID, ordinal, m, map[string]string{TagEvaluation: run.ID(), TagJudgeKey: key}); err != nil {
+			return ev, fmt.Errorf("recording the judge scores on run %s: %w", d.run.ID, err)
+		}
+	}
 	unitArt := map[string][2]string{}
 	for i, u := range rec.Units {
 		ims, ok := unitImages[u.ID]
@@ -476,6 +495,17 @@ func flatten(prefix string, v any, out map[string]string) {
 	}
 	b, _ := json.Marshal(v)
 	out[prefix] = string(b)
+}
+
+// evaluationOrdinal is the number of evaluation runs of study id recorded so far, the one being written
+// included: the step at which this evaluation's judge scores are written on the judged runs.
+func evaluationOrdinal(st *tracker.Store, id string) (int64, error) {
+	q := fmt.Sprintf("tags.`%s` = '%s' AND tags.`%s` = '%s'", TagID, strings.ReplaceAll(id, "'", "''"), TagRole, RoleEvaluation)
+	rs, err := st.Search(q, "", 0)
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(rs)), nil
 }
 
 // LatestEvaluation reads the latest finished evaluation of study id: its run and its observations.

@@ -54,7 +54,8 @@ const (
 	// TagRole is "evaluation" on an evaluation's tracker run.
 	TagRole        = "study.role"
 	RoleEvaluation = "evaluation"
-	TagJudgeKey    = "study.judge_key" // hash of the judge and statistics settings of an evaluation
+	TagJudgeKey    = "study.judge_key"  // hash of the judge and statistics settings of an evaluation
+	TagEvaluation  = "study.evaluation" // on a judged run: the evaluation run whose judge/… scores are the latest
 )
 
 // DefaultMaxRuns is the largest design accepted unless the caller raises it.

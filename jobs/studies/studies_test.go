@@ -240,6 +240,24 @@ func TestStudyEndToEnd(t *testing.T) {
 	if err != nil || ri.Tags[TagID] != rec.ID || ri.Tags[TagRole] != RoleEvaluation || ri.Params["judge.weights"] != "random(seed=1000)" {
 		t.Errorf("evaluation run %+v %v", ri, err)
 	}
+	// The judge scores are also metrics of each judged run: the filter finds the 11 runs by them, with the values
+	// the analysis used, written at step 1 (the first evaluation) and tagged with the evaluation.
+	judged, err := st.Search("metrics.`"+study.MetricSSIM+"` > -1 AND tags.`study.id` = '"+rec.ID+"' AND params.kind = 'optimise'", "metrics.`"+study.MetricSSIM+"` DESC", 0)
+	if err != nil || len(judged) != 11 {
+		t.Fatalf("runs with a judge/ssim metric: %d, %v", len(judged), err)
+	}
+	want := map[string]float64{}
+	for _, o := range ev.Observations {
+		if o.Metric == study.MetricSSIM {
+			want[o.Run] = o.Value
+		}
+	}
+	for _, r := range judged {
+		h, err := st.History(r.ID, study.MetricSSIM)
+		if err != nil || len(h) != 1 || h[0].Step != 1 || h[0].Value != want[r.ID] || r.Tags[TagEvaluation] != ev.RunID {
+			t.Errorf("run %s: judge/ssim %v (want %v at step 1), evaluation tag %q, %v", r.ID, h, want[r.ID], r.Tags[TagEvaluation], err)
+		}
+	}
 	// Every study run is tagged with its arm, unit and seed.
 	runs, err := st.SearchRuns(tracker.Query{Filter: "tags.`study.arm` = 'meanvar' AND tags.`study.seed` = '1'"})
 	if err != nil || len(runs) != 2 {
@@ -286,6 +304,15 @@ func TestStudyEndToEnd(t *testing.T) {
 	}
 	if n, _ := st.SearchRuns(tracker.Query{Filter: "tags.`study.id` = '" + rec.ID + "' AND params.kind = 'optimise'"}); len(n) != 11 {
 		t.Errorf("re-evaluation made new optimisation runs: %d", len(n))
+	}
+	// The second judge's scores are added at step 2 beside the first's, not over them; the latest is what the
+	// filter sees, and the run says which evaluation wrote it.
+	for _, r := range judged[:2] {
+		h, err := st.History(r.ID, study.MetricSSIM)
+		ri, _ := st.GetRun(r.ID)
+		if err != nil || len(h) != 2 || h[0].Step != 1 || h[1].Step != 2 || h[0].Value != want[r.ID] || ri.Tags[TagEvaluation] != ev2.RunID {
+			t.Errorf("run %s after a second evaluation: judge/ssim %v, evaluation tag %q, %v", r.ID, h, ri.Tags[TagEvaluation], err)
+		}
 	}
 	// Rerunning the study reruns its runs and its (latest) evaluation: on the CPU backend every number reproduces.
 	rr, err := Rerun(rec, sw, st, nil)
