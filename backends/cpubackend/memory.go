@@ -406,7 +406,16 @@ func (e *Executable) checkMemory() error {
 	if os.Getenv("STYLELAB_MEMORY_CHECK") == "off" {
 		return nil
 	}
-	avail, source, ok := availableMemory()
+	if me := e.memoryVerdict(); me != nil {
+		return me
+	}
+	return nil
+}
+
+// memoryVerdict is the check itself (whatever STYLELAB_MEMORY_CHECK says): the refusal, or nil when the estimate
+// fits or no available memory can be read.
+func (e *Executable) memoryVerdict() *MemoryError {
+	avail, source, ok := AvailableMemory()
 	if !ok {
 		return nil
 	}
