@@ -68,15 +68,33 @@ func (d *DryRun) record(c Compiled) {
 	d.mu.Unlock()
 }
 
-// largestImage returns the largest rank-4 parameter's dimensions.
+// largestImage returns the dimensions of the [B,H,W,C] parameter the memory grows with: the largest rank-4
+// parameter with at most 4 channels (an image batch), else the largest other rank-4 parameter that is not a
+// convolution kernel held in a variable (a "var:" parameter [k,k,Cin,Cout] with k ≤ 11); nil when none.
 func (e *Executable) largestImage() []int {
-	var img []int
+	var img, other []int
+	bigger := func(p *node, than []int) bool {
+		return than == nil || p.shape.Size() > shapes.Make(p.shape.DType, than...).Size()
+	}
 	for _, p := range e.params {
-		if p.shape.Rank() == 4 && (img == nil || p.shape.Size() > shapes.Make(p.shape.DType, img...).Size()) {
-			img = p.shape.Dimensions
+		d := p.shape.Dimensions
+		switch {
+		case p.shape.Rank() != 4:
+		case d[3] <= 4:
+			if bigger(p, img) {
+				img = d
+			}
+		case strings.HasPrefix(p.data.(paramData).name, "var:") && d[0] == d[1] && d[0] <= 11:
+		default:
+			if bigger(p, other) {
+				other = d
+			}
 		}
 	}
-	return img
+	if img != nil {
+		return img
+	}
+	return other
 }
 
 // dryCompile records e in the active dry run d: the memory check's verdict, never a refusal.
@@ -85,7 +103,8 @@ func (e *Executable) dryCompile(d *DryRun) {
 	c := Compiled{Name: e.name, Memory: e.memory, Image: e.largestImage()}
 	c.Refusal = e.memoryVerdict()
 	if avail, src, ok := AvailableMemory(); ok {
-		c.Available, c.Source = avail+e.backend.pool.held()+e.backend.arenas.held(), src
+		pooled := e.backend.pool.held() + e.backend.arenas.held()
+		c.Available, c.Source = avail+pooled, src+pooledNote(pooled)
 	} else {
 		c.Available = -1
 	}
@@ -101,6 +120,13 @@ func (e *Executable) dryExecute() (outs []backends.Buffer, ok bool) {
 	if e.dryRun == nil || activeDryRun.Load() != e.dryRun {
 		return nil, false
 	}
+	// What a real execution does to the storage the backend keeps (the arena it takes and gives back, the
+	// pooled storage it recycles), replayed with storage that is never written, so that the computations
+	// compiled next see the pool a real run would leave them: the check counts it as available.
+	if e.plan.arenaBytes > 0 {
+		e.backend.arenas.put(e.backend.arenas.get(e.plan.arenaBytes))
+	}
+	e.simulate(&memSim{free: map[poolKey]int{}, pool: e.backend.pool, taken: map[poolKey][]any{}})
 	outs = make([]backends.Buffer, len(e.outputs))
 	for i, o := range e.outputs {
 		outs[i] = newBuffer(o.shape)

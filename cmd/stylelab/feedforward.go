@@ -28,7 +28,7 @@ type commonFF struct {
 	db, experiment, name, weights, out string
 	net, layout                        *string
 	seed                               uint64
-	noTrack, asJSON                    bool
+	noTrack, asJSON, dryRun            bool
 }
 
 func (c *commonFF) register(fs *flag.FlagSet, experiment string) {
@@ -40,6 +40,7 @@ func (c *commonFF) register(fs *flag.FlagSet, experiment string) {
 	fs.Uint64Var(&c.seed, "seed", 0, "seed of the initial weights, crops, flips and style choices")
 	fs.BoolVar(&c.noTrack, "no-track", false, "do not record the run in the tracker")
 	fs.BoolVar(&c.asJSON, "json", false, "print the result as one JSON object")
+	fs.BoolVar(&c.dryRun, "dry-run", false, dryRunUsage)
 }
 
 func (c *commonFF) weightsInput(sp *spec.Spec) error {
@@ -80,7 +81,7 @@ func parseFloats(flagName, s string) ([]float64, error) {
 
 // settings are the run shell's settings of the command's flags.
 func (c *commonFF) settings() runSettings {
-	return runSettings{DB: c.db, NoTrack: c.noTrack, JSON: c.asJSON}
+	return runSettings{DB: c.db, NoTrack: c.noTrack, JSON: c.asJSON, DryRun: c.dryRun}
 }
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
