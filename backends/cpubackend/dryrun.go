@@ -101,6 +101,11 @@ func (e *Executable) largestImage() []int {
 func (e *Executable) dryCompile(d *DryRun) {
 	e.dryRun = d
 	c := Compiled{Name: e.name, Memory: e.memory, Image: e.largestImage()}
+	// The storage a dry run keeps for reuse was never written, so it is not resident: the process's peak is its
+	// RSS now plus the peak (a real run's RSS includes that storage, which Compile's formula subtracts).
+	if rss, err := procStatus("VmRSS"); err == nil {
+		c.Memory.ProcessBytes = rss + e.memory.PeakBytes
+	}
 	c.Refusal = e.memoryVerdict()
 	if avail, src, ok := AvailableMemory(); ok {
 		pooled := e.backend.pool.held() + e.backend.arenas.held()
