@@ -26,6 +26,7 @@
 //   - backend.go: Backend and the data interface; buffers.go: buffers and the recycling pool;
 //   - builder.go: the node graph, OpShape, Parameter, Constant; compile.go: pruning, liveness, Execute;
 //     plan.go: the storage plan and the arena cache; memory.go: the memory estimate and the refusal;
+//     dryrun.go: dry runs (compile and estimate, execute nothing) and STYLELAB_MEMORY_LIMIT;
 //   - elementwise.go: the elementwise ops (builders and execution); elementwise_kernels.go: their kernels,
 //     generic over the value type; dtype_kernels.go: the dtype table, which instantiates the kernels for each
 //     storage type (the one place elementwise ops list types); broadcast.go: the broadcast plan of binary ops;

@@ -37,6 +37,7 @@ type Executable struct {
 	finalized bool
 	plan      storagePlan
 	memory    MemoryEstimate
+	dryRun    *DryRun // compiled during this dry run (dryrun.go)
 }
 
 var _ backends.Executable = (*Executable)(nil)
@@ -96,6 +97,10 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 		rss, _ := procStatus("VmRSS")
 		fmt.Fprintf(os.Stderr, "cpu backend: compiled %q: %d ops, memory estimate: peak %s (live %s, arena %s) beyond inputs and constants of %s (largest value %s, %s); process RSS now %s, pool %s\n",
 			e.name, len(e.schedule), gb(e.memory.PeakBytes), gb(e.memory.LiveBytes), gb(e.memory.ArenaBytes), gb(e.memory.InputBytes), gb(e.memory.Largest), e.memory.LargestOp, gb(rss), gb(e.backend.pool.held()))
+	}
+	if d := activeDryRun.Load(); d != nil {
+		e.dryCompile(d)
+		return e, nil
 	}
 	if err := e.checkMemory(); err != nil {
 		return nil, err
@@ -227,6 +232,9 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, defaultDev
 	}
 	if donate != nil && len(donate) != len(inputs) {
 		return nil, errors.Errorf("cpu backend: Execute(%q) got %d donate flags for %d inputs", e.name, len(donate), len(inputs))
+	}
+	if outs, ok := e.dryExecute(); ok {
+		return outs, nil
 	}
 	ex := &execCtx{backend: e.backend, pool: e.backend.pool, plan: &e.plan, refs: map[*Buffer]int{}, owned: map[*Buffer]bool{},
 		donated: map[*Buffer]bool{}}

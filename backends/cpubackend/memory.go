@@ -51,6 +51,10 @@ type memSim struct {
 	live      int64
 	peak      int64
 	peakLive  int64
+	// pool, when set, is the real pool the replay also acts on (a dry execution: dryrun.go), with taken the
+	// storage it got from it per key, so that the pool holds afterwards what a real execution leaves in it.
+	pool  *bufferPool
+	taken map[poolKey][]any
 }
 
 func (m *memSim) note() {
@@ -66,6 +70,9 @@ func (m *memSim) get(k poolKey) {
 	}
 	m.live += b
 	m.note()
+	if m.pool != nil {
+		m.taken[k] = append(m.taken[k], m.pool.get(shapes.Make(k.dt, k.n)).flat)
+	}
 }
 
 // put is bufferPool.put: keep for reuse unless tiny or the pool is full (then the storage is garbage, which the
@@ -73,6 +80,14 @@ func (m *memSim) get(k poolKey) {
 func (m *memSim) put(k poolKey) {
 	b := int64(k.n) * int64(k.dt.Size())
 	m.live -= b
+	if m.pool != nil {
+		l := m.taken[k]
+		flat := makeFlat(k.dt, k.n)
+		if len(l) > 0 {
+			flat, m.taken[k] = l[len(l)-1], l[:len(l)-1]
+		}
+		m.pool.put(flat)
+	}
 	if k.n >= 16 && m.poolBytes+b <= maxPoolBytes {
 		m.free[k]++
 		m.poolBytes += b
@@ -312,6 +327,14 @@ func (e *MemoryError) Error() string {
 	return msg + "; free memory, lower the size or batch, or set STYLELAB_MEMORY_CHECK=off to run anyway"
 }
 
+// pooledNote is the source's note on the storage the backend keeps for reuse (counted as available).
+func pooledNote(pooled int64) string {
+	if pooled < 1<<20 {
+		return ""
+	}
+	return fmt.Sprintf(", plus %s the backend keeps for reuse", gb(pooled))
+}
+
 func gb(b int64) string {
 	if b >= 1<<30 {
 		return fmt.Sprintf("%.2f GB", float64(b)/(1<<30))
@@ -406,7 +429,16 @@ func (e *Executable) checkMemory() error {
 	if os.Getenv("STYLELAB_MEMORY_CHECK") == "off" {
 		return nil
 	}
-	avail, source, ok := availableMemory()
+	if me := e.memoryVerdict(); me != nil {
+		return me
+	}
+	return nil
+}
+
+// memoryVerdict is the check itself (whatever STYLELAB_MEMORY_CHECK says): the refusal, or nil when the estimate
+// fits or no available memory can be read.
+func (e *Executable) memoryVerdict() *MemoryError {
+	avail, source, ok := AvailableMemory()
 	if !ok {
 		return nil
 	}
@@ -415,13 +447,7 @@ func (e *Executable) checkMemory() error {
 		return nil
 	}
 	me := &MemoryError{Name: e.name, Estimate: e.memory, Available: avail + pooled, Source: source}
-	if pooled > 0 {
-		me.Source += fmt.Sprintf(", plus %s the backend keeps for reuse", gb(pooled))
-	}
-	for _, p := range e.params {
-		if p.shape.Rank() == 4 && (me.Image == nil || p.shape.Size() > shapes.Make(p.shape.DType, me.Image...).Size()) {
-			me.Image = p.shape.Dimensions
-		}
-	}
+	me.Source += pooledNote(pooled)
+	me.Image = e.largestImage()
 	return me
 }

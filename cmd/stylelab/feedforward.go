@@ -28,7 +28,7 @@ type commonFF struct {
 	db, experiment, name, weights, out string
 	net, layout                        *string
 	seed                               uint64
-	noTrack, asJSON                    bool
+	noTrack, asJSON, dryRun            bool
 }
 
 func (c *commonFF) register(fs *flag.FlagSet, experiment string) {
@@ -40,6 +40,7 @@ func (c *commonFF) register(fs *flag.FlagSet, experiment string) {
 	fs.Uint64Var(&c.seed, "seed", 0, "seed of the initial weights, crops, flips and style choices")
 	fs.BoolVar(&c.noTrack, "no-track", false, "do not record the run in the tracker")
 	fs.BoolVar(&c.asJSON, "json", false, "print the result as one JSON object")
+	fs.BoolVar(&c.dryRun, "dry-run", false, dryRunUsage)
 }
 
 func (c *commonFF) weightsInput(sp *spec.Spec) error {
@@ -80,7 +81,7 @@ func parseFloats(flagName, s string) ([]float64, error) {
 
 // settings are the run shell's settings of the command's flags.
 func (c *commonFF) settings() runSettings {
-	return runSettings{DB: c.db, NoTrack: c.noTrack, JSON: c.asJSON}
+	return runSettings{DB: c.db, NoTrack: c.noTrack, JSON: c.asJSON, DryRun: c.dryRun}
 }
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
@@ -101,6 +102,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	contentWeights := fs.String("content-weights", "", "per-style multipliers of the content weight (default 1 each)")
 	width := fs.Float64("width", 0, "width multiplier of the network's channels (1 = the paper's)")
 	resBlocks := fs.Int("res-blocks", 0, "residual blocks of the transformer (5 in the paper; 0 for none; default: the preset's)")
+	ckptAct := fs.Bool("checkpoint-activations", false, "recompute the transformer's residual-block activations in the backward pass instead of keeping them: less memory, a little more time per step (single, cin)")
 	sampleEvery := fs.Int("sample-every", -1, "log a sample grid every K steps (default: the preset's)")
 	ckptEvery := fs.Int("checkpoint-every", -1, "save a checkpoint every K steps (default: the preset's)")
 	resume := fs.String("resume", "", "continue training from this checkpoint (same network, styles and loss; Adam state included)")
@@ -135,6 +137,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		"lr": func() { cfg.LearningRate = *lr }, "style-weight": func() { cfg.StyleWeight = *styleWeight },
 		"width": func() { cfg.Width = *width }, "res-blocks": func() { cfg.ResBlocks = resBlocksFlag(*resBlocks) },
 		"sample-every": func() { cfg.SampleEvery = *sampleEvery }, "checkpoint-every": func() { cfg.CheckpointEvery = *ckptEvery },
+		"checkpoint-activations": func() { cfg.CheckpointActivations = *ckptAct },
 	} {
 		if set[name] {
 			apply()

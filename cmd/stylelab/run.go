@@ -53,10 +53,11 @@ type runRequest struct {
 	Experiment string            // tracker experiment
 	Name       string            // run name
 	Tags       map[string]string // --tag KEY=VALUE: extra tags on the tracker run (sweeps tag their runs)
+	DryRun     bool              // --dry-run: print the memory estimate, run and record nothing
 }
 
 // specFlags are the flags that may accompany --spec (the others would contradict the spec file).
-var specFlags = map[string]bool{"tag": true, "spec": true, "save-spec": true, "db": true, "no-track": true, "experiment": true, "name": true, "json": true, "out": true}
+var specFlags = map[string]bool{"tag": true, "spec": true, "save-spec": true, "db": true, "no-track": true, "experiment": true, "name": true, "json": true, "out": true, "dry-run": true}
 
 // runConfigFromFlags parses `stylelab run` flags into a request with a resolved, validated gatys.Config. Every
 // problem is a usage error (exit 2) naming the flag; files are not opened here.
@@ -85,6 +86,7 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 	saveSpec := fs.String("save-spec", "", "write the resolved spec, with its input hashes, to this file before running")
 	db := fs.String("db", tracker.DefaultPath(), "tracker database the run is recorded in (default $STYLELAB_DB, else ./runs/stylelab.db)")
 	noTrack := fs.Bool("no-track", false, "do not record the run in the tracker")
+	dryRun := fs.Bool("dry-run", false, dryRunUsage)
 	experiment := fs.String("experiment", "cli", "tracker experiment the run belongs to")
 	name := fs.String("name", "", "run name (default: the style loss)")
 	// Perceptual controls (Gatys et al. 2017; see gatys.RunGuided).
@@ -112,7 +114,7 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 		return nil, usagef("run takes no arguments, only flags (got %q)", fs.Args())
 	}
 	rec := runRequest{SpecFile: *specFile, SaveSpec: *saveSpec, DB: *db, NoTrack: *noTrack, Experiment: *experiment,
-		Name: *name, JSON: *asJSON, Out: *out, Tags: tags}
+		Name: *name, JSON: *asJSON, Out: *out, Tags: tags, DryRun: *dryRun}
 	if *specFile != "" {
 		var conflicting []string
 		fs.Visit(func(f *flag.Flag) {
@@ -280,7 +282,7 @@ func executeRun(req *runRequest, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return executeSpec(sp, runSettings{DB: req.DB, NoTrack: req.NoTrack, JSON: req.JSON, Tags: req.Tags, SaveSpec: req.SaveSpec}, stdout, stderr)
+	return executeSpec(sp, runSettings{DB: req.DB, NoTrack: req.NoTrack, JSON: req.JSON, Tags: req.Tags, SaveSpec: req.SaveSpec, DryRun: req.DryRun}, stdout, stderr)
 }
 
 func init() {

@@ -20,6 +20,7 @@ type runSettings struct {
 	JSON     bool              // --json: one JSON object with the outcome on stdout
 	Tags     map[string]string // --tag KEY=VALUE
 	SaveSpec string            // --save-spec FILE: the resolved spec, written before the run starts
+	DryRun   bool              // --dry-run: print the memory estimate (dryrun.go) instead of running
 }
 
 // kindReport is how the CLI reports a run of one kind. Each command file registers its kinds' reports
@@ -91,6 +92,9 @@ func executeSpec(sp *spec.Spec, rs runSettings, stdout, stderr io.Writer) error 
 		if err := os.WriteFile(rs.SaveSpec, sp.JSON(), 0o644); err != nil {
 			return fmt.Errorf("--save-spec: %w", err)
 		}
+	}
+	if rs.DryRun {
+		return printDryRun(p, rs.JSON, stdout)
 	}
 	st, err := openRunStore(rs.DB, rs.NoTrack)
 	if err != nil {

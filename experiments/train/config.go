@@ -82,6 +82,10 @@ type Config struct {
 	// blocks.
 	Width     float64 `json:"width"`
 	ResBlocks int     `json:"res_blocks"`
+	// CheckpointActivations recomputes the transformer's residual-block activations in the backward pass
+	// instead of keeping them (transformer.Options): the same step, less memory, some more time (single and cin
+	// only). Omitted when false, so older specs keep their keys.
+	CheckpointActivations bool `json:"checkpoint_activations,omitempty"`
 	// EncoderLayer is the adain encoder's last layer (relu4_1 in the paper).
 	EncoderLayer string `json:"encoder_layer,omitempty"`
 	// SampleEvery logs a grid of the fixed sample contents stylised with every style every K steps (and at the
@@ -287,6 +291,9 @@ func (c Config) validate(numStyles int) error {
 	}
 	if _, err := vgg.ParsePool(string(c.Pool)); err != nil {
 		return fmt.Errorf("train: %w", err)
+	}
+	if c.CheckpointActivations && c.Kind == KindAdaIN {
+		return fmt.Errorf("train: checkpoint_activations applies to the transformer (kind single or cin), not to kind adain: drop it (--checkpoint-activations)")
 	}
 	if c.Kind == KindAdaIN {
 		return c.AdaINArch().Validate()

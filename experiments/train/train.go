@@ -349,7 +349,7 @@ func (t *trainer) buildTransformer(lossFn losses.StyleLoss, opt optimizers.Inter
 	}
 	t.stepExec, err = context.NewExec(t.b, t.ctx, func(ctx *context.Context, x, mix, sidx, cw, sw *Node) []*Node {
 		g := x.Graph()
-		y := transformer.Apply(ctx, arch, x, mix)
+		y := transformer.ApplyWith(ctx, arch, x, mix, transformer.Options{CheckpointActivations: cfg.CheckpointActivations})
 		fy := vgg.Features(ctx, w, cfg.Pool, y, all)
 		fx := vgg.Features(ctx, w, cfg.Pool, x, cfg.ContentLayers)
 		content := ScalarZero(g, y.DType())

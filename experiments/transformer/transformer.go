@@ -184,6 +184,19 @@ func variable(ctx *context.Context, layer, name string, dims ...int) *context.Va
 // Apply builds the network on x [B,H,W,3] with style weights w [B,S] and returns the stylised images
 // [B,H,W,3] in (0,1) ([0,1] for FlavourTorchExamples). The variables must exist (Init, or a loaded checkpoint).
 func Apply(ctx *context.Context, a Arch, x, w *graph.Node) *graph.Node {
+	return ApplyWith(ctx, a, x, w, Options{})
+}
+
+// Options change how Apply builds the network, not what it computes.
+type Options struct {
+	// CheckpointActivations recomputes each residual block's activations in the backward pass instead of
+	// keeping them from the forward pass (checkpoint.go): the same values and gradients, less memory in
+	// training, one more forward pass of the residual blocks per step.
+	CheckpointActivations bool
+}
+
+// ApplyWith is Apply with options.
+func ApplyWith(ctx *context.Context, a Arch, x, w *graph.Node, o Options) *graph.Node {
 	if err := a.Validate(); err != nil {
 		panic(err.Error())
 	}
@@ -231,9 +244,43 @@ func Apply(ctx *context.Context, a Arch, x, w *graph.Node) *graph.Node {
 	h = layer(h, ls[1], true)
 	h = layer(h, ls[2], true)
 	for i := range a.ResBlocks {
-		r := layer(h, ls[3+2*i], true)
-		r = layer(r, ls[4+2*i], false)
-		h = graph.Add(h, r)
+		l1, l2 := ls[3+2*i], ls[4+2*i]
+		if !o.CheckpointActivations {
+			r := layer(h, l1, true)
+			r = layer(r, l2, false)
+			h = graph.Add(h, r)
+			continue
+		}
+		// The block's variables as the block uses them, so that the recomputation sees the same nodes.
+		var params []*graph.Node
+		for _, l := range []Layer{l1, l2} {
+			params = append(params, conv(l, "kernel", l.K, l.K, l.In, l.Out))
+			if a.TorchExamples() {
+				params = append(params, conv(l, "bias", l.Out))
+			}
+			if a.Normed(l) {
+				params = append(params, conv(l, "gamma", a.Styles, l.Out), conv(l, "beta", a.Styles, l.Out))
+			}
+		}
+		h = checkpointResidual(h, params, func(h *graph.Node, p []*graph.Node) *graph.Node {
+			k := 0
+			next := func() *graph.Node { k++; return p[k-1] }
+			apply := func(h *graph.Node, l Layer, relu bool) *graph.Node {
+				h = nn.Conv2D(nn.ReflectPad(h, l.K/2), next(), l.Stride, 0)
+				if a.TorchExamples() {
+					h = nn.BiasAdd(h, next())
+				}
+				if a.Normed(l) {
+					gamma := next()
+					h = nn.ConditionalInstanceNorm(h, gamma, next(), w, Eps)
+				}
+				if relu {
+					h = nn.ReLU(h)
+				}
+				return h
+			}
+			return apply(apply(h, l1, true), l2, false)
+		})
 	}
 	n := len(ls)
 	h = layer(h, ls[n-3], true)

@@ -98,6 +98,7 @@ type Exec struct {
 	steps    int
 	trackErr error // the first failed write to the tracker: recording stops, the job goes on
 	wrote    bool  // the spec's output file was written
+	dry      bool  // a dry run (dryrun.go): WriteOutput writes nothing
 }
 
 // Recording reports whether the run is recorded in a store (a job may skip work only the record needs, such
@@ -134,7 +135,7 @@ func (x *Exec) Artifact(name, mediaType string, data []byte) {
 // through a fixed temporary name (see writeFile). A kind that writes its output as it goes (train's periodic
 // checkpoints) calls it; the others leave it to the shell (Result.ImageIsOutput).
 func (x *Exec) WriteOutput(data []byte) error {
-	if x.Spec.Output == "" {
+	if x.Spec.Output == "" || x.dry {
 		return nil
 	}
 	if err := writeFile(x.Spec.Output, data); err != nil {

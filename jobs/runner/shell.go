@@ -199,6 +199,7 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 		}
 	}
 	sp.Backend = backend.Choose().Name
+	rssScope := peakRSSStart() // peakrss.go
 	var res Result
 	err = safely(func() error {
 		var e error
@@ -228,6 +229,7 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 	}
 	if x.run != nil {
 		tags := map[string]string{"backend": sp.Backend}
+		peakRSSTags(tags, rssScope)
 		for k, v := range out.Tags {
 			tags[k] = v
 		}

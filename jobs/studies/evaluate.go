@@ -34,10 +34,10 @@ const (
 	OwnPrefix            = "own/"                    // the run's own objective at its last step (optimising network)
 	CostPrefix           = "cost/"                   // seconds_per_step
 	MetricSecondsPerStep = CostPrefix + "seconds_per_step"
-	// MetricPeakRSS is the run's peak resident memory in MB, from its tag PeakRSSTag (bytes) when the runner
-	// records one (it does not yet: the cost then shows seconds per step only).
+	// MetricPeakRSS is the run's peak resident memory in MB, from its tag PeakRSSTag (bytes), which the run
+	// shell records on every run (runs recorded before it have none: the cost then shows seconds per step only).
 	MetricPeakRSS = CostPrefix + "peak_rss_mb"
-	PeakRSSTag    = "peak_rss_bytes"
+	PeakRSSTag    = runner.PeakRSSTag
 )
 
 // OwnMetrics are the run metrics kept as the optimising network's own scores (own/<name>).
