@@ -103,6 +103,11 @@ type Config struct {
 	// ScaleSteps are the steps of each scale; Resolve splits Steps evenly when they are not given (the first
 	// Steps mod len(Scales) scales get one more) and sets Steps to their sum.
 	ScaleSteps []int `json:"scale_steps,omitempty"`
+	// Tile evaluates the objective tile by tile (tile.go): "" or "off" untiled, a number N tiles of N×N interior
+	// pixels (a multiple of 16 and at least the halo, MinTile), "auto" tiles only a scale whose untiled
+	// evaluation the backend estimates will not fit in memory. The tiled loss and gradient equal the untiled
+	// ones up to float rounding. A run records the size it used (Result.Tiling).
+	Tile string `json:"tile,omitempty"`
 }
 
 // Defaults used by DefaultConfig and Resolve.
@@ -357,6 +362,9 @@ func (c Config) Validate(numStyles int) error {
 		if total == 0 {
 			bad("style blend weights are all 0: give at least one style image a positive weight")
 		}
+	}
+	if _, err := ParseTile(c.Tile); err != nil {
+		bad("%v", err)
 	}
 	errs = append(errs, c.validateControls()...)
 	return errors.Join(errs...)

@@ -346,13 +346,24 @@ func runStage(b backends.Backend, info backend.Info, cfg Config, content *imagei
 			return nil, fmt.Errorf("gatys: %w", err)
 		}
 	}
-	p, err := newProblem(b, cfg, w, work, ws, regions)
+	tile, err := chooseTile(b, cfg, w, work.H, work.W)
 	if err != nil {
+		return nil, err
+	}
+	if tile > 0 && regions != nil {
+		return nil, errors.New("gatys: spatial control (a region mask) is not tiled yet: use --tile off, or a smaller size")
+	}
+	var p *problem
+	if tile > 0 {
+		p = &problem{b: b, cfg: cfg, h: work.H, wd: work.W, ctx: context.New()}
+	} else if p, err = newProblem(b, cfg, w, work, ws, regions); err != nil {
 		return nil, err
 	}
 	res := &Result{Config: cfg, Backend: info, WeightsSource: w.Source, WeightsSHA256: w.SHA256}
 	r := &runner{p: p, cfg: cfg, res: res, start: start, onStep: onStep}
-	if cfg.Optimizer == "lbfgs" {
+	if tile > 0 {
+		err = runTiledStage(b, r, work, ws, init, w, tile)
+	} else if cfg.Optimizer == "lbfgs" {
 		err = r.lbfgs(init)
 	} else {
 		err = r.adam(init)

@@ -1,0 +1,234 @@
+package gatys
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stylelab/stylelab/backends/backend"
+	"github.com/stylelab/stylelab/experiments/imageio"
+)
+
+// tileTestConfig is a small objective whose deepest layer is relu3_1 (halo 16, alignment 4), so that a 96×64
+// image splits into 3×2 tiles of 32 px whose halos do not cover the whole image.
+func tileTestConfig(t *testing.T, loss string) Config {
+	c := DefaultConfig()
+	c.Size = 96
+	c.Loss = loss
+	c.ContentLayers = []string{"relu3_1"}
+	c.StyleLayers = []string{"relu1_1", "relu2_1", "relu3_1"}
+	c.Init = "noise"
+	c.Seed = 3
+	rc, err := c.Resolve(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc
+}
+
+// noiseImage is seeded noise blended with content, so the features vary everywhere.
+func testImage(t *testing.T, cfg Config, content *imageio.Image) []float32 {
+	im, err := initialImage(cfg, content, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range im.Pix {
+		im.Pix[i] = 0.5*im.Pix[i] + 0.5*content.Pix[i]
+	}
+	return im.Pix
+}
+
+// untiledEval returns the terms vector and gradient of the untiled objective at pix (step's sampled positions).
+func untiledEval(t *testing.T, cfg Config, content *imageio.Image, styles []*imageio.Image, pix []float32, step int) ([]float32, []float64) {
+	b, _, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newProblem(b, cfg, weights(), content, styles, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{p: p, cfg: cfg, res: &Result{}}
+	e, err := newLBFGSEval(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.exec.Finalize()
+	x := make([]float64, len(pix))
+	for i, v := range pix {
+		x[i] = float64(v)
+	}
+	// Build the graph once (creating the sampling slots), then set the step's positions and evaluate.
+	if _, _, err := e.eval(x); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.resample(step); err != nil {
+		t.Fatal(err)
+	}
+	e.vecs = nil
+	_, g, err := e.eval(x)
+	if err != nil || g == nil {
+		t.Fatalf("untiled eval: %v (gradient nil: %v)", err, g == nil)
+	}
+	return e.vecs[0], g
+}
+
+func tiledEval(t *testing.T, cfg Config, content *imageio.Image, styles []*imageio.Image, pix []float32, step, tile int) ([]float32, []float32, *tiledProblem) {
+	b, _, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := newTiledProblem(b, cfg, weights(), content, styles, tile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.finalize()
+	tp.step = step
+	vec, g, err := tp.eval(pix, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vec, g, tp
+}
+
+// gradRelErr is ‖a − b‖/‖b‖.
+func gradRelErr(a []float32, b []float64) float64 {
+	var d, n float64
+	for i := range b {
+		d += (float64(a[i]) - b[i]) * (float64(a[i]) - b[i])
+		n += b[i] * b[i]
+	}
+	return math.Sqrt(d / n)
+}
+
+// TestTiledEqualsUntiled is the exactness claim of tile.go: for every style loss (the kernel MMDs in both their
+// exact and their sampled forms, the sampled positions drawn globally), the loss terms and the pixel gradient
+// computed tile by tile equal the untiled ones to float rounding.
+func TestTiledEqualsUntiled(t *testing.T) {
+	content := load(t, chelsea, 96)
+	style := load(t, starry, 80)
+	cases := []struct {
+		name string
+		loss string
+		opt  func(c *Config)
+	}{
+		{"gram", "gram", nil},
+		{"meanvar", "meanvar", nil},
+		{"mmd-linear", "mmd-linear", nil},
+		{"mmd-poly", "mmd-poly", nil},
+		{"mmd-poly-c", "mmd-poly", func(c *Config) { c.LossOptions.PolyC = 0.5 }},
+		{"mmd-poly-d3-exact-and-sampled", "mmd-poly", func(c *Config) {
+			c.LossOptions.PolyDegree, c.LossOptions.GaussExactMax, c.LossOptions.GaussSamples = 3, 400*400, 64
+		}},
+		{"mmd-gauss-exact-and-sampled", "mmd-gauss", func(c *Config) { c.LossOptions.GaussExactMax, c.LossOptions.GaussSamples = 400*400, 64 }},
+		{"two-styles", "gram", func(c *Config) { c.StyleBlend = []float64{0.3, 0.7} }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tileTestConfig(t, tc.loss)
+			styles := []*imageio.Image{style}
+			if tc.opt != nil {
+				tc.opt(&cfg)
+			}
+			if len(cfg.StyleBlend) == 2 {
+				styles = append(styles, load(t, scream, 64))
+			}
+			pix := testImage(t, cfg, content)
+			const step = 5
+			uv, ug := untiledEval(t, cfg, content, styles, pix, step)
+			tv, tg, tp := tiledEval(t, cfg, content, styles, pix, step, 32)
+			if len(tp.tiles) != 6 || tp.halo != 16 {
+				t.Fatalf("got %d tiles, halo %d; want 6 tiles of 32 px with halo 16", len(tp.tiles), tp.halo)
+			}
+			for i := range uv {
+				if !relClose(float64(tv[i]), float64(uv[i]), 1e-4) {
+					t.Errorf("term %d: tiled %.8g, untiled %.8g", i, tv[i], uv[i])
+				}
+			}
+			if e := gradRelErr(tg, ug); e > 1e-4 {
+				t.Errorf("gradient: ‖tiled − untiled‖/‖untiled‖ = %.3g, want ≤ 1e-4", e)
+			}
+			t.Logf("total %.6g vs %.6g, gradient rel err %.2g", tv[0], uv[0], gradRelErr(tg, ug))
+		})
+	}
+}
+
+// TestShortHaloIsNotExact shows the exactness test has teeth: with a halo of 4 px instead of the receptive
+// field's 16, the interior features near tile borders are wrong and the gradient differs.
+func TestShortHaloIsNotExact(t *testing.T) {
+	content, style := load(t, chelsea, 96), load(t, starry, 80)
+	cfg := tileTestConfig(t, "gram")
+	pix := testImage(t, cfg, content)
+	_, ug := untiledEval(t, cfg, content, []*imageio.Image{style}, pix, 0)
+	testHalo = 4
+	defer func() { testHalo = 0 }()
+	_, tg, _ := tiledEval(t, cfg, content, []*imageio.Image{style}, pix, 0, 32)
+	if e := gradRelErr(tg, ug); e < 1e-3 {
+		t.Fatalf("with a 4 px halo the gradient still matches (rel err %.3g): the exactness test would not catch a short halo", e)
+	}
+}
+
+// TestTiledRunEqualsUntiled runs short optimisations tiled and untiled (Adam and L-BFGS) and compares the images.
+func TestTiledRunEqualsUntiled(t *testing.T) {
+	content, style := load(t, chelsea, 96), load(t, starry, 80)
+	for _, opt := range []string{"adam", "lbfgs"} {
+		t.Run(opt, func(t *testing.T) {
+			cfg := tileTestConfig(t, "gram")
+			cfg.Optimizer = opt
+			cfg.Steps = 3
+			cfg, _ = cfg.Resolve(1)
+			u, err := Run(cfg, content, []*imageio.Image{style}, weights(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Tile = "32"
+			tl, err := Run(cfg, content, []*imageio.Image{style}, weights(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tl.Tiling == nil || tl.Tiling.Tile != 32 || tl.Tiling.Halo != 16 || tl.Tiling.Passes != 2 || u.Tiling != nil {
+				t.Fatalf("tiling record %+v (untiled %+v)", tl.Tiling, u.Tiling)
+			}
+			maxd := 0.0
+			for i := range u.Image.Pix {
+				maxd = math.Max(maxd, math.Abs(float64(u.Image.Pix[i]-tl.Image.Pix[i])))
+			}
+			if maxd > 1e-3 || !relClose(tl.Last.Total, u.Last.Total, 1e-3) {
+				t.Fatalf("after %d steps: max pixel difference %.3g, total %.6g vs %.6g", cfg.Steps, maxd, tl.Last.Total, u.Last.Total)
+			}
+			t.Logf("%s: max pixel difference %.2g, total %.6g vs %.6g", opt, maxd, tl.Last.Total, u.Last.Total)
+		})
+	}
+}
+
+// TestTileErrors: a tile below the halo names the minimum; a tile off the pooling grid names the valid sizes.
+func TestTileErrors(t *testing.T) {
+	cfg := mustResolve(t, DefaultConfig())
+	net := weights().Net
+	if net == "" {
+		net = "vgg19"
+	}
+	err := checkTile(48, cfg, net)
+	if err == nil || !contains(err.Error(), "minimum tile") || !contains(err.Error(), "96") {
+		t.Fatalf("tile 48 with the default layers: %v; want an error naming the minimum 96", err)
+	}
+	if err := checkTile(100, cfg, net); err == nil || !contains(err.Error(), "use 96 or 112") {
+		t.Fatalf("tile 100: %v", err)
+	}
+	if err := checkTile(128, cfg, net); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseTile("big"); err == nil {
+		t.Fatal("tile \"big\" accepted")
+	}
+}
+
+func contains(s, sub string) bool { return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0) }
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
