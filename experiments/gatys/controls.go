@@ -219,6 +219,9 @@ func RunGuided(cfg Config, content *imageio.Image, styles []*imageio.Image, guid
 			out = st.res
 		} else {
 			out.Last, out.Image, out.Backend = st.res.Last, st.res.Image, st.res.Backend
+			if st.res.Tiling != nil {
+				out.Tiling = st.res.Tiling
+			}
 		}
 		secs += st.res.SecondsPerStep * float64(st.res.Steps)
 		offset += st.res.Steps

@@ -69,12 +69,13 @@ type Tiling struct {
 	Tiles  int `json:"tiles"`  // tiles of the generated image (of the last scale)
 }
 
-// ParseTile reads Config.Tile: "" or "off" → 0 (untiled), "auto" → -1, a positive integer → that size.
+// ParseTile reads Config.Tile: "off" → 0 (untiled), "" or "auto" → -1 (tile only what does not fit), a
+// positive integer → that size.
 func ParseTile(s string) (int, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "", "off":
+	case "off":
 		return 0, nil
-	case "auto":
+	case "", "auto":
 		return -1, nil
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(s))

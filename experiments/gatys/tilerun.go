@@ -12,6 +12,7 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX code reads best with the graph ops unqualified.
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/stylelab/stylelab/backends/backend"
 	"github.com/stylelab/stylelab/backends/cpubackend"
 	"github.com/stylelab/stylelab/experiments/imageio"
 	"github.com/stylelab/stylelab/experiments/vgg"
@@ -61,6 +62,10 @@ func probeFits(b backends.Backend, cfg Config, w *vgg.Weights, layers []string, 
 	return err == nil, 0, err
 }
 
+// autoProbeMin: "auto" does not probe images of at most autoProbeMin² pixels, which always run untiled (the
+// untiled VGG-19 loss and gradient of a 512² image is estimated at about 2 GB on the CPU backend).
+const autoProbeMin = 512
+
 // chooseTile resolves cfg.Tile for an h×w generated image: 0 for untiled, else the tile size. "auto" tiles only
 // when the untiled evaluation does not fit, with the largest power-of-two-ish tile (halving from half the longer
 // side, in multiples of the alignment) whose padded tile fits.
@@ -74,6 +79,9 @@ func chooseTile(b backends.Backend, cfg Config, w *vgg.Weights, h, wd int) (int,
 		net = vgg.VGG19
 	}
 	layers := append(slices.Clone(cfg.ContentLayers), cfg.StyleLayers...)
+	if h*wd <= autoProbeMin*autoProbeMin {
+		return 0, nil
+	}
 	fits, _, err := probeFits(b, cfg, w, layers, h, wd)
 	if fits {
 		return 0, nil
@@ -162,4 +170,43 @@ func (r *runner) tiledAdam(tp *tiledProblem, init *imageio.Image) error {
 		}
 	}
 	return nil
+}
+
+// CheckTiling resolves cfg.Tile (resolved config) at every scale of a run on content (already at cfg.Size)
+// before the run starts, so that a tile below the halo, or a size that does not fit even at the smallest tile,
+// is refused with nothing run or written. It returns the tile of each scale (0: untiled).
+func CheckTiling(cfg Config, w *vgg.Weights, content *imageio.Image) ([]int, error) {
+	t, err := ParseTile(cfg.Tile)
+	if err != nil {
+		return nil, err
+	}
+	net := w.Net
+	if net == "" {
+		net = vgg.VGG19
+	}
+	if t > 0 {
+		if err := checkTile(t, cfg, net); err != nil {
+			return nil, err
+		}
+	}
+	sizes := cfg.Scales
+	if len(sizes) == 0 {
+		sizes = []int{max(content.W, content.H)}
+	}
+	b, _, err := backend.New()
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, s := range sizes {
+		long := max(content.W, content.H)
+		h := max(1, int(math.Round(float64(content.H)*float64(s)/float64(long))))
+		wd := max(1, int(math.Round(float64(content.W)*float64(s)/float64(long))))
+		tile, err := chooseTile(b, cfg, w, h, wd)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tile)
+	}
+	return out, nil
 }

@@ -55,6 +55,9 @@ func (optimiseKind) Prepare(sp *spec.Spec, w *vgg.Weights, _ InputPolicy) (Job, 
 			j.guide.RegionStyles = append(j.guide.RegionStyles, im)
 		}
 	}
+	if err := checkTiling(j); err != nil {
+		return nil, err
+	}
 	return j, nil
 }
 
@@ -106,5 +109,6 @@ func (j *optimiseJob) Execute(x *Exec, out *Outcome) (Result, error) {
 	if res.StoppedEarly != "" {
 		out.Tags["stopped_early"] = res.StoppedEarly
 	}
+	tilingTags(res, out.Tags)
 	return Result{Image: res.Image, ImageIsOutput: true}, err
 }

@@ -1,0 +1,36 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/stylelab/stylelab/experiments/gatys"
+)
+
+// checkTiling refuses, before the run starts (nothing recorded as RUNNING, nothing written), a tile below the
+// loss network's halo, a size that does not fit even at the smallest tile, and tiling with a region mask.
+func checkTiling(j *optimiseJob) error {
+	tiles, err := gatys.CheckTiling(*j.sp.Optimise, j.w, j.content)
+	if err != nil {
+		return fmt.Errorf("tile: %w", err)
+	}
+	for _, t := range tiles {
+		if t > 0 && j.guide != nil && j.guide.Mask != nil {
+			return errors.New("tile: spatial control (a region mask) is not tiled yet: use --tile off, or a smaller size")
+		}
+	}
+	return nil
+}
+
+// tilingTags records how a run was tiled: tile (px, "off" untiled), tile.halo, tile.passes, tile.tiles.
+func tilingTags(res *gatys.Result, tags map[string]string) {
+	if res.Tiling == nil {
+		tags["tile"] = "off"
+		return
+	}
+	t := res.Tiling
+	tags["tile"] = fmt.Sprint(t.Tile)
+	tags["tile.halo"] = fmt.Sprint(t.Halo)
+	tags["tile.passes"] = fmt.Sprint(t.Passes)
+	tags["tile.tiles"] = fmt.Sprint(t.Tiles)
+}
