@@ -143,18 +143,35 @@ func deepestLayer(net vgg.Net, cfg Config) string {
 type tileRect struct{ y0, y1, x0, x1, py0, py1, px0, px1 int }
 
 // planTiles splits an h×w image into tiles of t interior pixels (the last row and column of tiles smaller), each
-// padded by halo, clipped to the image.
-func planTiles(h, w, t, halo int) []tileRect {
+// padded by halo. The padded regions all have the side t+2·halo where the image allows (padAxis): at the image's
+// border the window shifts inward (more context on the inner side, the border itself exact), so the executables
+// compile for at most two sizes per axis and the backend reuses one arena.
+func planTiles(h, w, t, halo, align int) []tileRect {
 	var out []tileRect
 	for y0 := 0; y0 < h; y0 += t {
 		for x0 := 0; x0 < w; x0 += t {
 			r := tileRect{y0: y0, y1: min(y0+t, h), x0: x0, x1: min(x0+t, w)}
-			r.py0, r.py1 = max(0, r.y0-halo), min(h, r.y1+halo)
-			r.px0, r.px1 = max(0, r.x0-halo), min(w, r.x1+halo)
+			r.py0, r.py1 = padAxis(r.y0, h, t, halo, align)
+			r.px0, r.px1 = padAxis(r.x0, w, t, halo, align)
 			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// padAxis returns the padded extent [p0,p1) along an axis of n pixels of the interior starting at a0: t+2·halo
+// wide from a0−halo, shifted to stay inside [0,n) with p0 a multiple of align (the whole axis when it is
+// shorter). The interior keeps at least halo pixels of context on each side that is not the image's border.
+func padAxis(a0, n, t, halo, align int) (p0, p1 int) {
+	P := t + 2*halo
+	if P >= n {
+		return 0, n
+	}
+	p0 = max(0, a0-halo)
+	if p0+P > n {
+		return (n - P) / align * align, n
+	}
+	return p0, p0 + P
 }
 
 // layerChannels returns the channel count of each layer of net.
@@ -261,7 +278,7 @@ func newTiledProblem(b backends.Backend, cfg Config, w *vgg.Weights, content *im
 	if testHalo > 0 {
 		p.halo = testHalo
 	}
-	p.tiles = planTiles(p.H, p.W, tile, p.halo)
+	p.tiles = planTiles(p.H, p.W, tile, p.halo, p.align)
 	for _, l := range append(slices.Clone(cfg.ContentLayers), cfg.StyleLayers...) {
 		if !slices.Contains(p.layers, l) {
 			p.layers = append(p.layers, l)
@@ -296,6 +313,8 @@ func newTiledProblem(b backends.Backend, cfg Config, w *vgg.Weights, content *im
 	if err := p.styleTargets(styles); err != nil {
 		return nil, err
 	}
+	p.featExec.Finalize() // the targets are computed: free its compiled graphs
+	p.featExec = nil
 	if err := p.buildExecs(); err != nil {
 		return nil, err
 	}
@@ -334,7 +353,7 @@ func (p *tiledProblem) assemble(img *imageio.Image, layers []string) ([]*hostMap
 		h, w := p.layerDims(l, img.H, img.W)
 		out[i] = &hostMap{h: h, w: w, c: p.chans[l], data: make([]float32, h*w*p.chans[l])}
 	}
-	for _, t := range planTiles(img.H, img.W, p.tile, p.halo) {
+	for _, t := range planTiles(img.H, img.W, p.tile, p.halo, p.align) {
 		res, err := p.featExec.Exec(imageCrop(img.Pix, img.W, t.py0, t.py1, t.px0, t.px1))
 		if err != nil {
 			return nil, err
@@ -469,7 +488,7 @@ func (p *tiledProblem) styleTargets(styles []*imageio.Image) error {
 			return err
 		}
 		sums := make([][]float64, len(kinds))
-		for _, t := range planTiles(s.H, s.W, p.tile, p.halo) {
+		for _, t := range planTiles(s.H, s.W, p.tile, p.halo, p.align) {
 			args := []any{imageCrop(s.Pix, s.W, t.py0, t.py1, t.px0, t.px1)}
 			for _, l := range cfg.StyleLayers {
 				args = append(args, p.layerMask(l, t, s.H, s.W))

@@ -232,3 +232,38 @@ func indexOf(s, sub string) int {
 	}
 	return -1
 }
+
+// TestTiledOddSize: an image whose sides are not multiples of the pooling stride or the tile (90×60, tiles of
+// 32, windows shifted inward at the border) is still exact.
+func TestTiledOddSize(t *testing.T) {
+	content, style := load(t, chelsea, 90), load(t, starry, 72)
+	for _, loss := range []string{"gram", "meanvar"} {
+		cfg := tileTestConfig(t, loss)
+		cfg.Size = 90
+		pix := testImage(t, cfg, content)
+		uv, ug := untiledEval(t, cfg, content, []*imageio.Image{style}, pix, 0)
+		tv, tg, _ := tiledEval(t, cfg, content, []*imageio.Image{style}, pix, 0, 32)
+		for i := range uv {
+			if !relClose(float64(tv[i]), float64(uv[i]), 1e-4) {
+				t.Errorf("%s term %d: tiled %.8g, untiled %.8g", loss, i, tv[i], uv[i])
+			}
+		}
+		if e := gradRelErr(tg, ug); e > 1e-4 {
+			t.Errorf("%s gradient rel err %.3g", loss, e)
+		}
+	}
+}
+
+func TestPadAxis(t *testing.T) {
+	// 100 px, tiles of 32, halo 16, align 16: windows of 64 px, the last ones shifted inward onto the border.
+	want := [][2]int{{0, 64}, {16, 80}, {32, 100}, {32, 100}}
+	for i, a0 := range []int{0, 32, 64, 96} {
+		p0, p1 := padAxis(a0, 100, 32, 16, 16)
+		if [2]int{p0, p1} != want[i] {
+			t.Errorf("interior at %d: window [%d,%d), want %v", a0, p0, p1, want[i])
+		}
+		if a0-p0 < 16 && p0 != 0 || min(a0+32, 100)+16 > p1 && p1 != 100 {
+			t.Errorf("interior at %d: window [%d,%d) leaves less than the halo", a0, p0, p1)
+		}
+	}
+}
