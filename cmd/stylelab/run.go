@@ -333,6 +333,8 @@ type runProgress struct {
 	bar     *progressbar.ProgressBar
 	stderr  io.Writer
 	lastDec int
+	// lastTile is when the last tile progress line was written (tileprogress.go).
+	lastTile time.Time
 }
 
 func isTerminal(w io.Writer) bool {

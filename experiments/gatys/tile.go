@@ -48,8 +48,8 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX code reads best with the graph ops unqualified.
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/stylelab/stylelab/experiments/imageio"
@@ -253,9 +253,9 @@ type tiledProblem struct {
 	styleM     [][]int // [image][style layer] positions of the style map
 
 	pass1, pass2, lossExec, featExec *context.Exec
-	step                             int  // the step whose sampled positions are used
-	sampled                          bool // some term samples positions
-	onTile                           func(pass, i, n int)
+	step                             int                        // the step whose sampled positions are used
+	sampled                          bool                       // some term samples positions
+	onTile                           func(pass, i, n int) error // progress; an error aborts the evaluation
 }
 
 // testHalo, when > 0, replaces the halo: tests only, to show that a halo short of the receptive field breaks
@@ -335,7 +335,9 @@ func (p *tiledProblem) Tiling() Tiling {
 }
 
 // layerDims returns the layer's map size for an h×w image.
-func (p *tiledProblem) layerDims(l string, h, w int) (int, int) { return h / p.scale[l], w / p.scale[l] }
+func (p *tiledProblem) layerDims(l string, h, w int) (int, int) {
+	return h / p.scale[l], w / p.scale[l]
+}
 
 // imageCrop returns the pixels of region [y0,y1)×[x0,x1) of im as a tensor [1,h,w,3].
 func imageCrop(pix []float32, w, y0, y1, x0, x1 int) *tensors.Tensor {
@@ -865,7 +867,9 @@ func (p *tiledProblem) eval(pix []float32, grad bool) ([]float32, []float32, err
 	args := make([][]any, len(p.tiles))
 	for ti, t := range p.tiles {
 		if p.onTile != nil {
-			p.onTile(1, ti, len(p.tiles))
+			if err := p.onTile(1, ti, len(p.tiles)); err != nil {
+				return nil, nil, err
+			}
 		}
 		args[ti] = p.tileArgs(pix, t, pos)
 		res, err := p.pass1.Exec(args[ti]...)
@@ -921,7 +925,9 @@ func (p *tiledProblem) eval(pix []float32, grad bool) ([]float32, []float32, err
 	gradPix := make([]float32, len(pix))
 	for ti, t := range p.tiles {
 		if p.onTile != nil {
-			p.onTile(2, ti, len(p.tiles))
+			if err := p.onTile(2, ti, len(p.tiles)); err != nil {
+				return nil, nil, err
+			}
 		}
 		a := append(args[ti], anySlice(G)...)
 		res, err := p.pass2.Exec(a...)

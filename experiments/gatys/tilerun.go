@@ -18,9 +18,18 @@ import (
 	"github.com/stylelab/stylelab/experiments/vgg"
 )
 
-// TileProgress, when set, is called before each tile of each pass of a tiled evaluation (pass 1 or 2, tile i of
-// n, 0-based), for progress displays.
-var TileProgress func(pass, i, n int)
+// TileReport is the progress of a tiled stage, given before each tile of each pass (RunGuidedTiles).
+type TileReport struct {
+	Size  int // the stage's longer side
+	Step  int // the step being computed (Adam: its execution Step evaluates the image of step Step−1, reported after it)
+	Steps int // the stage's steps
+	Pass  int // 1 or 2
+	Tile  int // 1-based
+	Tiles int
+	// ETA estimates the time left in this stage, from the tiles done so far (a pass-2 tile, forward and
+	// backward, counted as 3 pass-1 tiles); 0 until a tile is done.
+	ETA time.Duration
+}
 
 // SizeError reports a size whose evaluation does not fit in memory even at the smallest tile.
 type SizeError struct {
@@ -117,13 +126,33 @@ func chooseTile(b backends.Backend, cfg Config, w *vgg.Weights, h, wd int) (int,
 }
 
 // runTiledStage is runStage's tiled path: the same loop and reports, the loss and gradient from tiles.
-func runTiledStage(b backends.Backend, r *runner, work *imageio.Image, ws []*imageio.Image, init *imageio.Image, w *vgg.Weights, tile int) error {
+func runTiledStage(b backends.Backend, r *runner, work *imageio.Image, ws []*imageio.Image, init *imageio.Image, w *vgg.Weights, tile int, onTile func(TileReport) error) error {
 	tp, err := newTiledProblem(b, r.cfg, w, work, ws, tile)
 	if err != nil {
 		return err
 	}
 	defer tp.finalize()
-	tp.onTile = TileProgress
+	if onTile != nil {
+		n := len(tp.tiles)
+		total := float64(r.cfg.Steps*4*n + n) // units: pass-1 tiles; an evaluation with gradient is 4n
+		var t0 time.Time
+		done := 0.0
+		tp.onTile = func(pass, i, _ int) error {
+			if t0.IsZero() {
+				t0 = time.Now()
+			}
+			rep := TileReport{Size: max(tp.W, tp.H), Step: tp.step, Steps: r.cfg.Steps, Pass: pass, Tile: i + 1, Tiles: n}
+			if done > 0 {
+				rep.ETA = time.Duration(float64(time.Since(t0)) / done * max(0, total-done))
+			}
+			if pass == 1 {
+				done++
+			} else {
+				done += 3
+			}
+			return onTile(rep)
+		}
+	}
 	r.p.tiled = tp
 	tl := tp.Tiling()
 	r.res.Tiling = &tl

@@ -87,7 +87,9 @@ func (j *optimiseJob) Execute(x *Exec, out *Outcome) (Result, error) {
 	sp := j.sp
 	var style0 float64
 	evals := 0
-	res, err := gatys.RunGuided(*sp.Optimise, j.content, j.styles, j.guide, j.w, func(r gatys.StepReport) error {
+	last := -1
+	res, err := gatys.RunGuidedTiles(*sp.Optimise, j.content, j.styles, j.guide, j.w, func(r gatys.StepReport) error {
+		last = r.Step
 		if r.Step == 0 {
 			style0 = r.Style
 		}
@@ -99,7 +101,7 @@ func (j *optimiseJob) Execute(x *Exec, out *Outcome) (Result, error) {
 			x.Options.OnStep(r)
 		}
 		return x.Stop(r.Step) // stop at this step boundary once interrupted, after the step has been logged
-	})
+	}, func(t gatys.TileReport) error { return onTile(x, t, last) })
 	out.Result = res
 	if res == nil {
 		return Result{}, err

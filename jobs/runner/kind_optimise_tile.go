@@ -34,3 +34,12 @@ func tilingTags(res *gatys.Result, tags map[string]string) {
 	tags["tile.passes"] = fmt.Sprint(t.Passes)
 	tags["tile.tiles"] = fmt.Sprint(t.Tiles)
 }
+
+// onTile reports a tile's progress and, once the run is interrupted, stops it mid-step (a tiled step at print
+// size takes minutes): the error is the *Interrupted of the last completed step, whose image is the output.
+func onTile(x *Exec, t gatys.TileReport, lastStep int) error {
+	if x.Options.OnTile != nil {
+		x.Options.OnTile(t)
+	}
+	return x.Stop(lastStep)
+}

@@ -34,6 +34,8 @@ type Options struct {
 	OnProgress func(Progress)
 	// OnStep is the optimise kind's typed progress hook (called after OnProgress).
 	OnStep func(gatys.StepReport)
+	// OnTile is the optimise kind's progress hook within a tiled step (scale, step, pass, tile, ETA).
+	OnTile func(gatys.TileReport)
 	// OnTrainStep is the train kind's typed progress hook (called after OnProgress).
 	OnTrainStep func(train.StepReport)
 	// Notebook names the notebook the run came from, recorded in provenance.
