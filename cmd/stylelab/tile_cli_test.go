@@ -1,6 +1,8 @@
 package main
 
 import (
+	"image"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,12 +36,23 @@ func TestRunTiledEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "o.png")
 	r := runStylelab(t, nil, "run", "--content", testContent, "--style", testStyle, "--size", "64", "--steps", "1", "--out", out,
-		"--no-track", "--tile", "16", "--style-layers", "relu1_1,relu2_1", "--content-layers", "relu2_2")
+		"--no-track", "--tile", "16", "--png16", "--style-layers", "relu1_1,relu2_1", "--content-layers", "relu2_2")
 	if r.code != 0 {
 		t.Fatalf("tiled run failed (%d): %s", r.code, r.stderr)
 	}
-	if _, err := os.Stat(out); err != nil {
+	f, err := os.Open(out)
+	if err != nil {
 		t.Fatal(err)
+	}
+	dec, err := png.Decode(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch dec.(type) {
+	case *image.NRGBA64, *image.RGBA64: // opaque 16-bit PNGs decode as RGBA64
+	default:
+		t.Errorf("--png16 wrote a %T, want a 16-bit image", dec)
 	}
 	bad := filepath.Join(dir, "bad.png")
 	r = runStylelab(t, nil, "run", "--content", testContent, "--style", testStyle, "--size", "64", "--steps", "1", "--out", bad, "--no-track", "--tile", "32")

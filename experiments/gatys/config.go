@@ -109,6 +109,9 @@ type Config struct {
 	// 512² pixels are never tiled automatically). The tiled loss and gradient equal the untiled
 	// ones up to float rounding. A run records the size it used (Result.Tiling).
 	Tile string `json:"tile,omitempty"`
+	// PNG16 writes the output image as a 16-bit PNG (imageio.EncodePNG16) instead of 8-bit; the optimisation
+	// does not use it.
+	PNG16 bool `json:"png16,omitempty"`
 }
 
 // Defaults used by DefaultConfig and Resolve.

@@ -112,5 +112,5 @@ func (j *optimiseJob) Execute(x *Exec, out *Outcome) (Result, error) {
 		out.Tags["stopped_early"] = res.StoppedEarly
 	}
 	tilingTags(res, out.Tags)
-	return Result{Image: res.Image, ImageIsOutput: true}, err
+	return Result{Image: res.Image, ImageIsOutput: true, PNG16: sp.Optimise.PNG16}, err
 }

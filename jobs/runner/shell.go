@@ -210,7 +210,11 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 	out.OutputWritten = x.wrote
 	if res.Image != nil {
 		var buf bytes.Buffer
-		if e := imageio.EncodePNG(&buf, res.Image); e != nil {
+		enc := imageio.EncodePNG
+		if res.PNG16 {
+			enc = imageio.EncodePNG16
+		}
+		if e := enc(&buf, res.Image); e != nil {
 			return out, errors.Join(err, e)
 		}
 		out.Image, out.OutputPNG = res.Image, buf.Bytes()
