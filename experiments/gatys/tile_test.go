@@ -269,3 +269,42 @@ func TestPadAxis(t *testing.T) {
 		}
 	}
 }
+
+// TestTiledCoarseToFine: a coarse-to-fine run tiled at every scale gives the untiled run's image.
+func TestTiledCoarseToFine(t *testing.T) {
+	content, style := load(t, chelsea, 96), load(t, starry, 80)
+	cfg := tileTestConfig(t, "gram")
+	cfg.Scales, cfg.ScaleSteps, cfg.Steps = []int{64, 96}, nil, 4
+	cfg, err := cfg.Resolve(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := Run(cfg, content, []*imageio.Image{style}, weights(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Tile = "32"
+	var tiles []TileReport
+	tl, err := RunGuidedTiles(cfg, content, []*imageio.Image{style}, nil, weights(), nil, func(r TileReport) error {
+		tiles = append(tiles, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxd := 0.0
+	for i := range u.Image.Pix {
+		maxd = math.Max(maxd, math.Abs(float64(u.Image.Pix[i]-tl.Image.Pix[i])))
+	}
+	if maxd > 1e-3 || tl.Steps != u.Steps {
+		t.Fatalf("coarse to fine: max pixel difference %.3g, steps %d vs %d", maxd, tl.Steps, u.Steps)
+	}
+	sizes := map[int]bool{}
+	for _, r := range tiles {
+		sizes[r.Size] = true
+	}
+	if !sizes[64] || !sizes[96] || tiles[len(tiles)-1].ETA <= 0 {
+		t.Fatalf("tile reports cover sizes %v (last %+v)", sizes, tiles[len(tiles)-1])
+	}
+	t.Logf("max pixel difference %.2g over %d tile reports", maxd, len(tiles))
+}
