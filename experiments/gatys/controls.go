@@ -361,9 +361,6 @@ func runStage(b backends.Backend, info backend.Info, cfg Config, content *imagei
 	if err != nil {
 		return nil, err
 	}
-	if tile > 0 && regions != nil {
-		return nil, errors.New("gatys: spatial control (a region mask) is not tiled yet: use --tile off, or a smaller size")
-	}
 	var p *problem
 	if tile > 0 {
 		p = &problem{b: b, cfg: cfg, h: work.H, wd: work.W, ctx: context.New()}
@@ -373,7 +370,7 @@ func runStage(b backends.Backend, info backend.Info, cfg Config, content *imagei
 	res := &Result{Config: cfg, Backend: info, WeightsSource: w.Source, WeightsSHA256: w.SHA256}
 	r := &runner{p: p, cfg: cfg, res: res, start: start, onStep: onStep}
 	if tile > 0 {
-		err = runTiledStage(b, r, work, ws, init, w, tile, onTile)
+		err = runTiledStage(b, r, work, ws, regions, init, w, tile, onTile)
 	} else if cfg.Optimizer == "lbfgs" {
 		err = r.lbfgs(init)
 	} else {

@@ -37,7 +37,9 @@ package gatys
 // forward-only report costs pass 1 alone; each L-BFGS line-search trial is one evaluation. Adam's update (the
 // same formula as GoMLX's optimizers.Adam) and L-BFGS run on the whole image on the host.
 //
-// Not tiled: spatial control (a region mask) — RunGuided refuses Tile with a guide mask.
+// Spatial control is tiled for the moment losses (gram, meanvar, mmd-linear, mmd-poly of degree 2): their guided
+// forms take the generated statistics under the weights a = t²/Σt² of each region's guide, which are sums too
+// (Σ_p a_p φ(f_p), a computed once over the whole image); the guided kernel MMDs are refused (TiledGuided).
 
 import (
 	"fmt"
@@ -224,6 +226,7 @@ const (
 type statSpec struct {
 	kind         statKind
 	layer, image int
+	region       int // 0: unguided; r+1: under region r's guide weights (spatial control)
 }
 
 // tiledProblem is the tiled counterpart of problem: targets on the host or as small variables, and the three
@@ -256,6 +259,11 @@ type tiledProblem struct {
 	step                             int                        // the step whose sampled positions are used
 	sampled                          bool                       // some term samples positions
 	onTile                           func(pass, i, n int) error // progress; an error aborts the evaluation
+
+	// Spatial control: the regions and, per region and style layer, the guide weights a = t²/Σt² over the
+	// generated image's positions (losses' guided forms: the generated statistics are taken under a).
+	regions []regionTerm
+	guideW  [][]*hostMap
 }
 
 // testHalo, when > 0, replaces the halo: tests only, to show that a halo short of the receptive field breaks
@@ -263,7 +271,7 @@ type tiledProblem struct {
 var testHalo = 0
 
 // newTiledProblem prepares a tiled evaluation of cfg's objective for content (at the run's size) and styles.
-func newTiledProblem(b backends.Backend, cfg Config, w *vgg.Weights, content *imageio.Image, styles []*imageio.Image, tile int) (*tiledProblem, error) {
+func newTiledProblem(b backends.Backend, cfg Config, w *vgg.Weights, content *imageio.Image, styles []*imageio.Image, regions []regionTerm, tile int) (*tiledProblem, error) {
 	net := w.Net
 	if net == "" {
 		net = vgg.VGG19
@@ -273,7 +281,7 @@ func newTiledProblem(b backends.Backend, cfg Config, w *vgg.Weights, content *im
 	}
 	p := &tiledProblem{b: b, cfg: cfg, ctx: context.New(), w: w, net: net, H: content.H, W: content.W, tile: tile,
 		scale: map[string]int{}, chans: layerChannels(net), exact: map[[2]int]bool{},
-		k: cfg.LossOptions.WithDefaults().GaussSamples}
+		k: cfg.LossOptions.WithDefaults().GaussSamples, regions: regions}
 	p.halo, p.align = tileHalo(net, append(slices.Clone(cfg.ContentLayers), cfg.StyleLayers...))
 	if testHalo > 0 {
 		p.halo = testHalo
@@ -394,6 +402,9 @@ func (p *tiledProblem) assemble(img *imageio.Image, layers []string) ([]*hostMap
 func (p *tiledProblem) planStats(styles []*imageio.Image) error {
 	cfg := p.cfg
 	o := cfg.LossOptions.WithDefaults()
+	if p.regions != nil {
+		return p.planGuided()
+	}
 	for i, l := range cfg.StyleLayers {
 		h, w := p.layerDims(l, p.H, p.W)
 		mF := h * w
@@ -440,6 +451,72 @@ func (p *tiledProblem) planStats(styles []*imageio.Image) error {
 	return nil
 }
 
+// TiledGuided reports whether cfg's loss has a tiled guided form (spatial control with tiles).
+func TiledGuided(cfg Config) bool {
+	o := cfg.LossOptions.WithDefaults()
+	switch cfg.Loss {
+	case "gram", "meanvar", "mmd-linear":
+		return true
+	case "mmd-poly":
+		return o.PolyDegree == 2
+	}
+	return false
+}
+
+// planGuided chooses the statistics under spatial control: each moment statistic once per region, under that
+// region's guide weights (the kernel MMDs' guided forms are not tiled), and computes the weights.
+func (p *tiledProblem) planGuided() error {
+	cfg := p.cfg
+	var kinds []statKind
+	switch {
+	case cfg.Loss == "gram" || (cfg.Loss == "mmd-poly" && cfg.LossOptions.WithDefaults().PolyDegree == 2):
+		kinds = []statKind{statFF}
+		if cfg.Loss == "mmd-poly" && cfg.LossOptions.PolyC != 0 {
+			kinds = append(kinds, statF1)
+		}
+	case cfg.Loss == "mmd-linear":
+		kinds = []statKind{statF1}
+	case cfg.Loss == "meanvar":
+		kinds = []statKind{statF1, statF2}
+	default:
+		return fmt.Errorf("gatys: the guided %s loss (spatial control) is not tiled: use --tile off, a smaller size, or gram, meanvar, mmd-linear or mmd-poly of degree 2", cfg.Loss)
+	}
+	for i, l := range cfg.StyleLayers {
+		h, w := p.layerDims(l, p.H, p.W)
+		for r := range p.regions {
+			for _, k := range kinds {
+				p.stats = append(p.stats, statSpec{kind: k, layer: i, region: r + 1})
+			}
+		}
+		_ = h
+		_ = w
+	}
+	p.guideW = make([][]*hostMap, len(p.regions))
+	for r, rt := range p.regions {
+		for i, l := range cfg.StyleLayers {
+			h, w := p.layerDims(l, p.H, p.W)
+			m := &hostMap{h: h, w: w, c: 1, data: make([]float32, h*w)}
+			var sum float64
+			err := tensors.ConstFlatData(rt.guide[i], func(t []float32) {
+				for _, v := range t {
+					sum += float64(v) * float64(v)
+				}
+				for j, v := range t {
+					m.data[j] = float32(float64(v) * float64(v) / sum)
+				}
+			})
+			if err != nil {
+				return err
+			}
+			if len(m.data) != h*w {
+				return fmt.Errorf("gatys: region guide of %s has the wrong size", l)
+			}
+			p.guideW[r] = append(p.guideW[r], m)
+		}
+	}
+	return nil
+}
+
 // kernelLoss reports whether the loss needs the style images' full feature maps (the kernel MMDs).
 func (p *tiledProblem) kernelLoss() bool {
 	o := p.cfg.LossOptions.WithDefaults()
@@ -472,7 +549,7 @@ func (p *tiledProblem) styleTargets(styles []*imageio.Image) error {
 		// The moment statistics of the style image: pass 1 over its own tiles, without content, TV or gathers.
 		var kinds []statSpec
 		for _, st := range p.stats {
-			if st.kind != statGather {
+			if st.kind != statGather && st.region <= 1 {
 				kinds = append(kinds, st)
 			}
 		}
@@ -579,6 +656,25 @@ func (p *tiledProblem) layerMask(l string, t tileRect, imgH, imgW int) *tensors.
 	return tensors.FromFlatDataAndDimensions(m, 1, ph, pw, 1)
 }
 
+// guideCrop is region r's guide weights at style layer i on tile t's padded region, zero outside its interior.
+func (p *tiledProblem) guideCrop(r, i int, l string, t tileRect) *tensors.Tensor {
+	mask := p.layerMask(l, t, p.H, p.W)
+	s := p.scale[l]
+	g := p.guideW[r][i]
+	crop := g.crop(t.py0/s, t.py0/s+(t.py1-t.py0)/s, t.px0/s, t.px0/s+(t.px1-t.px0)/s)
+	var out []float32
+	_ = tensors.ConstFlatData(crop, func(c []float32) {
+		_ = tensors.ConstFlatData(mask, func(m []float32) {
+			out = make([]float32, len(c))
+			for j := range c {
+				out[j] = c[j] * m[j]
+			}
+		})
+	})
+	d := mask.Shape().Dimensions
+	return tensors.FromFlatDataAndDimensions(out, d...)
+}
+
 // pixelMask is the 0/1 mask of tile t's interior pixels on its padded region.
 func pixelMask(t tileRect) *tensors.Tensor {
 	ph, pw := t.py1-t.py0, t.px1-t.px0
@@ -639,6 +735,11 @@ func (p *tiledProblem) tileArgs(pix []float32, t tileRect, pos [][]int32) []any 
 		args = append(args, p.layerMask(l, t, p.H, p.W))
 	}
 	args = append(args, pixelMask(t))
+	for r := range p.guideW {
+		for i, l := range p.cfg.StyleLayers {
+			args = append(args, p.guideCrop(r, i, l, t))
+		}
+	}
 	for i, l := range p.cfg.ContentLayers {
 		s := p.scale[l]
 		args = append(args, p.content[i].crop(t.py0/s, t.py0/s+(t.py1-t.py0)/s, t.px0/s, t.px0/s+(t.px1-t.px0)/s))
@@ -665,13 +766,24 @@ func (p *tiledProblem) tileTerms(ctx *context.Context, in []*Node) (x *Node, sta
 	}
 	pixMask := in[i]
 	i++
+	guides := map[[2]int]*Node{}
+	for r := range p.guideW {
+		for li := range cfg.StyleLayers {
+			guides[[2]int{r, li}] = in[i]
+			i++
+		}
+	}
 	contentP := in[i : i+len(cfg.ContentLayers)]
 	i += len(cfg.ContentLayers)
 	f := vgg.Features(ctx, p.w, cfg.Pool, x, p.layers)
 	for _, st := range p.stats {
 		l := cfg.StyleLayers[st.layer]
 		if st.kind != statGather {
-			stats = append(stats, momentStat(st.kind, f[l], masks[l]))
+			m := masks[l]
+			if st.region > 0 {
+				m = guides[[2]int{st.region - 1, st.layer}]
+			}
+			stats = append(stats, momentStat(st.kind, f[l], m))
 			continue
 		}
 		sel, valid := in[i], in[i+1]
@@ -742,9 +854,10 @@ func (p *tiledProblem) statLoss(ctx *context.Context, in []*Node) []*Node {
 	g := stats[0].Graph()
 	dt := stats[0].DType()
 	tctx := ctx.In("tiled_targets").Checked(false)
+	region := 0
 	find := func(layer int, kind statKind, image int) *Node {
 		for j, st := range p.stats {
-			if st.layer == layer && st.kind == kind && (kind != statGather || st.image == image) {
+			if st.layer == layer && st.kind == kind && st.region == region && (kind != statGather || st.image == image) {
 				return stats[j]
 			}
 		}
@@ -753,11 +866,15 @@ func (p *tiledProblem) statLoss(ctx *context.Context, in []*Node) []*Node {
 	styleStat := func(k, layer int, kind statKind) *Node {
 		j := 0
 		for _, st := range p.stats {
-			if st.layer != layer || st.kind == statGather {
+			if st.layer != layer || st.kind == statGather || st.region > 1 {
 				continue
 			}
 			if st.kind == kind {
-				v := tctx.VariableWithValue(fmt.Sprintf("style%d_%d_%d", k, layer, kind), p.styleStats[k][layer][j]).SetTrainable(false)
+				name := fmt.Sprintf("style%d_%d_%d", k, layer, kind)
+				v := tctx.GetVariable(name)
+				if v == nil {
+					v = tctx.VariableWithValue(name, p.styleStats[k][layer][j]).SetTrainable(false)
+				}
 				return v.ValueGraph(g)
 			}
 			j++
@@ -780,7 +897,25 @@ func (p *tiledProblem) statLoss(ctx *context.Context, in []*Node) []*Node {
 		mF := float64(h * w)
 		n := float64(p.chans[l])
 		li := ScalarZero(g, dt)
-		for k, wk := range cfg.StyleBlend {
+		type term struct {
+			region, k int
+			w, mF     float64
+		}
+		var terms []term
+		if p.regions == nil {
+			for k, wk := range cfg.StyleBlend {
+				terms = append(terms, term{0, k, wk, mF})
+			}
+		} else {
+			for r, rt := range p.regions {
+				for j, k := range rt.images {
+					terms = append(terms, term{r + 1, k, rt.weight * rt.blend[j], 1}) // guide weights sum to 1
+				}
+			}
+		}
+		for _, tm := range terms {
+			k, wk, mF := tm.k, tm.w, tm.mF
+			region = tm.region
 			mS := float64(p.styleM[k][i])
 			var lk *Node
 			switch {

@@ -126,8 +126,8 @@ func chooseTile(b backends.Backend, cfg Config, w *vgg.Weights, h, wd int) (int,
 }
 
 // runTiledStage is runStage's tiled path: the same loop and reports, the loss and gradient from tiles.
-func runTiledStage(b backends.Backend, r *runner, work *imageio.Image, ws []*imageio.Image, init *imageio.Image, w *vgg.Weights, tile int, onTile func(TileReport) error) error {
-	tp, err := newTiledProblem(b, r.cfg, w, work, ws, tile)
+func runTiledStage(b backends.Backend, r *runner, work *imageio.Image, ws []*imageio.Image, regions []regionTerm, init *imageio.Image, w *vgg.Weights, tile int, onTile func(TileReport) error) error {
+	tp, err := newTiledProblem(b, r.cfg, w, work, ws, regions, tile)
 	if err != nil {
 		return err
 	}

@@ -1,22 +1,21 @@
 package runner
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/stylelab/stylelab/experiments/gatys"
 )
 
 // checkTiling refuses, before the run starts (nothing recorded as RUNNING, nothing written), a tile below the
-// loss network's halo, a size that does not fit even at the smallest tile, and tiling with a region mask.
+// loss network's halo, a size that does not fit even at the smallest tile, and tiling a guided kernel MMD (region mask).
 func checkTiling(j *optimiseJob) error {
 	tiles, err := gatys.CheckTiling(*j.sp.Optimise, j.w, j.content)
 	if err != nil {
 		return fmt.Errorf("tile: %w", err)
 	}
 	for _, t := range tiles {
-		if t > 0 && j.guide != nil && j.guide.Mask != nil {
-			return errors.New("tile: spatial control (a region mask) is not tiled yet: use --tile off, or a smaller size")
+		if t > 0 && j.guide != nil && j.guide.Mask != nil && !gatys.TiledGuided(*j.sp.Optimise) {
+			return fmt.Errorf("tile: the guided %s loss (spatial control) is not tiled: use --tile off, a smaller size, or gram, meanvar, mmd-linear or mmd-poly of degree 2", j.sp.Optimise.Loss)
 		}
 	}
 	return nil
