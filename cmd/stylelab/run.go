@@ -101,6 +101,8 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 	styleScale := fs.Float64("style-scale", 1, "style image size relative to the content's (0.5: larger strokes, 2: finer)")
 	scales := fs.String("scales", "", "coarse to fine: comma-separated longer sides, e.g. 128,256 (the last is the output size; each stage starts from the previous result)")
 	scaleSteps := fs.String("scale-steps", "", "steps of each --scales stage, comma-separated (default: --steps split evenly)")
+	png16 := fs.Bool("png16", false, "write the output as a 16-bit PNG (for prints: no 8-bit banding)")
+	tile := fs.String("tile", "auto", "print sizes: evaluate the loss in tiles of N px with halos (exact: same result as untiled) | auto (tile only a scale that does not fit in memory) | off")
 	tags := tagFlag{}
 	fs.Var(tags, "tag", "extra tag on the tracker run, KEY=VALUE (repeatable)")
 	fs.Usage = func() {
@@ -168,6 +170,7 @@ func runConfigFromFlags(args []string) (*runRequest, error) {
 	}
 	c.Size, c.Steps, c.Optimizer, c.Seed, c.Loss, c.Pool, c.Init = *size, *steps, *optimizer, *seed, *loss, p, *init
 	c.ContentWeight, c.TVWeight, c.LearningRate = contentWeight, tvWeight, *lr
+	c.Tile, c.PNG16 = *tile, *png16
 	if given["style-weight"] { // unset: the loss's default weight; given, even 0: that weight
 		c.StyleWeight = styleWeight
 	}
@@ -333,6 +336,8 @@ type runProgress struct {
 	bar     *progressbar.ProgressBar
 	stderr  io.Writer
 	lastDec int
+	// lastTile is when the last tile progress line was written (tileprogress.go).
+	lastTile time.Time
 }
 
 func isTerminal(w io.Writer) bool {

@@ -104,7 +104,7 @@ func executeSpec(sp *spec.Spec, rs runSettings, stdout, stderr io.Writer) error 
 		defer st.Close()
 	}
 	prog := newRunProgress(p.Steps(), stdout, stderr)
-	out, runErr := p.Run(runner.Options{Store: st, Tags: rs.Tags, StopOnSignal: true, OnProgress: func(r runner.Progress) { _ = prog.step(r) }})
+	out, runErr := p.Run(runner.Options{Store: st, Tags: rs.Tags, StopOnSignal: true, OnProgress: func(r runner.Progress) { _ = prog.step(r) }, OnTile: prog.tile})
 	prog.finish()
 	if out == nil {
 		return runErr

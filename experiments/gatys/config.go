@@ -103,6 +103,15 @@ type Config struct {
 	// ScaleSteps are the steps of each scale; Resolve splits Steps evenly when they are not given (the first
 	// Steps mod len(Scales) scales get one more) and sets Steps to their sum.
 	ScaleSteps []int `json:"scale_steps,omitempty"`
+	// Tile evaluates the objective tile by tile (tile.go): "off" untiled, a number N tiles of N×N interior
+	// pixels (a multiple of 16 and at least the halo, MinTile), "" (the default; "auto" resolves to it) tiles
+	// only a scale whose untiled evaluation the CPU backend estimates will not fit in memory (images of at most
+	// 512² pixels are never tiled automatically). The tiled loss and gradient equal the untiled
+	// ones up to float rounding. A run records the size it used (Result.Tiling).
+	Tile string `json:"tile,omitempty"`
+	// PNG16 writes the output image as a 16-bit PNG (imageio.EncodePNG16) instead of 8-bit; the optimisation
+	// does not use it.
+	PNG16 bool `json:"png16,omitempty"`
 }
 
 // Defaults used by DefaultConfig and Resolve.
@@ -253,6 +262,11 @@ func (c Config) Resolve(numStyles int) (Config, error) {
 		c.LossOptions.Seed = c.Seed
 	}
 	c.LossOptions = c.LossOptions.WithDefaults()
+	if t := strings.ToLower(strings.TrimSpace(c.Tile)); t == "auto" || t == "" {
+		c.Tile = ""
+	} else {
+		c.Tile = t
+	}
 	c.resolveControls()
 	return c, c.Validate(numStyles)
 }
@@ -356,6 +370,13 @@ func (c Config) Validate(numStyles int) error {
 		}
 		if total == 0 {
 			bad("style blend weights are all 0: give at least one style image a positive weight")
+		}
+	}
+	if t, err := ParseTile(c.Tile); err != nil {
+		bad("%v", err)
+	} else if t > 0 && len(c.StyleLayers) > 0 && len(c.ContentLayers) > 0 && vgg.ValidateLayers(append(slices.Clone(c.ContentLayers), c.StyleLayers...)) == nil {
+		if err := checkTile(t, c, vgg.VGG19); err != nil {
+			bad("%v", err)
 		}
 	}
 	errs = append(errs, c.validateControls()...)

@@ -154,6 +154,14 @@ func (c Config) validateControls() []error {
 // later stage's own step 0 (the upsampled image) is not reported.
 func RunGuided(cfg Config, content *imageio.Image, styles []*imageio.Image, guide *Guide, w *vgg.Weights,
 	onStep func(StepReport) error) (*Result, error) {
+	return RunGuidedTiles(cfg, content, styles, guide, w, onStep, nil)
+}
+
+// RunGuidedTiles is RunGuided with onTile (nil: none) called before each tile of each pass of a tiled stage
+// (TileReport: scale, step, pass, tile, ETA); an error from it stops the run mid-step, returned with the Result
+// whose Image is the last full image (that of the last reported step).
+func RunGuidedTiles(cfg Config, content *imageio.Image, styles []*imageio.Image, guide *Guide, w *vgg.Weights,
+	onStep func(StepReport) error, onTile func(TileReport) error) (*Result, error) {
 	start := time.Now()
 	cfg, err := cfg.Resolve(len(styles))
 	if err != nil {
@@ -178,7 +186,7 @@ func RunGuided(cfg Config, content *imageio.Image, styles []*imageio.Image, guid
 		return nil, fmt.Errorf("gatys: %w", err)
 	}
 	if len(cfg.Scales) == 0 {
-		st, err := runStage(b, info, cfg, content, styles, guide, nil, w, onStep, start)
+		st, err := runStage(b, info, cfg, content, styles, guide, nil, w, onStep, onTile, start)
 		return st.finish(err)
 	}
 	var (
@@ -210,7 +218,7 @@ func RunGuided(cfg Config, content *imageio.Image, styles []*imageio.Image, guid
 				return onStep(r)
 			}
 			return nil
-		}, start)
+		}, onTile, start)
 		if st == nil {
 			return out, err
 		}
@@ -219,6 +227,9 @@ func RunGuided(cfg Config, content *imageio.Image, styles []*imageio.Image, guid
 			out = st.res
 		} else {
 			out.Last, out.Image, out.Backend = st.res.Last, st.res.Image, st.res.Backend
+			if st.res.Tiling != nil {
+				out.Tiling = st.res.Tiling
+			}
 		}
 		secs += st.res.SecondsPerStep * float64(st.res.Steps)
 		offset += st.res.Steps
@@ -320,7 +331,7 @@ func prepareInputs(cfg Config, content *imageio.Image, styles []*imageio.Image) 
 // runStage runs one optimisation at cfg.Size (cfg resolved, without Scales). initAt, when it returns an image,
 // replaces cfg.Init (coarse to fine).
 func runStage(b backends.Backend, info backend.Info, cfg Config, content *imageio.Image, styles []*imageio.Image, guide *Guide,
-	initAt func(*imageio.Image) (*imageio.Image, error), w *vgg.Weights, onStep func(StepReport) error, start time.Time) (*stageResult, error) {
+	initAt func(*imageio.Image) (*imageio.Image, error), w *vgg.Weights, onStep func(StepReport) error, onTile func(TileReport) error, start time.Time) (*stageResult, error) {
 	all := styles
 	if guide != nil {
 		all = append(slices.Clone(styles), guide.RegionStyles...)
@@ -346,13 +357,21 @@ func runStage(b backends.Backend, info backend.Info, cfg Config, content *imagei
 			return nil, fmt.Errorf("gatys: %w", err)
 		}
 	}
-	p, err := newProblem(b, cfg, w, work, ws, regions)
+	tile, err := chooseTile(b, cfg, w, work.H, work.W)
 	if err != nil {
+		return nil, err
+	}
+	var p *problem
+	if tile > 0 {
+		p = &problem{b: b, cfg: cfg, h: work.H, wd: work.W, ctx: context.New()}
+	} else if p, err = newProblem(b, cfg, w, work, ws, regions); err != nil {
 		return nil, err
 	}
 	res := &Result{Config: cfg, Backend: info, WeightsSource: w.Source, WeightsSHA256: w.SHA256}
 	r := &runner{p: p, cfg: cfg, res: res, start: start, onStep: onStep}
-	if cfg.Optimizer == "lbfgs" {
+	if tile > 0 {
+		err = runTiledStage(b, r, work, ws, regions, init, w, tile, onTile)
+	} else if cfg.Optimizer == "lbfgs" {
 		err = r.lbfgs(init)
 	} else {
 		err = r.adam(init)

@@ -56,6 +56,8 @@ type Result struct {
 	// StoppedEarly says why the run ended before Config.Steps without an error ("" when it ran all steps):
 	// L-BFGS stops when its line search finds no decrease.
 	StoppedEarly string
+	// Tiling is how the run was tiled (tile.go); nil for an untiled run.
+	Tiling *Tiling `json:"tiling,omitempty"`
 }
 
 // NaNError reports a loss term or the image becoming NaN or ±Inf. The Result returned with it holds the last
@@ -166,6 +168,7 @@ type problem struct {
 	regions    []regionTerm             // spatial control's regions; nil without a mask (controls.go)
 	slots      map[[2]int]*sampleSlot   // sampled positions per (style layer, style image); see sampling.go
 	sampleStep int                      // the step whose positions the slots hold
+	tiled      *tiledProblem            // the tiled evaluation, when the run is tiled (tile.go); nil otherwise
 }
 
 // features computes the given layers of img once, as tensors.
@@ -489,7 +492,9 @@ func (r *runner) lbfgs(init *imageio.Image) error {
 	if err != nil {
 		return err
 	}
-	defer e.exec.Finalize()
+	if e.exec != nil {
+		defer e.exec.Finalize()
+	}
 	l := &lbfgsLoop{r: r, e: e, x: make([]float64, len(init.Pix))}
 	for i, v := range init.Pix {
 		l.x[i] = float64(v)
@@ -522,6 +527,9 @@ type lbfgsEval struct {
 
 func newLBFGSEval(r *runner) (*lbfgsEval, error) {
 	p := r.p
+	if p.tiled != nil {
+		return &lbfgsEval{r: r, buf: imageio.New(p.wd, p.h)}, nil
+	}
 	exec, err := context.NewExec(p.b, p.ctx, func(ctx *context.Context, x *Node) []*Node {
 		total, vec := p.terms(ctx, x)
 		return []*Node{vec, Gradient(total, x)[0]}
@@ -540,21 +548,28 @@ func (e *lbfgsEval) eval(xs []float64) (float64, []float64, error) {
 	for i, v := range xs {
 		e.buf.Pix[i] = float32(v)
 	}
-	if testLossHook != nil {
-		testLossHook.atStep(e.r.p.ctx, e.iter)
-	}
-	outs, err := e.exec.Exec(e.buf.Tensor())
-	if err != nil {
-		e.err = err
-		return 0, nil, err
-	}
-	vec, err := flat32(outs[0])
-	if err != nil {
-		return 0, nil, err
-	}
-	g32, err := flat32(outs[1])
-	if err != nil {
-		return 0, nil, err
+	var vec, g32 []float32
+	var err error
+	if t := e.r.p.tiled; t != nil {
+		if vec, g32, err = t.eval(e.buf.Pix, true); err != nil {
+			e.err = err
+			return 0, nil, err
+		}
+	} else {
+		if testLossHook != nil {
+			testLossHook.atStep(e.r.p.ctx, e.iter)
+		}
+		outs, err := e.exec.Exec(e.buf.Tensor())
+		if err != nil {
+			e.err = err
+			return 0, nil, err
+		}
+		if vec, err = flat32(outs[0]); err != nil {
+			return 0, nil, err
+		}
+		if g32, err = flat32(outs[1]); err != nil {
+			return 0, nil, err
+		}
 	}
 	e.vecs = append(e.vecs, vec)
 	rep := e.r.report(e.iter, vec, 0, 0)

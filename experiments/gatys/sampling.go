@@ -59,6 +59,9 @@ func SampleDraw(seed uint64, step, layer, image, role, m, k int) []int32 {
 // resample sets every slot's positions to those of step; slots made later (while a graph is built) start there.
 func (p *problem) resample(step int) error {
 	p.sampleStep = step
+	if p.tiled != nil {
+		p.tiled.step = step
+	}
 	for _, s := range p.slots {
 		if err := s.idxF.SetValue(s.draw(p.cfg.LossOptions.Seed, step, 1)); err != nil {
 			return err
@@ -71,7 +74,7 @@ func (p *problem) resample(step int) error {
 }
 
 // sampling reports whether any style term uses sampled positions (known once a loss graph has been built).
-func (p *problem) sampling() bool { return len(p.slots) > 0 }
+func (p *problem) sampling() bool { return len(p.slots) > 0 || (p.tiled != nil && p.tiled.sampled) }
 
 // styleTerm is the style loss of style layer i (features F) against style image k's target S in F's graph,
 // with the slot's current positions as inputs where the loss samples; with a guide (spatial control, not nil),

@@ -74,6 +74,8 @@ type Result struct {
 	// (optimise, stylize, interpolate, adain). A kind whose output file is something else (train: its
 	// checkpoint) writes it itself through Exec.WriteOutput and leaves this false.
 	ImageIsOutput bool
+	// PNG16 encodes Image as a 16-bit PNG (optimise's png16), output file and artifact alike.
+	PNG16 bool
 }
 
 // Progress is one completed step, as a job reports it (Exec.Step) and Options.OnProgress receives it.

@@ -59,6 +59,9 @@ func (optimiseKind) Prepare(sp *spec.Spec, w *vgg.Weights, _ InputPolicy) (Job, 
 			j.guide.RegionStyles = append(j.guide.RegionStyles, im)
 		}
 	}
+	if err := checkTiling(j); err != nil {
+		return nil, err
+	}
 	return j, nil
 }
 
@@ -88,7 +91,9 @@ func (j *optimiseJob) Execute(x *Exec, out *Outcome) (Result, error) {
 	sp := j.sp
 	var style0 float64
 	evals := 0
-	res, err := gatys.RunGuided(*sp.Optimise, j.content, j.styles, j.guide, j.w, func(r gatys.StepReport) error {
+	last := -1
+	res, err := gatys.RunGuidedTiles(*sp.Optimise, j.content, j.styles, j.guide, j.w, func(r gatys.StepReport) error {
+		last = r.Step
 		if r.Step == 0 {
 			style0 = r.Style
 		}
@@ -100,7 +105,7 @@ func (j *optimiseJob) Execute(x *Exec, out *Outcome) (Result, error) {
 			x.Options.OnStep(r)
 		}
 		return x.Stop(r.Step) // stop at this step boundary once interrupted, after the step has been logged
-	})
+	}, func(t gatys.TileReport) error { return onTile(x, t, last) })
 	out.Result = res
 	if res == nil {
 		return Result{}, err
@@ -110,7 +115,8 @@ func (j *optimiseJob) Execute(x *Exec, out *Outcome) (Result, error) {
 	if res.StoppedEarly != "" {
 		out.Tags["stopped_early"] = res.StoppedEarly
 	}
-	return Result{Image: res.Image, ImageIsOutput: true}, err
+	tilingTags(res, out.Tags)
+	return Result{Image: res.Image, ImageIsOutput: true, PNG16: sp.Optimise.PNG16}, err
 }
 
 // checkImageSizes refuses, before the run exists, images too small for the deepest loss layer: a layer after k

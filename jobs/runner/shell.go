@@ -34,6 +34,8 @@ type Options struct {
 	OnProgress func(Progress)
 	// OnStep is the optimise kind's typed progress hook (called after OnProgress).
 	OnStep func(gatys.StepReport)
+	// OnTile is the optimise kind's progress hook within a tiled step (scale, step, pass, tile, ETA).
+	OnTile func(gatys.TileReport)
 	// OnTrainStep is the train kind's typed progress hook (called after OnProgress).
 	OnTrainStep func(train.StepReport)
 	// Notebook names the notebook the run came from, recorded in provenance.
@@ -209,7 +211,11 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 	out.OutputWritten = x.wrote
 	if res.Image != nil {
 		var buf bytes.Buffer
-		if e := imageio.EncodePNG(&buf, res.Image); e != nil {
+		enc := imageio.EncodePNG
+		if res.PNG16 {
+			enc = imageio.EncodePNG16
+		}
+		if e := enc(&buf, res.Image); e != nil {
 			return out, errors.Join(err, e)
 		}
 		out.Image, out.OutputPNG = res.Image, buf.Bytes()
