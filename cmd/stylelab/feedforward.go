@@ -29,6 +29,7 @@ type commonFF struct {
 	net, layout                        *string
 	seed                               uint64
 	noTrack, asJSON, dryRun            bool
+	storeInputs                        bool // train only: --store-inputs
 }
 
 func (c *commonFF) register(fs *flag.FlagSet, experiment string) {
@@ -81,7 +82,7 @@ func parseFloats(flagName, s string) ([]float64, error) {
 
 // settings are the run shell's settings of the command's flags.
 func (c *commonFF) settings() runSettings {
-	return runSettings{DB: c.db, NoTrack: c.noTrack, JSON: c.asJSON, DryRun: c.dryRun}
+	return runSettings{DB: c.db, NoTrack: c.noTrack, JSON: c.asJSON, DryRun: c.dryRun, StoreInputs: c.storeInputs}
 }
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
@@ -91,6 +92,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	kind := fs.String("kind", "cin", "network: single (one style), cin (several styles, conditional instance norm) or adain (any style)")
 	styles := fs.String("styles", "", "style images, comma-separated (required)")
 	contentDir := fs.String("content-dir", "images/content", "folder of content photos (JPEG/PNG)")
+	fs.BoolVar(&c.storeInputs, "store-inputs", false, "also copy the content folder's photos into the tracker (content-addressed), so that the run can be rerun where the folder is gone (its file list and hashes are recorded anyway)")
 	preset := fs.String("preset", "cpu", "starting configuration: cpu (a small net in minutes), gpu (the papers' sizes) or tiny (tests)")
 	size := fs.Int("size", 0, "side of the square training crops (default: the preset's)")
 	steps := fs.Int("steps", 0, "training steps (default: the preset's)")

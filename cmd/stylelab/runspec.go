@@ -21,6 +21,8 @@ type runSettings struct {
 	Tags     map[string]string // --tag KEY=VALUE
 	SaveSpec string            // --save-spec FILE: the resolved spec, written before the run starts
 	DryRun   bool              // --dry-run: print the memory estimate (dryrun.go) instead of running
+	// StoreInputs: --store-inputs, a training run's content folder copied into the store (runner.Options).
+	StoreInputs bool
 }
 
 // kindReport is how the CLI reports a run of one kind. Each command file registers its kinds' reports
@@ -104,7 +106,7 @@ func executeSpec(sp *spec.Spec, rs runSettings, stdout, stderr io.Writer) error 
 		defer st.Close()
 	}
 	prog := newRunProgress(p.Steps(), stdout, stderr)
-	out, runErr := p.Run(runner.Options{Store: st, Tags: rs.Tags, StopOnSignal: true, OnProgress: func(r runner.Progress) { _ = prog.step(r) }, OnTile: prog.tile})
+	out, runErr := p.Run(runner.Options{Store: st, Tags: rs.Tags, StopOnSignal: true, StoreInputs: rs.StoreInputs, OnProgress: func(r runner.Progress) { _ = prog.step(r) }, OnTile: prog.tile})
 	prog.finish()
 	if out == nil {
 		return runErr

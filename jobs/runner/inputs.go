@@ -21,8 +21,9 @@ import (
 // The copies are artifacts like any other (content-addressed: an image read by a hundred runs is stored
 // once) named InputPrefix + role + the extension of the bytes' media type (.png, .jpg, .gif, .webp, .bmp,
 // .tiff; else the file's own): inputs/content.png, inputs/style-0.jpg (the spec's style index),
-// inputs/mask.png, inputs/region-style-0.png. A training run's folder of photos is not copied (its
-// manifest of paths and hashes is in spec.json); neither are checkpoints (model, resume) nor weights.
+// inputs/mask.png, inputs/region-style-0.png. A training run's folder of photos is copied only when asked
+// (Options.StoreInputs, CLI --store-inputs), as inputs/content_dir/<path inside the folder>; its manifest of
+// paths and hashes is in spec.json either way. Checkpoints (model, resume) and weights are not copied.
 
 // InputPrefix starts the names of the stored input artifacts.
 const InputPrefix = "inputs/"
@@ -87,9 +88,13 @@ func inputExt(mt, path string) string {
 // grow with their size). A file over MaxStoredInput is skipped and named in InputsSkippedTag; a file whose
 // bytes no longer have the SHA-256 the spec recorded when it was prepared is an error (it changed while the
 // run started), as is a failed write.
-func recordInputs(run *tracker.Run, sp *spec.Spec) error {
+func recordInputs(run *tracker.Run, sp *spec.Spec, folder bool) error {
 	var skipped []string
-	for _, s := range inputsToStore(sp) {
+	all := inputsToStore(sp)
+	if folder {
+		all = append(all, folderInputs(sp)...)
+	}
+	for _, s := range all {
 		path := sp.FilePath(s.in.Path)
 		f, st, err := safefile.Open(path)
 		if err != nil {
@@ -100,6 +105,9 @@ func recordInputs(run *tracker.Run, sp *spec.Spec) error {
 		f.Close()
 		mt := http.DetectContentType(head[:n])
 		name := InputPrefix + s.role + inputExt(mt, s.in.Path)
+		if strings.HasPrefix(s.role, contentDirRole) {
+			name = InputPrefix + s.role // the photo's own name inside the folder
+		}
 		if st.Size() > MaxStoredInput {
 			skipped = append(skipped, fmt.Sprintf("%s (%s: %d MiB > %d MiB)", strings.TrimPrefix(name, InputPrefix), s.in.Path, st.Size()>>20, MaxStoredInput>>20))
 			continue
@@ -123,12 +131,17 @@ func recordInputs(run *tracker.Run, sp *spec.Spec) error {
 // input restored (the rerun's verdict and warnings carry them). An
 // input whose file is missing and that has no stored copy (runs recorded before inputs were stored, or a
 // skipped one) is left for Prepare to report.
-func restoreInputs(s *tracker.Store, runID string, sp *spec.Spec) ([]string, error) {
+func restoreInputs(s *tracker.Store, runID string, sp *spec.Spec, tmp func() (string, error)) ([]string, error) {
 	arts, err := s.Artifacts(runID)
 	if err != nil {
 		return nil, err
 	}
 	var said []string
+	if m, err := restoreFolder(s, runID, sp, arts, tmp); err != nil {
+		return nil, err
+	} else if m != "" {
+		said = append(said, m)
+	}
 	byRole := map[string]tracker.Artifact{} // inputs/content.png → "content"
 	for _, a := range arts {
 		if strings.HasPrefix(a.Name, InputPrefix) {
@@ -151,4 +164,67 @@ func restoreInputs(s *tracker.Store, runID string, sp *spec.Spec) ([]string, err
 		in.in.Path = blob
 	}
 	return said, nil
+}
+
+// contentDirRole starts the role of a training folder's photo: content_dir/<its path inside the folder>.
+const contentDirRole = "content_dir/"
+
+// folderInputs lists the photos of a training run's content folder, each with its path inside the folder.
+func folderInputs(sp *spec.Spec) []storedInput {
+	d := sp.Inputs.ContentDir
+	if d == nil {
+		return nil
+	}
+	var out []storedInput
+	for i := range d.Files {
+		rel, err := filepath.Rel(d.Path, d.Files[i].Path)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			rel = filepath.Base(d.Files[i].Path)
+		}
+		out = append(out, storedInput{contentDirRole + filepath.ToSlash(rel), &d.Files[i]})
+	}
+	return out
+}
+
+// restoreFolder rebuilds a training run's content folder from its stored copy when the folder is gone: every
+// recorded photo must have a stored copy with its SHA-256 (else nothing is restored and Prepare reports the
+// missing folder). The photos are copied into a fresh folder under tmp, with their recorded names, and the spec
+// points at it; the caller removes tmp.
+func restoreFolder(s *tracker.Store, runID string, sp *spec.Spec, arts []tracker.Artifact, tmp func() (string, error)) (string, error) {
+	d := sp.Inputs.ContentDir
+	if d == nil || len(d.Files) == 0 {
+		return "", nil
+	}
+	if _, err := os.Stat(sp.FilePath(d.Path)); !errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	byName := map[string]tracker.Artifact{}
+	for _, a := range arts {
+		byName[a.Name] = a
+	}
+	ins := folderInputs(sp)
+	for _, in := range ins {
+		if a, ok := byName[InputPrefix+in.role]; !ok || (in.in.SHA256 != "" && a.SHA256 != in.in.SHA256) {
+			return "", nil
+		}
+	}
+	dir, err := tmp()
+	if err != nil {
+		return "", err
+	}
+	for _, in := range ins {
+		a := byName[InputPrefix+in.role]
+		dst := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(in.role, contentDirRole)))
+		data, err := s.ReadArtifact(a.SHA256) // checks the blob's hash
+		if err != nil {
+			return "", fmt.Errorf("content folder %s is missing and the stored copy of %s cannot be read: %w", d.Path, in.in.Path, err)
+		}
+		if err := safefile.WriteFile(dst, data); err != nil {
+			return "", err
+		}
+		in.in.Path = dst
+	}
+	old := d.Path
+	d.Path = dir
+	return fmt.Sprintf("content folder %s is missing: using the %d photos stored with run %s", old, len(ins), short(runID)), nil
 }

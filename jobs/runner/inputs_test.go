@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stylelab/stylelab/experiments/train"
 	"github.com/stylelab/stylelab/jobs/spec"
 	"github.com/stylelab/stylelab/tracker"
 )
@@ -95,7 +96,7 @@ func TestHugeInputNotStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := recordInputs(run, sp); err != nil {
+	if err := recordInputs(run, sp, false); err != nil {
 		t.Fatal(err)
 	}
 	var e error
@@ -107,5 +108,56 @@ func TestHugeInputNotStored(t *testing.T) {
 	arts, _ := st.Artifacts(run.ID())
 	if len(arts) != 1 || arts[0].Name != "inputs/style-0.png" || arts[0].MediaType != "image/png" {
 		t.Errorf("artifacts %+v: want only inputs/style-0.png", arts)
+	}
+}
+
+// --store-inputs: a training run's content folder is copied into the store, and a rerun where the folder is
+// gone trains on the stored photos (same hashes, same key) and says so; without the option only the manifest is
+// kept, and the rerun reports the missing folder.
+func TestStoredContentFolderRerun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a tiny network: skipped with -short")
+	}
+	dir := t.TempDir()
+	st := openStore(t)
+	sp := tinyTrainSpec(t, dir, train.KindCIN)
+	out, err := Run(sp, Options{Store: st, StoreInputs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arts, _ := st.Artifacts(out.RunID)
+	var stored []string
+	for _, a := range arts {
+		if strings.HasPrefix(a.Name, InputPrefix+contentDirRole) {
+			stored = append(stored, a.Name)
+		}
+	}
+	if strings.Join(stored, ",") != "inputs/content_dir/astronaut.jpg,inputs/content_dir/chelsea.jpg" &&
+		strings.Join(stored, ",") != "inputs/content_dir/chelsea.jpg,inputs/content_dir/astronaut.jpg" {
+		t.Fatalf("stored folder artifacts %v", stored)
+	}
+	plain, err := Run(tinyTrainSpec(t, t.TempDir(), train.KindCIN), Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "content")); err != nil {
+		t.Fatal(err)
+	}
+	var warned []string
+	v, err := Rerun(st, out.RunID, RerunOptions{Options: Options{Warn: func(w string) { warned = append(warned, w) }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Verdict != Identical || len(warned) == 0 || !strings.Contains(strings.Join(warned, "\n"), "using the 2 photos stored with run") {
+		t.Errorf("rerun from the stored folder: %s, warnings %q", v.Verdict, warned)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "content")); err == nil {
+		t.Error("the rerun recreated the original folder")
+	}
+	// The other run stored no photos: with its folder gone, the rerun cannot train and says what is missing.
+	pr, _ := LoadSpec(st, plain.RunID)
+	os.RemoveAll(pr.Inputs.ContentDir.Path)
+	if _, err := Rerun(st, plain.RunID, RerunOptions{}); err == nil {
+		t.Error("rerun of a run without stored photos succeeded with its folder gone")
 	}
 }

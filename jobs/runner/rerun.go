@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"os"
 	"sort"
 	"strings"
 
@@ -116,7 +117,18 @@ func Rerun(s *tracker.Store, runID string, o RerunOptions) (*Verdict, error) {
 			o.Warn(w)
 		}
 	}
-	restored, err := restoreInputs(s, orig.ID, sp) // inputs.go: missing input files from the store
+	var tmpDir string
+	defer func() {
+		if tmpDir != "" {
+			os.RemoveAll(tmpDir)
+		}
+	}()
+	tmp := func() (string, error) {
+		var err error
+		tmpDir, err = os.MkdirTemp("", "stylelab-rerun-inputs-")
+		return tmpDir, err
+	}
+	restored, err := restoreInputs(s, orig.ID, sp, tmp) // inputs.go: missing input files from the store
 	if err != nil {
 		return nil, fmt.Errorf("rerun of %s: %w", short(orig.ID), err)
 	}

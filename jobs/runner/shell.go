@@ -49,6 +49,9 @@ type Options struct {
 	// RunOptions are passed to Store.StartRun after the provenance record (flush and retry settings), for
 	// every kind.
 	RunOptions []tracker.RunOption
+	// StoreInputs also copies a training run's content folder into the store (inputs/content_dir/…), so that
+	// it can be rerun where the folder is gone; the single images of every run are stored anyway (inputs.go).
+	StoreInputs bool
 }
 
 // Outcome is what Run produced.
@@ -81,6 +84,8 @@ type Prepared struct {
 	Weights *vgg.Weights
 	// Job is the kind's prepared work.
 	Job Job
+
+	storeFolder bool // Options.StoreInputs of the run being recorded
 }
 
 // Steps is the number of steps the run counts to (for progress displays made before it starts).
@@ -196,6 +201,7 @@ func (p *Prepared) Run(o Options) (out *Outcome, err error) {
 				err = e
 			}
 		}()
+		p.storeFolder = o.StoreInputs
 		if err = safely(func() error { return p.recordStart(run, o.Tags) }); err != nil {
 			return out, err
 		}
@@ -326,7 +332,7 @@ func (p *Prepared) recordStart(run *tracker.Run, extra map[string]string) error 
 	if err := run.SetTags(tags); err != nil {
 		return err
 	}
-	if err := recordInputs(run, sp); err != nil { // inputs.go: content, style(s), mask as artifacts
+	if err := recordInputs(run, sp, p.storeFolder); err != nil { // inputs.go: content, style(s), mask as artifacts
 		return err
 	}
 	_, err = run.LogArtifact(SpecArtifact, "application/json", sp.JSON())
