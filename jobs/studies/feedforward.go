@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/stylelab/stylelab/experiments/imageio"
 	"github.com/stylelab/stylelab/experiments/losses"
@@ -191,7 +192,7 @@ func RunFeedForward(d FeedForwardDesign, jcfg study.JudgeConfig, st *tracker.Sto
 				return nil, err
 			}
 			for ci, c := range d.HeldOut {
-				if err := res.judgeOne(judge, load, stylize, model, wsha, []float64{1}, styleImgs[si], c,
+				if err := res.judgeOne(st, judge, load, stylize, model, wsha, []float64{1}, styleImgs[si], c,
 					FeedForwardScore{Loss: loss, Arm: ArmSingle, Style: si, Content: c}, fmt.Sprintf("%s-single-%d-c%d", loss, si, ci)); err != nil {
 					return nil, err
 				}
@@ -211,7 +212,7 @@ func RunFeedForward(d FeedForwardDesign, jcfg study.JudgeConfig, st *tracker.Sto
 			for si := range d.Styles {
 				mix := make([]float64, len(d.Styles))
 				mix[si] = 1
-				if err := res.judgeOne(judge, load, stylize, model, wsha, mix, styleImgs[si], c,
+				if err := res.judgeOne(st, judge, load, stylize, model, wsha, mix, styleImgs[si], c,
 					FeedForwardScore{Loss: loss, Arm: ArmCIN, Style: si, Content: c}, fmt.Sprintf("%s-cin-%d-c%d", loss, si, ci)); err != nil {
 					return nil, err
 				}
@@ -249,7 +250,7 @@ func RunFeedForward(d FeedForwardDesign, jcfg study.JudgeConfig, st *tracker.Sto
 	return res, nil
 }
 
-func (res *FeedForwardResult) judgeOne(judge *study.Judge, load func(string) (*imageio.Image, error),
+func (res *FeedForwardResult) judgeOne(st *tracker.Store, judge *study.Judge, load func(string) (*imageio.Image, error),
 	stylize func(string, []float64, string, string) (*imageio.Image, string, error),
 	model, wsha string, mix []float64, style *imageio.Image, content string, row FeedForwardScore, name string) error {
 	img, id, err := stylize(model, mix, content, name)
@@ -264,6 +265,18 @@ func (res *FeedForwardResult) judgeOne(judge *study.Judge, load func(string) (*i
 		return err
 	}
 	row.RunID = id
+	if st != nil && id != "" {
+		// The scores on the stylize run itself, like a study's evaluation does (filterable as judge/…).
+		m := map[string]float64{}
+		for k, v := range row.Scores {
+			if strings.HasPrefix(k, study.MetricPrefix) {
+				m[k] = v
+			}
+		}
+		if err := st.Annotate(id, 1, m, map[string]string{"study.feedforward.arm": row.Arm, "study.feedforward.loss": row.Loss}); err != nil {
+			return fmt.Errorf("recording the judge scores on run %s: %w", id, err)
+		}
+	}
 	res.Scores = append(res.Scores, row)
 	return nil
 }

@@ -84,6 +84,20 @@ func TestFeedForwardStudy(t *testing.T) {
 			}
 		}
 	}
+	// The judge scores sit on the stylize runs themselves: the filter finds the 8, with the same values.
+	judged, err := st.Search("metrics.`judge/ssim` > -2 AND params.kind = 'stylize'", "", 0)
+	if err != nil || len(judged) != 8 {
+		t.Fatalf("stylize runs with judge/ssim: %d, %v", len(judged), err)
+	}
+	byID := map[string]tracker.RunInfo{}
+	for _, r := range judged {
+		byID[r.ID] = r
+	}
+	for _, s := range res.Scores {
+		if r, ok := byID[s.RunID]; !ok || r.Latest[study.MetricSSIM] != s.Scores[study.MetricSSIM] || r.Tags["study.feedforward.arm"] != s.Arm {
+			t.Errorf("run %s: judge/ssim %v tags %v; scored %v (%s)", s.RunID, r.Latest[study.MetricSSIM], r.Tags, s.Scores[study.MetricSSIM], s.Arm)
+		}
+	}
 	if len(res.Scores) != 8 || len(seen) != 8 {
 		t.Errorf("%d score rows over %d arms×styles, want 8", len(res.Scores), len(seen))
 	}
