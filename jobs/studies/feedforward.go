@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/stylelab/stylelab/experiments/imageio"
@@ -48,7 +49,7 @@ type FeedForwardDesign struct {
 	Experiment   string
 }
 
-// FeedForwardScore is the judge's scores of one output.
+// FeedForwardScore is the judge's scores of one output, with the training cost of the net that made it.
 type FeedForwardScore struct {
 	Loss, Arm string
 	Style     int
@@ -67,6 +68,7 @@ type FeedForwardResult struct {
 	// distance to style 0 at each of the PathSteps points.
 	Paths     map[string][][]float64
 	TrainRuns []string
+	trainCost map[string]map[string]float64 // by checkpoint: the training run's cost/… (from its tags)
 }
 
 // Smoothness is the result of MonotoneFraction over one CIN net's paths.
@@ -141,7 +143,7 @@ func RunFeedForward(d FeedForwardDesign, jcfg study.JudgeConfig, st *tracker.Sto
 		return nil, err
 	}
 	defer judge.Close()
-	res := &FeedForwardResult{Smoothness: map[string]Smoothness{}, Paths: map[string][][]float64{}}
+	res := &FeedForwardResult{Smoothness: map[string]Smoothness{}, Paths: map[string][][]float64{}, trainCost: map[string]map[string]float64{}}
 	run := func(sp *spec.Spec) (*runner.Outcome, error) {
 		out, err := runner.Run(sp, runner.Options{Store: st})
 		if err != nil {
@@ -165,6 +167,20 @@ func RunFeedForward(d FeedForwardDesign, jcfg study.JudgeConfig, st *tracker.Sto
 			return "", "", err
 		}
 		res.TrainRuns = append(res.TrainRuns, out.RunID)
+		if st != nil {
+			ri, err := st.GetRun(out.RunID)
+			if err != nil {
+				return "", "", err
+			}
+			c := map[string]float64{}
+			if v, err := strconv.ParseFloat(ri.Tags["seconds_per_step"], 64); err == nil {
+				c[MetricSecondsPerStep] = v
+			}
+			if v, err := strconv.ParseFloat(ri.Tags[PeakRSSTag], 64); err == nil {
+				c[MetricPeakRSS] = v / 1e6
+			}
+			res.trainCost[sp.Output] = c
+		}
 		return sp.Output, out.Spec.Weights.SHA256, nil
 	}
 	stylize := func(model string, mix []float64, content, name string) (*imageio.Image, string, error) {
@@ -265,6 +281,11 @@ func (res *FeedForwardResult) judgeOne(st *tracker.Store, judge *study.Judge, lo
 		return err
 	}
 	row.RunID = id
+	// The net's training cost (cost/seconds_per_step, cost/peak_rss_mb when the training run recorded them), as a
+	// study's described metrics.
+	for k, v := range res.trainCost[model] {
+		row.Scores[k] = v
+	}
 	if st != nil && id != "" {
 		// The scores on the stylize run itself, like a study's evaluation does (filterable as judge/…).
 		m := map[string]float64{}

@@ -78,6 +78,9 @@ func TestFeedForwardStudy(t *testing.T) {
 		if s.Content != held[0] || s.RunID == "" {
 			t.Errorf("row %+v", s)
 		}
+		if s.Scores[MetricSecondsPerStep] <= 0 || s.Scores[MetricPeakRSS] <= 0 {
+			t.Errorf("%s %s style %d: training cost %v s/step, %v MB", s.Loss, s.Arm, s.Style, s.Scores[MetricSecondsPerStep], s.Scores[MetricPeakRSS])
+		}
 		for _, m := range SummaryMetrics() {
 			if _, ok := s.Scores[m]; !ok {
 				t.Errorf("%s %s style %d: no %s", s.Loss, s.Arm, s.Style, m)
@@ -103,7 +106,7 @@ func TestFeedForwardStudy(t *testing.T) {
 	}
 	// The CIN net in style 1 and in style 0 are different outputs: their judge distance to their own style differs.
 	for _, s := range res.Scores {
-		t.Logf("%s %-6s style %d: ssim %.4f style/gram %.4g", s.Loss, s.Arm, s.Style, s.Scores[study.MetricSSIM], s.Scores[study.StyleMetric("gram")])
+		t.Logf("%s %-6s style %d: ssim %.4f style/gram %.4g; training %.3g s/step, peak %.0f MB", s.Loss, s.Arm, s.Style, s.Scores[study.MetricSSIM], s.Scores[study.StyleMetric("gram")], s.Scores[MetricSecondsPerStep], s.Scores[MetricPeakRSS])
 	}
 	for loss, sm := range res.Smoothness {
 		t.Logf("%s: %d of %d interpolation paths monotone (%.2f)", loss, sm.Monotone, sm.Paths, sm.Fraction)
