@@ -95,6 +95,9 @@ func studyStart(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if f.FeedForward != nil {
+		return studyFeedForward(f, pos[0], c, *e.executor, *dry, *asJSON, *maxRuns, stdout, stderr)
+	}
 	d, err := f.Expand(sweep.AbsDir(pos[0]), *maxRuns)
 	if err != nil {
 		return err

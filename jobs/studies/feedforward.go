@@ -47,6 +47,9 @@ type FeedForwardDesign struct {
 	Dir          string   // where checkpoints and outputs go
 	Seed         uint64
 	Experiment   string
+	// Progress, when set, is called after every run the design starts (training or stylize), with the run's
+	// kind and output path.
+	Progress func(kind, output string)
 }
 
 // FeedForwardScore is the judge's scores of one output, with the training cost of the net that made it.
@@ -73,8 +76,9 @@ type FeedForwardResult struct {
 
 // Smoothness is the result of MonotoneFraction over one CIN net's paths.
 type Smoothness struct {
-	Fraction        float64
-	Monotone, Paths int
+	Fraction float64 `json:"fraction"`
+	Monotone int     `json:"monotone"`
+	Paths    int     `json:"paths"`
 }
 
 // SmoothnessTolerance is the relative tolerance of the monotonicity check (float32 judge distances).
@@ -148,6 +152,9 @@ func RunFeedForward(d FeedForwardDesign, jcfg study.JudgeConfig, st *tracker.Sto
 		out, err := runner.Run(sp, runner.Options{Store: st})
 		if err != nil {
 			return nil, fmt.Errorf("%s run %s: %w", sp.Kind, sp.Output, err)
+		}
+		if d.Progress != nil {
+			d.Progress(sp.Kind, sp.Output)
 		}
 		return out, nil
 	}

@@ -71,6 +71,9 @@ type File struct {
 	Seeds       []uint64        `json:"seeds"`
 	Judge       Judge           `json:"judge"`
 	Statistics  Statistics      `json:"statistics"`
+	// FeedForward, when present, makes this a feed-forward study (ffile.go): then "base", "arms" and "units"
+	// must be absent.
+	FeedForward *FeedForwardFile `json:"feedforward,omitempty"`
 }
 
 // Arm is one level of the factor compared: a name and the spec paths it sets over the base spec.
@@ -173,6 +176,9 @@ var armName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
 
 // Check validates what can be checked without touching files: every error names the field and the fix.
 func (f *File) Check() error {
+	if f.FeedForward != nil {
+		return f.checkFeedForward()
+	}
 	switch {
 	case strings.TrimSpace(f.Name) == "":
 		return errors.New(`study file: "name" is empty: give the study a name`)
@@ -203,13 +209,6 @@ func (f *File) Check() error {
 			}
 		}
 	}
-	seeds := map[uint64]bool{}
-	for i, s := range f.Seeds {
-		if seeds[s] {
-			return fmt.Errorf("study file: seeds[%d] = %d is listed twice: seeds must be distinct", i, s)
-		}
-		seeds[s] = true
-	}
 	u := f.Units
 	if len(u.Pairs) > 0 && (len(u.Content) > 0 || len(u.Style) > 0) {
 		return errors.New(`study file: "units" has both "pairs" and "content"/"style": use one form`)
@@ -219,6 +218,18 @@ func (f *File) Check() error {
 	}
 	if u.Pairing != "" && u.Pairing != "cross" && u.Pairing != "zip" {
 		return fmt.Errorf(`study file: units.pairing %q: use "cross" (every content with every style) or "zip" (paired by position)`, u.Pairing)
+	}
+	return f.checkSettings()
+}
+
+// checkSettings checks the seeds, statistics and judge, which every study form shares.
+func (f *File) checkSettings() error {
+	seeds := map[uint64]bool{}
+	for i, s := range f.Seeds {
+		if seeds[s] {
+			return fmt.Errorf("study file: seeds[%d] = %d is listed twice: seeds must be distinct", i, s)
+		}
+		seeds[s] = true
 	}
 	st := f.Statistics
 	boot := st.Bootstrap == nil || *st.Bootstrap > 0
@@ -276,6 +287,9 @@ type Design struct {
 // Count is the number of runs the file expands to, without touching files when units are files (folders are
 // listed).
 func (f *File) Count(baseDir string) (int, error) {
+	if f.FeedForward != nil {
+		return f.FeedForwardCount(baseDir)
+	}
 	units, err := f.units(baseDir)
 	if err != nil {
 		return 0, err
@@ -289,6 +303,9 @@ func (f *File) Count(baseDir string) (int, error) {
 // judge's network is checked against every run's optimising network (by weights seed or file), before any
 // file is hashed.
 func (f *File) Expand(baseDir string, maxRuns int) (*Design, error) {
+	if f.FeedForward != nil {
+		return nil, fmt.Errorf("study %s: a \"feedforward\" study does not expand to a sweep: run it with RunFeedForwardFile (stylelab study FILE, local executor)", f.Name)
+	}
 	units, err := f.units(baseDir)
 	if err != nil {
 		return nil, err
