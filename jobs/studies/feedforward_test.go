@@ -132,3 +132,59 @@ func TestFeedForwardStudy(t *testing.T) {
 		t.Errorf("smoothness for %d losses", len(res.Smoothness))
 	}
 }
+
+// The "feedforward" study-file form: the shipped example parses and plans 48 runs; mixing it with the optimise
+// form, and bad fields, are refused naming the field; it does not expand to a sweep.
+func TestFeedForwardFile(t *testing.T) {
+	path := filepath.Join("..", "..", "studies", "feedforward-tiny.json")
+	f, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.PlanFeedForward(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 seeds × 2 losses × (2 single + 1 cin trainings; 2 arms × 2 styles × 1 held-out judged; 1 × 5 path points).
+	if p.TrainRuns != 12 || p.JudgedRuns != 16 || p.PathRuns != 20 || p.Runs != 48 || len(p.Units) != 2 ||
+		strings.Join(p.Arms, ",") != "gram/single,gram/cin,meanvar/single,meanvar/cin" || p.Units[0].ID != "colosseum×vangogh_starry_night" {
+		t.Errorf("plan %+v", p)
+	}
+	if n, err := f.Count(filepath.Dir(path)); err != nil || n != 48 {
+		t.Errorf("Count = %d, %v", n, err)
+	}
+	if _, err := f.Expand(filepath.Dir(path), 0); err == nil || !strings.Contains(err.Error(), "does not expand to a sweep") {
+		t.Errorf("Expand of a feed-forward file: %v", err)
+	}
+	ff := `"feedforward": {"losses": ["gram"], "styles": ["a.jpg", "b.jpg"], "content_dir": "train", "held_out": ["c.jpg"], "preset": "tiny", "steps": 2, "size": 32}`
+	for _, tc := range []struct{ doc, want string }{
+		{`{"name": "s", ` + ff + `, "seeds": [1, 2]}`, ""},
+		{`{"name": "s", ` + ff + `, "seeds": [1, 2], "base": {"version": 2}}`, `"base" with "feedforward"`},
+		{`{"name": "s", ` + ff + `, "seeds": [1, 2], "units": {"pairs": [{"content": "a", "style": "b"}]}}`, `"units" with "feedforward"`},
+		{`{"name": "s", ` + strings.Replace(ff, `"gram"]`, `"gram", "gram"]`, 1) + `, "seeds": [1, 2]}`, `feedforward.losses[1] "gram" is listed twice`},
+		{`{"name": "s", ` + strings.Replace(ff, `"size": 32`, `"size": 32, "path_steps": 1`, 1) + `, "seeds": [1, 2]}`, `feedforward.path_steps = 1`},
+		{`{"name": "s", ` + strings.Replace(ff, `"content_dir": "train"`, `"content_dir": ""`, 1) + `, "seeds": [1, 2]}`, `feedforward.content_dir is empty`},
+		{`{"name": "s", ` + strings.Replace(ff, `"size": 32`, `"size": 0`, 1) + `, "seeds": [1, 2]}`, `feedforward.size = 0`},
+		{`{"name": "s", ` + ff + `, "seeds": []}`, `"seeds" is empty`},
+		{`{"name": "s", ` + ff + `, "seeds": [1, 2], "judge": {"projections": -1}}`, `judge.projections = -1`},
+	} {
+		_, err := Parse(strings.NewReader(tc.doc))
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: %v, want %q", tc.doc, err, tc.want)
+		}
+	}
+	// Inputs are checked when planned: one style image, a missing training folder.
+	one := *f
+	ffc := *f.FeedForward
+	ffc.Styles = ffc.Styles[:1]
+	one.FeedForward = &ffc
+	if _, err := one.PlanFeedForward(filepath.Dir(path)); err == nil || !strings.Contains(err.Error(), "feedforward.styles: 1 style image") {
+		t.Errorf("one style: %v", err)
+	}
+	ffc = *f.FeedForward
+	ffc.ContentDir = "no-such-folder"
+	one.FeedForward = &ffc
+	if _, err := one.PlanFeedForward(filepath.Dir(path)); err == nil || !strings.Contains(err.Error(), `feedforward.content_dir "no-such-folder" is not a folder`) {
+		t.Errorf("missing training folder: %v", err)
+	}
+}
