@@ -19,7 +19,7 @@ import (
 // so no Slurm, resume, cancel, study status/evaluate/report for it. It prints the design and run count
 // (--dry-run), else progress on stderr and the analysis tables (means with CIs per arm, paired comparisons'
 // findings, interpolation smoothness per CIN arm) or, with --json, the same as JSON. The analysis is also
-// written to <sweeps folder>/<id>/feedforward.json.
+// written to <sweeps folder>/<id>/feedforward.json, and the report to an evaluation run (stylelab study report ID).
 func studyFeedForward(f *studies.File, path string, c *sweepCommon, executor string, dry, asJSON bool, maxRuns int, stdout, stderr io.Writer) error {
 	if executor != sweep.ExecutorLocal {
 		return usagef("study %s is a feed-forward study: it runs in this process only; --executor %s, resume and cancel are not supported for the \"feedforward\" form (drop --executor, or split it into optimise studies for Slurm)", f.Name, executor)
@@ -76,7 +76,7 @@ func studyFeedForward(f *studies.File, path string, c *sweepCommon, executor str
 		return writeJSON(stdout, map[string]any{"id": id, "name": f.Name, "kind": "feedforward", "runs": done, "folder": dir,
 			"experiment": id, "arms": plan.Arms, "units": len(plan.Units), "seeds": f.Seeds,
 			"summaries": res.Analysis.Summaries, "comparisons": res.Analysis.Comparisons, "findings": res.Analysis.Findings,
-			"smoothness": res.Smoothness, "report": "the HTML report does not render feed-forward studies yet; these tables are the result"})
+			"smoothness": res.Smoothness, "evaluation": res.EvaluationRun})
 	}
 	fmt.Fprintf(stdout, "study %s: %d runs recorded (experiment %s), analysis in %s\n", id, done, id, filepath.Join(dir, "feedforward.json"))
 	printFFTables(stdout, res)
@@ -102,8 +102,7 @@ func printFFPlan(w io.Writer, f *studies.File, p *studies.FeedForwardPlan) {
 	fmt.Fprintf(w, "%d runs: %d trainings + %d judged stylize + %d interpolation-path stylize (nothing started)\n", p.Runs, p.TrainRuns, p.JudgedRuns, p.PathRuns)
 }
 
-// printFFTables prints the means with CIs per arm and metric, the findings and the smoothness (the HTML report
-// does not render feed-forward studies).
+// printFFTables prints the means with CIs per arm and metric, the findings and the smoothness.
 func printFFTables(w io.Writer, r *studies.FeedForwardStudy) {
 	a := r.Analysis
 	fmt.Fprintf(w, "%-22s", "metric")
@@ -134,5 +133,5 @@ func printFFTables(w io.Writer, r *studies.FeedForwardStudy) {
 			fmt.Fprintf(w, "smoothness %s: %d of %d interpolation paths monotone (%.2f)\n", arm, sm.Monotone, sm.Paths, sm.Fraction)
 		}
 	}
-	fmt.Fprintln(w, "(the HTML report and study status/evaluate/export do not cover feed-forward studies yet)")
+	fmt.Fprintf(w, "report: stylelab study report %s --out report.html (or the dashboard's /studies/%s); study status/evaluate/export/rerun do not cover feed-forward studies\n", r.ID, r.ID)
 }

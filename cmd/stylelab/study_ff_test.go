@@ -98,6 +98,7 @@ func TestStudyFeedForward(t *testing.T) {
 		Runs       int             `json:"runs"`
 		Summaries  []study.Summary `json:"summaries"`
 		Findings   []string        `json:"findings"`
+		Evaluation string          `json:"evaluation"`
 		Smoothness map[string]struct {
 			Fraction        float64
 			Monotone, Paths int
@@ -122,8 +123,8 @@ func TestStudyFeedForward(t *testing.T) {
 	}
 	defer st.Close()
 	all, err := st.Search(fmt.Sprintf("experiment = '%s'", out.ID), "", 0)
-	if err != nil || len(all) != 24 {
-		t.Fatalf("runs recorded under experiment %s: %d (%v), want 24", out.ID, len(all), err)
+	if err != nil || len(all) != 25 {
+		t.Fatalf("runs recorded under experiment %s: %d (%v), want 24 and the evaluation", out.ID, len(all), err)
 	}
 	// Balanced design (every unit has both seeds): the arm's mean over units of seed means is the mean of its
 	// 4 judged runs' judge/ssim, as recorded on the runs.
@@ -148,5 +149,17 @@ func TestStudyFeedForward(t *testing.T) {
 		if !found {
 			t.Errorf("no gram/%s judge/ssim summary", kind)
 		}
+	}
+	// The report renders from the evaluation run: the arms, and the CIN arm's smoothness as a note.
+	html := filepath.Join(dir, "report.html")
+	if r := runStylelab(t, env, "study", "report", out.ID, "--out", html); r.code != 0 {
+		t.Fatalf("study report: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	page, _ := os.ReadFile(html)
+	if !strings.Contains(string(page), "gram/cin") || !strings.Contains(string(page), fmt.Sprintf("Interpolation smoothness of gram/cin: %d of 10 paths monotone", sm.Monotone)) {
+		t.Errorf("report (%d bytes) lacks the arms or the smoothness", len(page))
+	}
+	if ev, err := st.GetRun(out.Evaluation); err != nil || ev.Tags["study.id"] != out.ID || ev.Tags["study.role"] != "evaluation" {
+		t.Errorf("evaluation run %q: %v %v", out.Evaluation, ev.Tags, err)
 	}
 }

@@ -417,6 +417,37 @@ func buildReport(rec *Record, an *study.Analysis, jcfg study.JudgeConfig, o stud
 	} {
 		rep.Settings = append(rep.Settings, dashboard.StudySetting{Group: "statistics", Key: kv[0], Value: kv[1]})
 	}
+	fillAnalysis(rep, an)
+	note := "Cost is seconds per optimisation step as each run recorded it (on a shared machine, timings are noisy)"
+	if !slices.Contains(rep.Cost, MetricPeakRSS) {
+		note += "; peak memory is not shown: the runs did not record it (tag " + PeakRSSTag + ")"
+	}
+	rep.Notes = append(rep.Notes, note+".")
+	var fixed []string // arms whose seeds changed no judge score
+	for _, a := range an.Arms {
+		all := true
+		for _, m := range an.Metrics {
+			if s := an.Summary(a, m); s == nil || s.SeedSD == nil || *s.SeedSD != 0 {
+				all = false
+			}
+		}
+		if all {
+			fixed = append(fixed, a)
+		}
+	}
+	if len(fixed) > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("Seeds changed nothing for %s (seed SD 0 on every judge): the seed only draws a noise init and "+
+			"sampled loss positions, so with init \"content\" and exact losses every seed gives the same image; use init \"noise\" to measure seed variance.", strings.Join(fixed, ", ")))
+	}
+	if len(f.Seeds) < 2 {
+		rep.Notes = append(rep.Notes, "One seed per unit: seed variance is not estimated.")
+	}
+	return rep
+}
+
+// fillAnalysis writes the analysis into the report: means (own and cost metrics listed apart), comparisons and
+// the cross-loss matrix (arm means of every judge style loss).
+func fillAnalysis(rep *dashboard.StudyReport, an *study.Analysis) {
 	for _, s := range an.Summaries {
 		m := dashboard.StudyMean{Arm: s.Arm, Metric: s.Metric, Mean: s.CI.Estimate, Lo: s.CI.Lo, Hi: s.CI.Hi,
 			SeedSD: s.SeedSD, MeanRank: s.MeanRank, Units: s.Units}
@@ -454,31 +485,6 @@ func buildReport(rec *Record, an *study.Analysis, jcfg study.JudgeConfig, o stud
 		cl.Values = append(cl.Values, row)
 	}
 	rep.CrossLoss = cl
-	note := "Cost is seconds per optimisation step as each run recorded it (on a shared machine, timings are noisy)"
-	if !slices.Contains(rep.Cost, MetricPeakRSS) {
-		note += "; peak memory is not shown: the runs did not record it (tag " + PeakRSSTag + ")"
-	}
-	rep.Notes = append(rep.Notes, note+".")
-	var fixed []string // arms whose seeds changed no judge score
-	for _, a := range an.Arms {
-		all := true
-		for _, m := range an.Metrics {
-			if s := an.Summary(a, m); s == nil || s.SeedSD == nil || *s.SeedSD != 0 {
-				all = false
-			}
-		}
-		if all {
-			fixed = append(fixed, a)
-		}
-	}
-	if len(fixed) > 0 {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("Seeds changed nothing for %s (seed SD 0 on every judge): the seed only draws a noise init and "+
-			"sampled loss positions, so with init \"content\" and exact losses every seed gives the same image; use init \"noise\" to measure seed variance.", strings.Join(fixed, ", ")))
-	}
-	if len(f.Seeds) < 2 {
-		rep.Notes = append(rep.Notes, "One seed per unit: seed variance is not estimated.")
-	}
-	return rep
 }
 
 // flatten writes nested JSON objects as dotted keys with JSON-encoded leaves.

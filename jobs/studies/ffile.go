@@ -27,7 +27,8 @@ import (
 // units are held-out content × style ("<content stem>×<style stem>"), each seed one observation of the unit,
 // so the same means, bootstrap CIs over units, Wilcoxon and Holm as an optimise study apply. The CIN arms also
 // carry the interpolation smoothness (MonotoneFraction over every seed's paths). Runs are in-process (no
-// sweep: no Slurm, resume or cancel for this form); "base", "arms" and "units" must be absent.
+// sweep: no Slurm, resume or cancel for this form); "base", "arms" and "units" must be absent. With a
+// store, an evaluation run tagged study.id = the study id holds the report (dashboard /studies/ID).
 
 // FeedForwardFile is the "feedforward" object of a study file.
 type FeedForwardFile struct {
@@ -194,6 +195,8 @@ type FeedForwardStudy struct {
 	Analysis     *study.Analysis       `json:"analysis"`
 	Smoothness   map[string]Smoothness `json:"smoothness"` // by CIN arm ("<loss>/cin"), pooled over seeds
 	TrainRuns    []string              `json:"train_runs"`
+	// EvaluationRun is the tracker run holding the report (stylelab study report ID); "" without a store.
+	EvaluationRun string `json:"evaluation_run,omitempty"`
 }
 
 // RunFeedForwardFile runs a feed-forward study file in-process: RunFeedForward per seed (outputs under
@@ -258,6 +261,11 @@ func (f *File) RunFeedForwardFile(baseDir, dir, id string, st *tracker.Store, pr
 	o.Describe = []string{MetricSecondsPerStep, MetricPeakRSS}
 	if res.Analysis, err = study.Analyse(res.Observations, o); err != nil {
 		return nil, fmt.Errorf("study %s: analysis: %w", f.Name, err)
+	}
+	if st != nil {
+		if err := res.record(f, jcfg, o, st); err != nil {
+			return res, fmt.Errorf("study %s: recording the evaluation: %w", f.Name, err)
+		}
 	}
 	return res, nil
 }
