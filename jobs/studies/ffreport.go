@@ -62,6 +62,7 @@ func (r *FeedForwardStudy) report(f *File, jcfg study.JudgeConfig, o study.Analy
 		boot = fmt.Sprintf("%d resamples of units, seed %d (percentile method)", o.Resamples, o.Seed)
 	}
 	rep.Settings = append(rep.Settings, dashboard.StudySetting{Group: "statistics", Key: "bootstrap", Value: boot},
+		dashboard.StudySetting{Group: "statistics", Key: "level", Value: fmt.Sprintf("%g%%", 100*an.Options.Level)},
 		dashboard.StudySetting{Group: "statistics", Key: "correction", Value: fmt.Sprintf("Holm over %d comparisons, α = %g", len(an.Comparisons), an.Options.Alpha)})
 	fillAnalysis(rep, an)
 	ps := ff.PathSteps
