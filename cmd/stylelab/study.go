@@ -33,7 +33,8 @@ const studyUsage = `usage: stylelab study STUDY.json [--executor local|slurm] [-
        stylelab study list
 
 A study file compares arms (spec paths set over a base spec, e.g. the style loss) on units (content × style
-pairs) and seeds; see studies/tiny.json and docs/spec.md. Every run is an ordinary 'stylelab run --spec' tagged
+pairs) and seeds; see studies/tiny.json and docs/spec.md. A "feedforward" study file (studies/feedforward-tiny.json:
+single-style vs CIN nets per loss, judged on held-out contents) runs in this process only (no Slurm or resume). Every run is an ordinary 'stylelab run --spec' tagged
 study.id, study.arm, study.unit and study.seed. 'study evaluate' judges every finished run with a network other
 than the optimising one (every style loss, content loss, SSIM, colour and feature sliced Wasserstein), then
 reports means with bootstrap intervals over units, paired differences, Wilcoxon tests with Holm's correction and
