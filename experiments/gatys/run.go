@@ -468,22 +468,33 @@ func (r *runner) adam(init *imageio.Image) error {
 			return fmt.Errorf("gatys: step %d: %w", i, err)
 		}
 		dt := time.Since(t0)
-		rep := r.report(i-1, vec, dt, 1)
-		if term, v, bad := nonFinite(rep, r.cfg.StyleLayers); bad {
-			return &NaNError{Step: i - 1, Term: term, Value: v, LastGood: r.lastGood()}
-		}
-		if err := r.accept(rep, cur); err != nil {
+		if more, err := r.adamStepDone(i, vec, sum, dt, cur, update); err != nil || !more {
 			return err
-		}
-		if !update {
-			break
-		}
-		r.stepSecs = append(r.stepSecs, dt.Seconds())
-		if math.IsNaN(sum) || math.IsInf(sum, 0) {
-			return &NaNError{Step: i, Term: "the image (after the Adam update: the gradient overflowed)", Value: sum, LastGood: r.lastGood()}
 		}
 	}
 	return nil
+}
+
+// adamStepDone records Adam execution i (1-based), which evaluated x_{i−1} in dt (vec: its loss terms; sum: the
+// updated image's checksum, when update): the report of step i−1 (a non-finite loss term stops the run with
+// the last good image), the step time, and an update that overflowed. more is false after the final,
+// forward-only execution. The untiled and the tiled Adam loops share it.
+func (r *runner) adamStepDone(i int, vec []float32, sum float64, dt time.Duration, cur *imageio.Image, update bool) (more bool, err error) {
+	rep := r.report(i-1, vec, dt, 1)
+	if term, v, bad := nonFinite(rep, r.cfg.StyleLayers); bad {
+		return false, &NaNError{Step: i - 1, Term: term, Value: v, LastGood: r.lastGood()}
+	}
+	if err := r.accept(rep, cur); err != nil {
+		return false, err
+	}
+	if !update {
+		return false, nil
+	}
+	r.stepSecs = append(r.stepSecs, dt.Seconds())
+	if math.IsNaN(sum) || math.IsInf(sum, 0) {
+		return false, &NaNError{Step: i, Term: "the image (after the Adam update: the gradient overflowed)", Value: sum, LastGood: r.lastGood()}
+	}
+	return true, nil
 }
 
 // lbfgs runs cfg.Steps L-BFGS iterations on the pixels, projected onto [0,1] (lbfgsLoop).

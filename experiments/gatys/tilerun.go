@@ -183,19 +183,8 @@ func (r *runner) tiledAdam(tp *tiledProblem, init *imageio.Image) error {
 			sum = opt.step(x, g)
 		}
 		dt := time.Since(t0)
-		rep := r.report(i-1, vec, dt, 1)
-		if term, v, bad := nonFinite(rep, r.cfg.StyleLayers); bad {
-			return &NaNError{Step: i - 1, Term: term, Value: v, LastGood: r.lastGood()}
-		}
-		if err := r.accept(rep, cur); err != nil {
+		if more, err := r.adamStepDone(i, vec, sum, dt, cur, update); err != nil || !more {
 			return err
-		}
-		if !update {
-			break
-		}
-		r.stepSecs = append(r.stepSecs, dt.Seconds())
-		if math.IsNaN(sum) || math.IsInf(sum, 0) {
-			return &NaNError{Step: i, Term: "the image (after the Adam update: the gradient overflowed)", Value: sum, LastGood: r.lastGood()}
 		}
 	}
 	return nil
