@@ -342,7 +342,7 @@ func checkOutputs(t *testing.T, name string, b []byte) {
 					pngs++
 				}
 				if h, ok := o.Data["text/html"]; ok {
-					html := multilineAny(h)
+					html := joined(h)
 					if strings.Contains(html, "data-stylelab-chart") && strings.Contains(html, "echarts") {
 						charts++
 					}
@@ -372,21 +372,6 @@ func checkOutputs(t *testing.T, name string, b []byte) {
 			t.Logf("01: gram = mmd-poly to a relative %.2e", v)
 		}
 	}
-}
-
-func multilineAny(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case []any:
-		var b strings.Builder
-		for _, e := range x {
-			s, _ := e.(string)
-			b.WriteString(s)
-		}
-		return b.String()
-	}
-	return ""
 }
 
 func tail(s string, n int) string {
